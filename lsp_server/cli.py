@@ -1,0 +1,130 @@
+"""Command line: ``infill-lsp`` serves LSP; ``complete``, ``prompt`` and ``check`` help humans.
+
+``infill-lsp`` / ``infill-lsp --stdio``   language server on stdio (the default)
+``infill-lsp --tcp --port N``             language server on 127.0.0.1:N (debugging)
+``infill-lsp complete FILE --line L --character C``   stream a suggestion to the terminal
+``infill-lsp prompt FILE --line L --character C``     show the exact prompt tokens
+``infill-lsp check``                      load the model and measure it
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import sys
+
+from lsp_server import __version__
+from lsp_server.engine.models import ModelOptions, choose_model_path, load_error_message
+from lsp_server.logs import claim_stdout, setup_logging
+from lsp_server.settings import CompletionSettings
+
+logger = logging.getLogger(__name__)
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+def _model_flags(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
+    # Subcommands repeat the global flags; SUPPRESS keeps a subcommand from resetting a value
+    # given before it (``infill-lsp --model X check``).
+    default = (lambda value: argparse.SUPPRESS) if inherited else (lambda value: value)
+    parser.add_argument("--model", default=default(None), help="GGUF model file (env INFILL_MODEL; default: bundled SmolLM2-135M)")
+    parser.add_argument("--n-ctx", type=int, default=default(0), help="context size in tokens (default: the model's, at most 8192)")
+    parser.add_argument("--n-gpu-layers", type=int, default=default(None),
+                        help="layers to offload to the GPU (default: all when built with CUDA/Metal, else 0)")
+    parser.add_argument("--threads", type=int, default=default(0), help="CPU threads (default: one per core, at most 8)")
+    parser.add_argument("--log-file", default=default(None), help="write logs here instead of stderr")
+    parser.add_argument("-v", "--verbose", action="count", default=default(0), help="-v: debug logs; -vv: also llama.cpp and pygls")
+
+
+def _position_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="source file")
+    parser.add_argument("--line", type=int, required=True, help="cursor line, 1-based as editors show it")
+    parser.add_argument("--character", type=int, required=True, help="cursor column, 1-based, in characters")
+    parser.add_argument("--max-tokens", type=int, default=CompletionSettings.max_tokens)
+    parser.add_argument("--multiline", choices=("auto", "always", "never"), default="auto")
+    parser.add_argument("--fim", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--fim-order", choices=("auto", "psm", "spm"), default="auto")
+    parser.add_argument("--temperature", type=float, default=0.0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(prog="infill-lsp", description="Infill code-completion language server.")
+    parser.add_argument("--version", action="version", version=f"infill {__version__}")
+    transport = parser.add_mutually_exclusive_group()
+    transport.add_argument("--stdio", action="store_true", help="serve on stdio (default)")
+    transport.add_argument("--tcp", action="store_true", help="serve on TCP (debugging)")
+    parser.add_argument("--host", default="127.0.0.1", help="TCP host (loopback only unless --allow-remote)")
+    parser.add_argument("--port", type=int, default=2087, help="TCP port")
+    parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    _model_flags(parser, inherited=False)
+    commands = parser.add_subparsers(dest="command", metavar="{complete,prompt,check}")
+    complete = commands.add_parser("complete", help="print a suggestion for a position, streamed, with timings")
+    prompt = commands.add_parser("prompt", help="print the exact prompt tokens for a position")
+    prompt.add_argument("--json", action="store_true", help="machine-readable output")
+    check = commands.add_parser("check", help="load the model and report what it supports and how fast it is")
+    for sub in (complete, prompt):
+        _position_flags(sub)
+    for sub in (complete, prompt, check):
+        _model_flags(sub, inherited=True)
+    return parser
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``infill-lsp``."""
+    args = build_parser().parse_args(argv)
+    options = ModelOptions(choose_model_path(args.model), args.n_ctx, args.n_gpu_layers, args.threads)
+    if args.command:
+        setup_logging(args.verbose, args.log_file)
+        from lsp_server import commands
+
+        return commands.run(args, options)
+    if args.tcp and not (is_loopback(args.host) or args.allow_remote):
+        print(f"infill-lsp: refusing to listen on non-loopback host {args.host!r}; pass --allow-remote "
+              "to expose your code to the network", file=sys.stderr)
+        return 2
+    # Claim stdout before anything (llama.cpp included) is loaded, then log to stderr.
+    protocol_out = None if args.tcp else claim_stdout()
+    setup_logging(args.verbose, args.log_file)
+    from lsp_server.server import create_server
+
+    server = create_server(options)
+    logger.info("infill %s starting (%s), model %s", __version__, "tcp" if args.tcp else "stdio", options.path)
+    if args.tcp:
+        server.start_tcp(args.host, args.port)
+    else:
+        server.start_io(stdin=sys.stdin.buffer, stdout=protocol_out)
+    return 0
+
+
+def load_engine_or_exit(options: ModelOptions):
+    """Load the model for a terminal command, or explain why not and exit 2."""
+    from lsp_server.engine.llama_engine import LlamaEngine
+    from lsp_server.engine.native import ModelLoadError
+
+    try:
+        if not options.path:
+            raise ModelLoadError("no model given and the bundled default is not installed")
+        return LlamaEngine(options.path, n_ctx=options.n_ctx, n_gpu_layers=options.n_gpu_layers, n_threads=options.threads)
+    except (ModelLoadError, ValueError, OSError) as exc:
+        print(load_error_message(options.path, str(exc)), file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def print_json(data: object) -> None:
+    """Pretty JSON on stdout."""
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+

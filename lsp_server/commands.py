@@ -1,0 +1,168 @@
+"""The terminal subcommands: ``complete``, ``prompt`` and ``check``.
+
+They run the very pipeline the server runs (:class:`LlamaCompleter`), so what a user sees here
+is what the editor gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+
+from lsp_server.cli import MAX_FILE_BYTES, load_engine_or_exit, print_json
+from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
+from lsp_server.engine.llama_engine import GenerationParams, GenerationStats, LlamaEngine
+from lsp_server.engine.models import ModelOptions
+from lsp_server.engine.native import supports_gpu_offload
+from lsp_server.fim.postprocess import Shaped
+from lsp_server.settings import CompletionSettings
+
+CHECK_PROMPT_TOKENS = 512
+CHECK_GENERATED_TOKENS = 64
+
+
+class UsageError(Exception):
+    """A bad file or position given on the command line."""
+
+
+def read_source(path: str) -> str:
+    """The text of a source file, refusing binary and huge files with a clear message."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageError(f"{path} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    if b"\0" in data[:8192]:
+        raise UsageError(f"{path} looks binary")
+    return data.decode("utf-8", "replace")
+
+
+def split_at(text: str, line: int, character: int) -> tuple[str, str]:
+    """Split text at a 1-based line and column (columns count characters)."""
+    lines = text.splitlines(keepends=True) or [""]
+    if text.endswith(("\n", "\r")):
+        lines.append("")
+    if not 1 <= line <= len(lines):
+        raise UsageError(f"line {line} is outside the file (1–{len(lines)})")
+    body = lines[line - 1].rstrip("\r\n")
+    if not 1 <= character <= len(body) + 1:
+        raise UsageError(f"column {character} is outside line {line} (1–{len(body) + 1})")
+    offset = sum(len(item) for item in lines[: line - 1]) + character - 1
+    return text[:offset], text[offset:]
+
+
+def _request(args: argparse.Namespace) -> CompletionRequest:
+    prefix, suffix = split_at(read_source(args.file), args.line, args.character)
+    settings = CompletionSettings(
+        max_tokens=args.max_tokens, multiline=args.multiline, temperature=args.temperature,
+        fim=args.fim, fim_order=args.fim_order,
+    )
+    return CompletionRequest(prefix, suffix, settings)
+
+
+def run(args: argparse.Namespace, options: ModelOptions) -> int:
+    """Dispatch a subcommand; returns the exit status."""
+    try:
+        request = _request(args) if args.command in ("complete", "prompt") else None
+    except UsageError as exc:
+        print(f"infill-lsp {args.command}: {exc}", file=sys.stderr)
+        return 2
+    engine = load_engine_or_exit(options)
+    try:
+        if args.command == "complete":
+            return complete(engine, request)
+        if args.command == "prompt":
+            return show_prompt(engine, request, as_json=args.json)
+        return check(engine)
+    finally:
+        engine.close()
+
+
+def complete(engine: LlamaEngine, request: CompletionRequest) -> int:
+    """Stream the suggestion to stdout as it settles, then timings to stderr."""
+    completer = LlamaCompleter(engine)
+    printed = [0]
+
+    def on_update(shaped: Shaped) -> None:
+        settled = shaped.text[: shaped.settled]
+        if len(settled) > printed[0] and settled.startswith(shaped.text[: printed[0]]):
+            sys.stdout.write(settled[printed[0]:])
+            sys.stdout.flush()
+            printed[0] = len(settled)
+
+    result = completer.complete(request, threading.Event(), on_update)
+    sys.stdout.write(result.text[printed[0]:] + "\n")
+    sys.stdout.flush()
+    mode = engine.mode(request.settings.fim, request.settings.fim_order)
+    print(f"--- mode: {mode.name} ({mode.reason})", file=sys.stderr)
+    if result.stats:
+        print(f"--- {_timings(result.stats)}", file=sys.stderr)
+    if not result.text:
+        print(f"--- no suggestion: {result.reason}", file=sys.stderr)
+    return 0
+
+
+def _timings(stats: GenerationStats) -> str:
+    return (
+        f"prompt {stats.prompt_tokens} tokens ({stats.cached_tokens} cached, {stats.evaluated_tokens} evaluated "
+        f"in {stats.prompt_ms:.0f} ms); first token {stats.first_token_ms:.0f} ms; "
+        f"{stats.generated_tokens} tokens in {stats.total_ms:.0f} ms ({stats.tokens_per_second:.1f} tokens/s); "
+        f"stop: {stats.stop_reason}"
+    )
+
+
+def show_prompt(engine: LlamaEngine, request: CompletionRequest, *, as_json: bool) -> int:
+    """Print the prompt's mode, reason and every token with its piece."""
+    prompt, mode = LlamaCompleter(engine).prompt(request)
+    tokens = [{"id": token, "piece": engine.model.piece(token, special=True).decode("utf-8", "replace")}
+              for token in prompt.tokens]
+    if as_json:
+        print_json({
+            "mode": mode.name, "reason": mode.reason, "tokens": tokens,
+            "prefixTokens": prompt.n_prefix_tokens, "suffixTokens": prompt.n_suffix_tokens,
+            "prefixChars": len(prompt.prefix), "suffixChars": len(prompt.suffix),
+        })
+        return 0
+    print(f"mode: {mode.name}\nreason: {mode.reason}")
+    print(f"tokens: {len(tokens)} (prefix {prompt.n_prefix_tokens}, suffix {prompt.n_suffix_tokens})")
+    for index, token in enumerate(tokens):
+        print(f"{index:6d} {token['id']:8d}  {token['piece']!r}")
+    return 0
+
+
+def check(engine: LlamaEngine) -> int:
+    """Report the model's facts and measure prompt and generation speed."""
+    model, mode = engine.model, engine.mode()
+    special = model.special
+    fim_ids = f"pre={special.fim_pre} suf={special.fim_suf} mid={special.fim_mid} eot={special.eot}"
+    offload = "available" if supports_gpu_offload() else "not compiled in (CPU only)"
+    print(f"model:          {model.path}")
+    print(f"name:           {engine.model_name}")
+    print(f"architecture:   {engine.architecture} ({model.description()}, {model.size_bytes() / 2**20:.0f} MiB)")
+    print(f"context:        trained {model.n_ctx_train}, using {engine.n_ctx}")
+    print(f"FIM:            {mode.name}: {mode.reason}")
+    print(f"FIM tokens:     {fim_ids}")
+    print(f"GPU offload:    {offload}; {model.n_gpu_layers if supports_gpu_offload() else 0}/{model.n_layer} layers")
+    print(f"threads:        {engine.n_threads}")
+    prompt_speed, generation_speed, keystroke_ms = measure_speed(engine)
+    print(f"prompt speed:   {prompt_speed:.0f} tokens/s ({CHECK_PROMPT_TOKENS}-token prompt, cold)")
+    print(f"generation:     {generation_speed:.1f} tokens/s")
+    print(f"keystroke:      {keystroke_ms:.0f} ms to the first token after appending one token to a cached prompt")
+    return 0
+
+
+def measure_speed(engine: LlamaEngine) -> tuple[float, float, float]:
+    """Cold prompt tokens/s, generation tokens/s, and first-token latency on a warm cache."""
+    sample = "def add(left, right):\n    return left + right\n\n"
+    tokens = engine.encoder.encode(sample * (CHECK_PROMPT_TOKENS // 8))[:CHECK_PROMPT_TOKENS]
+    engine.reset_cache()
+    cold = engine.generate(tokens, GenerationParams(max_tokens=CHECK_GENERATED_TOKENS), threading.Event(), lambda _text: True)
+    prompt_speed = cold.evaluated_tokens / (cold.prompt_ms / 1000) if cold.prompt_ms else 0.0
+    started = time.perf_counter()
+    warm = engine.generate(tokens + tokens[1:2], GenerationParams(max_tokens=1), threading.Event(), lambda _text: True)
+    keystroke_ms = warm.first_token_ms or (time.perf_counter() - started) * 1000
+    return prompt_speed, cold.tokens_per_second, keystroke_ms

@@ -1,0 +1,107 @@
+"""The completion pipeline shared by the language server and the CLI.
+
+text around the cursor → prompt tokens → generation, shaped token by token → suggestion.
+``CompletionBackend`` is the seam: the server and the CLI only know this protocol, so a test
+can drive them with any model file or backend without patching internals.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from lsp_server.engine.llama_engine import Cancelled, GenerationParams, GenerationStats, LlamaEngine
+from lsp_server.fim.formats import CompletionMode
+from lsp_server.fim.postprocess import Shaped, cursor_context, shape
+from lsp_server.fim.prompt import Prompt, build_prompt, normalize_newlines
+from lsp_server.settings import CompletionSettings
+
+_GENERATION_MARGIN = 8
+"""Tokens kept free in the context besides the prompt and ``maxTokens``."""
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """Everything one suggestion depends on (a snapshot: no live document objects)."""
+
+    prefix: str
+    suffix: str
+    settings: CompletionSettings
+
+
+@dataclass(frozen=True)
+class CompletionResult:
+    """A finished suggestion, or an empty one with the named reason."""
+
+    text: str
+    mode: str
+    stats: GenerationStats | None = None
+    reason: str = ""
+
+
+class CompletionBackend(Protocol):
+    """What the server and CLI need from a model. Methods run on the inference thread."""
+
+    def complete(
+        self, request: CompletionRequest, cancel: threading.Event, on_update: Callable[[Shaped], None]
+    ) -> CompletionResult:
+        """Generate one suggestion; ``on_update`` sees it grow; ``cancel`` stops it within a token."""
+        ...
+
+    def prompt(self, request: CompletionRequest) -> tuple[Prompt, CompletionMode]:
+        """The exact prompt ``complete`` would evaluate, and the mode that shaped it."""
+        ...
+
+
+class LlamaCompleter:
+    """``CompletionBackend`` over a llama.cpp engine."""
+
+    def __init__(self, engine: LlamaEngine) -> None:
+        self.engine = engine
+
+    def prompt(self, request: CompletionRequest) -> tuple[Prompt, CompletionMode]:
+        """Build the prompt for a request within the context window."""
+        settings = request.settings
+        mode = self.engine.mode(settings.fim, settings.fim_order)
+        room = self.engine.n_ctx - settings.max_tokens - _GENERATION_MARGIN
+        budget = max(16, min(settings.window_tokens, room))
+        prompt = build_prompt(
+            request.prefix, request.suffix, mode, self.engine.encoder,
+            budget=budget, bos=self.engine.bos_for_prefix_only(),
+        )
+        return prompt, mode
+
+    def complete(
+        self, request: CompletionRequest, cancel: threading.Event, on_update: Callable[[Shaped], None]
+    ) -> CompletionResult:
+        """Run the whole pipeline for one request."""
+        if cancel.is_set():
+            return CompletionResult("", "", reason="cancelled")
+        settings = request.settings
+        prompt, mode = self.prompt(request)
+        cursor = cursor_context(normalize_newlines(request.prefix), normalize_newlines(request.suffix), settings.multiline)
+        raw = [""]
+
+        def on_text(text: str) -> bool:
+            raw[0] = text
+            shaped = shape(text, cursor)
+            on_update(shaped)
+            return not shaped.done
+
+        params = GenerationParams(
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            stop_tokens=mode.fim.stop_tokens if mode.fim else frozenset(),
+            deadline=time.monotonic() + settings.time_budget_ms / 1000,
+        )
+        try:
+            stats = self.engine.generate(prompt.tokens, params, cancel, on_text)
+        except Cancelled:
+            return CompletionResult("", mode.name, reason="cancelled")
+        if stats.stop_reason == "cancelled":
+            return CompletionResult("", mode.name, stats, reason="cancelled")
+        text = shape(raw[0], cursor, final=True).text
+        return CompletionResult(text, mode.name, stats, reason="" if text.strip() else "empty_suggestion")

@@ -1,0 +1,220 @@
+"""The llama.cpp completion engine: one model, one context, its KV cache, and generation.
+
+Everything here runs on the single inference thread (see :mod:`lsp_server.engine.worker`).
+The engine remembers which tokens its KV cache holds and, for each new prompt, evaluates only
+what follows the longest common prefix, so a keystroke that appends to the prompt costs a few
+tokens instead of the whole prompt.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lsp_server.engine.native import NativeContext, NativeModel, supports_gpu_offload
+from lsp_server.fim.formats import CompletionMode, detect_mode
+
+logger = logging.getLogger(__name__)
+
+PROMPT_CHUNK = 128
+"""Tokens per decode call during prompt evaluation: cancellation is checked between chunks."""
+
+_INFILL_MARKER = "☺"
+
+
+class VocabEncoder:
+    """Encodes user text with control tokens disabled, with or without the leading space."""
+
+    def __init__(self, model: NativeModel) -> None:
+        self._model = model
+        probe = model.tokenize("a")
+        self.adds_space_prefix = bool(probe) and model.piece(probe[0]).startswith(b" ")
+        self._marker = model.tokenize(_INFILL_MARKER) if self.adds_space_prefix else []
+
+    def encode(self, text: str) -> list[int]:
+        """Tokens for text at the start of a sequence."""
+        return self._model.tokenize(text) if text else []
+
+    def encode_infilling(self, text: str) -> list[int]:
+        """Tokens without SentencePiece's implicit leading space (Code Llama's ``encode_infilling``)."""
+        if not text or not self.adds_space_prefix:
+            return self.encode(text)
+        # Same trick as Meta's reference tokenizer: encode behind a marker, then drop it.
+        tokens = self._model.tokenize(_INFILL_MARKER + text)
+        return tokens[len(self._marker):]
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """How to generate one suggestion."""
+
+    max_tokens: int = 128
+    temperature: float = 0.0
+    stop_tokens: frozenset[int] = frozenset()
+    deadline: float | None = None
+    """``time.monotonic()`` after which generation stops at the next newline."""
+
+
+@dataclass
+class GenerationStats:
+    """What one generation cost; logged per request and printed by the CLI."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    evaluated_tokens: int = 0
+    generated_tokens: int = 0
+    prompt_ms: float = 0.0
+    first_token_ms: float = 0.0
+    total_ms: float = 0.0
+    stop_reason: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Generation speed after the first token."""
+        seconds = (self.total_ms - self.first_token_ms) / 1000
+        return (self.generated_tokens - 1) / seconds if self.generated_tokens > 1 and seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        """One line for logs and the terminal."""
+        return (
+            f"prompt={self.prompt_tokens} cached={self.cached_tokens} evaluated={self.evaluated_tokens} "
+            f"generated={self.generated_tokens} ttft_ms={self.first_token_ms:.0f} total_ms={self.total_ms:.0f} "
+            f"tokens_per_s={self.tokens_per_second:.1f} stop={self.stop_reason}"
+        )
+
+
+class Cancelled(Exception):
+    """Generation was cancelled before it produced anything usable."""
+
+
+def common_prefix_length(a: list[int], b: list[int]) -> int:
+    """Length of the longest common prefix of two token lists."""
+    limit = min(len(a), len(b))
+    index = 0
+    while index < limit and a[index] == b[index]:
+        index += 1
+    return index
+
+
+class LlamaEngine:
+    """Owns the model, its context and the record of what the KV cache holds."""
+
+    def __init__(self, model_path: str, *, n_ctx: int = 0, n_gpu_layers: int | None = None, n_threads: int = 0) -> None:
+        import os
+
+        if n_gpu_layers is None:
+            n_gpu_layers = 999 if supports_gpu_offload() else 0
+        self.model = NativeModel(model_path, n_gpu_layers=n_gpu_layers)
+        if n_ctx <= 0:
+            n_ctx = min(self.model.n_ctx_train or 4096, 8192)
+        self.n_threads = n_threads or max(1, min(8, os.cpu_count() or 1))
+        self.context: NativeContext = self.model.new_context(n_ctx=n_ctx, n_threads=self.n_threads)
+        self.encoder = VocabEncoder(self.model)
+        self.model_name = self.model.metadata("general.name") or os.path.basename(model_path)
+        self.architecture = self.model.metadata("general.architecture") or "unknown"
+        self._kv_tokens: list[int] = []
+        self._special_text = {
+            token: self.model.token_text(token)
+            for token in (self.model.special.fim_pre, self.model.special.fim_suf, self.model.special.fim_mid)
+            if token >= 0
+        }
+
+    @property
+    def n_ctx(self) -> int:
+        """Context size of the KV cache, in tokens."""
+        return self.context.n_ctx
+
+    def mode(self, fim: str = "auto", order: str = "auto") -> CompletionMode:
+        """The completion mode for this model under the given settings."""
+        return detect_mode(self.model.special, self._special_text, self.model_name, fim=fim, order=order)
+
+    def bos_for_prefix_only(self) -> int | None:
+        """BOS to start a prefix-only prompt with, if the vocabulary wants one."""
+        special = self.model.special
+        return special.bos if special.add_bos and special.bos >= 0 else None
+
+    def evaluate_prompt(self, tokens: list[int], cancel: threading.Event, stats: GenerationStats) -> None:
+        """Bring the KV cache to exactly ``tokens``, reusing the longest common prefix."""
+        if len(tokens) >= self.n_ctx:
+            raise ValueError(f"prompt of {len(tokens)} tokens does not fit the context ({self.n_ctx})")
+        keep = common_prefix_length(self._kv_tokens, tokens)
+        if keep == len(tokens):
+            keep -= 1  # the last prompt token must be decoded again to get its logits
+        self.context.truncate(keep)
+        del self._kv_tokens[keep:]
+        stats.prompt_tokens, stats.cached_tokens = len(tokens), keep
+        started = time.perf_counter()
+        for start in range(keep, len(tokens), PROMPT_CHUNK):
+            if cancel.is_set():
+                raise Cancelled()
+            chunk = tokens[start:start + PROMPT_CHUNK]
+            self._decode(chunk)
+            stats.evaluated_tokens += len(chunk)
+        stats.prompt_ms = (time.perf_counter() - started) * 1000
+
+    def generate(
+        self,
+        tokens: list[int],
+        params: GenerationParams,
+        cancel: threading.Event,
+        on_text: Callable[[str], bool],
+    ) -> GenerationStats:
+        """Evaluate the prompt and sample until a stop; ``on_text(text_so_far)`` returns False to stop."""
+        stats = GenerationStats()
+        started = time.perf_counter()
+        self.evaluate_prompt(tokens, cancel, stats)
+        sampler = self.context.new_sampler(temperature=params.temperature)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        text = ""
+        try:
+            stats.stop_reason = "max_tokens"
+            for _ in range(params.max_tokens):
+                if cancel.is_set():
+                    stats.stop_reason = "cancelled"
+                    break
+                token = sampler.sample()
+                if not stats.generated_tokens:
+                    stats.first_token_ms = (time.perf_counter() - started) * 1000
+                stats.generated_tokens += 1
+                if self.model.is_end_of_generation(token) or token in params.stop_tokens:
+                    stats.stop_reason = "end_of_text"
+                    break
+                text += decoder.decode(self.model.piece(token))
+                if not on_text(text):
+                    stats.stop_reason = "complete"
+                    break
+                if params.deadline is not None and text.endswith("\n") and time.monotonic() > params.deadline:
+                    stats.stop_reason = "deadline"
+                    break
+                if len(self._kv_tokens) + 1 >= self.n_ctx:
+                    stats.stop_reason = "context_full"
+                    break
+                self._decode([token])
+        finally:
+            sampler.close()
+        stats.total_ms = (time.perf_counter() - started) * 1000
+        return stats
+
+    def reset_cache(self) -> None:
+        """Empty the KV cache (measurements that must start cold)."""
+        self.context.clear()
+        self._kv_tokens.clear()
+
+    def _decode(self, chunk: list[int]) -> None:
+        try:
+            self.context.decode(chunk)
+        except Exception:
+            # The cache state is unknown after a failed decode: start from scratch next time.
+            self.reset_cache()
+            raise
+        self._kv_tokens.extend(chunk)
+
+    def close(self) -> None:
+        """Free the context and the model."""
+        self.context.close()
+        self.model.close()

@@ -1,0 +1,223 @@
+"""Thin, owned wrapper over llama.cpp's C API (through llama-cpp-python's ctypes bindings).
+
+This module owns every native handle: the model, its vocabulary, one context and its
+sampler chain. It deliberately avoids llama-cpp-python's high-level ``Llama`` class: that class
+redirects fd 1 and fd 2 to /dev/null while loading when not verbose (fatal for JSON-RPC on
+stdio) and its ``suffix=`` FIM path inserts token id 0 instead of the FIM sentinels.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+import llama_cpp
+
+from lsp_server.fim.formats import SpecialTokens
+
+logger = logging.getLogger(__name__)
+native_logger = logging.getLogger("llama.cpp")
+
+_GGML_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+_backend_lock = threading.Lock()
+_backend_ready = False
+
+
+@llama_cpp.llama_log_callback
+def _route_native_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+    # Native logs go to Python logging (stderr or the log file), never to fd 1. They are
+    # chatty (one line per tensor), so everything below a warning is shown only at -vv.
+    message = text.decode("utf-8", "replace").rstrip()
+    if message:
+        python_level = _GGML_LEVELS.get(level, logging.DEBUG)
+        native_logger.log(python_level if python_level >= logging.WARNING else logging.DEBUG, message)
+
+
+def init_backend() -> None:
+    """Initialise llama.cpp once per process and route its logs into Python logging."""
+    global _backend_ready
+    with _backend_lock:
+        if not _backend_ready:
+            llama_cpp.llama_log_set(_route_native_log, ctypes.c_void_p(0))
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+
+
+def supports_gpu_offload() -> bool:
+    """Whether this llama.cpp build has a GPU backend (CUDA, Metal, Vulkan…)."""
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+class ModelLoadError(RuntimeError):
+    """The model file is missing, unreadable or not a GGUF llama.cpp can load."""
+
+
+class NativeModel:
+    """A loaded GGUF model and its vocabulary (tokenizer)."""
+
+    def __init__(self, path: str, *, n_gpu_layers: int = 0) -> None:
+        init_backend()
+        if not os.path.isfile(path):
+            raise ModelLoadError(f"model file not found: {path}")
+        if not os.access(path, os.R_OK):
+            raise ModelLoadError(f"model file is not readable: {path}")
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"GGUF":
+                raise ModelLoadError(f"not a GGUF file (bad magic bytes): {path}")
+        params = llama_cpp.llama_model_default_params()
+        params.n_gpu_layers = n_gpu_layers
+        model = llama_cpp.llama_model_load_from_file(path.encode(), params)
+        if not model:
+            raise ModelLoadError(f"llama.cpp could not load the model (corrupt or unsupported): {path}")
+        self.path = path
+        self.n_gpu_layers = n_gpu_layers
+        self._model = model
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(model)
+        self.n_layer = llama_cpp.llama_model_n_layer(model)
+        self.special = SpecialTokens(
+            bos=llama_cpp.llama_vocab_bos(self._vocab),
+            eos=llama_cpp.llama_vocab_eos(self._vocab),
+            eot=llama_cpp.llama_vocab_eot(self._vocab),
+            fim_pre=llama_cpp.llama_vocab_fim_pre(self._vocab),
+            fim_suf=llama_cpp.llama_vocab_fim_suf(self._vocab),
+            fim_mid=llama_cpp.llama_vocab_fim_mid(self._vocab),
+            fim_pad=llama_cpp.llama_vocab_fim_pad(self._vocab),
+            fim_rep=llama_cpp.llama_vocab_fim_rep(self._vocab),
+            fim_sep=llama_cpp.llama_vocab_fim_sep(self._vocab),
+            add_bos=bool(llama_cpp.llama_vocab_get_add_bos(self._vocab)),
+        )
+
+    # -- vocabulary -------------------------------------------------------------------------
+    def tokenize(self, text: str, *, parse_special: bool = False) -> list[int]:
+        """Tokenize without BOS; control tokens are recognised only when ``parse_special``."""
+        data = text.encode("utf-8")
+        capacity = len(data) + 8
+        buffer = (llama_cpp.llama_token * capacity)()
+        count = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity, False, parse_special)
+        if count < 0:
+            capacity = -count
+            buffer = (llama_cpp.llama_token * capacity)()
+            count = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity, False, parse_special)
+        if count < 0:
+            raise RuntimeError(f"tokenization failed ({count})")
+        return list(buffer[:count])
+
+    def piece(self, token: int, *, special: bool = False) -> bytes:
+        """The bytes a token stands for (special tokens render only when ``special``)."""
+        size = 64
+        while True:
+            buffer = ctypes.create_string_buffer(size)
+            count = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, size, 0, special)
+            if count >= 0:
+                return buffer.raw[:count]
+            size = -count
+
+    def token_text(self, token: int) -> str:
+        """The vocabulary entry of a token, as stored in the GGUF."""
+        return llama_cpp.llama_vocab_get_text(self._vocab, token).decode("utf-8", "replace")
+
+    def is_end_of_generation(self, token: int) -> bool:
+        """True for EOS, EOT and the other tokens llama.cpp treats as end of generation."""
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+
+    def metadata(self, key: str) -> str | None:
+        """One GGUF metadata value as a string, or None when absent."""
+        buffer = ctypes.create_string_buffer(4096)
+        count = llama_cpp.llama_model_meta_val_str(self._model, key.encode(), buffer, len(buffer))
+        return buffer.value.decode("utf-8", "replace") if count >= 0 else None
+
+    def description(self) -> str:
+        """llama.cpp's one-line model description (architecture, size, quantization)."""
+        buffer = ctypes.create_string_buffer(256)
+        llama_cpp.llama_model_desc(self._model, buffer, len(buffer))
+        return buffer.value.decode("utf-8", "replace")
+
+    def size_bytes(self) -> int:
+        """Total size of the model's tensors."""
+        return int(llama_cpp.llama_model_size(self._model))
+
+    def new_context(self, *, n_ctx: int, n_threads: int, n_batch: int = 512) -> NativeContext:
+        """Create an inference context (its own KV cache) over this model."""
+        return NativeContext(self, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch)
+
+    def close(self) -> None:
+        """Free the native model."""
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+
+class NativeContext:
+    """One llama context (KV cache for sequence 0) and the decode calls that fill it."""
+
+    def __init__(self, model: NativeModel, *, n_ctx: int, n_threads: int, n_batch: int) -> None:
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads
+        ctx = llama_cpp.llama_init_from_model(model._model, params)
+        if not ctx:
+            raise ModelLoadError(f"could not create a context of {n_ctx} tokens (out of memory?)")
+        self.model = model
+        self.n_ctx = llama_cpp.llama_n_ctx(ctx)
+        self.n_batch = n_batch
+        self._ctx = ctx
+        self._memory = llama_cpp.llama_get_memory(ctx)
+
+    def truncate(self, n_keep: int) -> None:
+        """Drop every cached position from ``n_keep`` on (sequence 0)."""
+        if not llama_cpp.llama_memory_seq_rm(self._memory, 0, n_keep, -1):
+            llama_cpp.llama_memory_clear(self._memory, True)
+            raise RuntimeError("KV cache could not be truncated; cleared it instead")
+
+    def clear(self) -> None:
+        """Forget the whole KV cache."""
+        llama_cpp.llama_memory_clear(self._memory, True)
+
+    def decode(self, tokens: list[int]) -> None:
+        """Append tokens to sequence 0; logits are kept for the last one."""
+        array = (llama_cpp.llama_token * len(tokens))(*tokens)
+        status = llama_cpp.llama_decode(self._ctx, llama_cpp.llama_batch_get_one(array, len(tokens)))
+        if status != 0:
+            raise RuntimeError(f"llama_decode failed with status {status}")
+
+    def new_sampler(self, *, temperature: float, top_k: int = 40, top_p: float = 0.95, seed: int = 0) -> Sampler:
+        """A sampler chain: greedy at temperature 0, else top-k/top-p/temperature sampling."""
+        return Sampler(self, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+
+    def close(self) -> None:
+        """Free the native context."""
+        if self._ctx:
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+
+
+class Sampler:
+    """A llama.cpp sampler chain bound to one context."""
+
+    def __init__(self, context: NativeContext, *, temperature: float, top_k: int, top_p: float, seed: int) -> None:
+        self._context = context
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        if temperature <= 0:
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
+        else:
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_k(top_k))
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_p(top_p, 1))
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(temperature))
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
+        self._chain = chain
+
+    def sample(self) -> int:
+        """Pick the next token from the logits of the last decoded position."""
+        return int(llama_cpp.llama_sampler_sample(self._chain, self._context._ctx, -1))
+
+    def close(self) -> None:
+        """Free the chain (it owns the samplers added to it)."""
+        if self._chain:
+            llama_cpp.llama_sampler_free(self._chain)
+            self._chain = None

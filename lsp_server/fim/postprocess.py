@@ -1,0 +1,200 @@
+"""Pure post-processing: decide, token by token, where a suggestion ends.
+
+Each rule looks at the whole text generated so far and returns the index where the
+suggestion must end (or None). The engine calls :func:`shape` after every token and stops
+generating as soon as a rule fires, so no time is spent on text the user will not see.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+MultilineSetting = Literal["auto", "always", "never"]
+
+_CLOSERS = {")": "(", "]": "[", "}": "{"}
+_OPENERS = {v: k for k, v in _CLOSERS.items()}
+_BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->", " do", "then")
+_ONLY_CLOSING = re.compile(r"^[\s)\]}'\";,:]*$")
+
+
+@dataclass(frozen=True)
+class CursorContext:
+    """What the rules need to know about where the cursor is."""
+
+    line_prefix: str
+    """Text of the cursor's line before the cursor."""
+    line_suffix: str
+    """Text of the cursor's line after the cursor."""
+    next_line: str
+    """The first non-blank line after the cursor's line ('' if none)."""
+    multiline: bool
+    """Whether the suggestion may span several lines."""
+
+    @property
+    def indent(self) -> int:
+        """Indentation width of the cursor's line."""
+        return len(self.line_prefix) - len(self.line_prefix.lstrip())
+
+    @property
+    def opens_block(self) -> bool:
+        """The code before the cursor ends with a block opener (``:``, ``{``…)."""
+        return self.line_prefix.rstrip().endswith(_BLOCK_OPENERS)
+
+
+def cursor_context(prefix: str, suffix: str, multiline: MultilineSetting = "auto") -> CursorContext:
+    """Describe the cursor position from the document text around it."""
+    line_prefix = prefix[prefix.rfind("\n") + 1:]
+    newline = suffix.find("\n")
+    line_suffix = suffix if newline == -1 else suffix[:newline]
+    rest = "" if newline == -1 else suffix[newline + 1:]
+    next_line = next((line for line in rest.split("\n") if line.strip()), "")
+    if multiline == "auto":
+        wants_many = bool(_ONLY_CLOSING.match(line_suffix)) and (
+            not line_prefix.strip() or line_prefix.rstrip().endswith(_BLOCK_OPENERS)
+        )
+    else:
+        wants_many = multiline == "always"
+    return CursorContext(line_prefix, line_suffix, next_line, wants_many)
+
+
+@dataclass(frozen=True)
+class Shaped:
+    """The suggestion so far: ``text`` to show, ``done`` when generation must stop."""
+
+    text: str
+    done: bool
+    settled: int
+    """Length of ``text`` no later token can take back (what a terminal may print)."""
+
+
+def _width(line: str) -> int:
+    return len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
+
+
+def stop_single_line(text: str, ctx: CursorContext) -> int | None:
+    """Single-line mode ends at the first newline."""
+    if ctx.multiline:
+        return None
+    newline = text.find("\n")
+    return None if newline == -1 else newline
+
+
+def stop_at_line_suffix(text: str, ctx: CursorContext, final: bool) -> int | None:
+    """The first line must not re-type what already follows the cursor (``foo(a|)`` → no ``)``)."""
+    tail = ctx.line_suffix.strip()
+    if not tail:
+        return None
+    newline = text.find("\n")
+    first = text if newline == -1 else text[:newline]
+    if newline == -1 and not final:
+        return None
+    stripped = first.rstrip()
+    return len(stripped) - len(tail) if stripped.endswith(tail) else None
+
+
+def stop_at_existing_line(text: str, ctx: CursorContext) -> int | None:
+    """Stop before a completed line that repeats the code right after the cursor."""
+    target = ctx.next_line.strip()
+    if not target:
+        return None
+    start = 0
+    for line in text.split("\n")[:-1]:
+        if start > 0 and line.strip() == target:
+            return start - 1
+        start += len(line) + 1
+    return None
+
+
+def stop_at_dedent(text: str, ctx: CursorContext) -> int | None:
+    """Stop before a line that leaves the cursor's block (indentation below the block's)."""
+    if not ctx.multiline:
+        return None
+    base = _width(ctx.line_prefix) if ctx.line_prefix.strip() else len(ctx.line_prefix.expandtabs(4))
+    lines = text.split("\n")
+    start = len(lines[0]) + 1
+    closes_block = ctx.opens_block and bool(ctx.line_prefix.strip())
+    for number, line in enumerate(lines[1:], start=1):
+        if line.strip():
+            width = _width(line)
+            if closes_block and width == base and line.lstrip()[0] in _CLOSERS:
+                # The bracket that closes the block opened on the cursor's line ends it.
+                return start + len(line) if number < len(lines) - 1 else None
+            if width < base or (closes_block and width <= base):
+                return start - 1
+        start += len(line) + 1
+    return None
+
+
+def stop_at_repetition(text: str, _ctx: CursorContext) -> int | None:
+    """Stop when the model loops: a line three times in a row, or a block of 2–4 lines twice."""
+    lines = text.split("\n")[:-1]
+    offsets, position = [], 0
+    for line in lines:
+        offsets.append(position)
+        position += len(line) + 1
+    for i in range(2, len(lines)):
+        if lines[i].strip() and lines[i] == lines[i - 1] == lines[i - 2]:
+            return offsets[i - 1] - 1
+    for size in (2, 3, 4):
+        for i in range(2 * size, len(lines) + 1):
+            block, previous = lines[i - size:i], lines[i - 2 * size:i - size]
+            if block == previous and any(line.strip() for line in block):
+                return offsets[i - size] - 1
+    return None
+
+
+def stop_at_unbalanced_closer(text: str, ctx: CursorContext) -> int | None:
+    """Stop before a closing bracket the suffix already provides."""
+    after = (ctx.line_suffix + "\n" + ctx.next_line).lstrip()
+    depth: list[str] = []
+    quote = ""
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'`":
+            quote = char
+        elif char in _OPENERS:
+            depth.append(char)
+        elif char in _CLOSERS:
+            if depth and depth[-1] == _CLOSERS[char]:
+                depth.pop()
+            elif after.startswith(char):
+                return index
+    return None
+
+
+def shape(text: str, ctx: CursorContext, *, final: bool = False) -> Shaped:
+    """Apply every rule to the generated text; the earliest cut wins."""
+    cuts = [
+        stop_single_line(text, ctx),
+        stop_at_line_suffix(text, ctx, final),
+        stop_at_existing_line(text, ctx),
+        stop_at_dedent(text, ctx),
+        stop_at_repetition(text, ctx),
+        stop_at_unbalanced_closer(text, ctx),
+    ]
+    found = [cut for cut in cuts if cut is not None]
+    done = bool(found)
+    if done:
+        text = text[: max(0, min(found))]
+    if done or final:
+        text = text.rstrip()
+        return Shaped(text, True, len(text))
+    return Shaped(text, False, _settled_length(text, ctx))
+
+
+def _settled_length(text: str, ctx: CursorContext) -> int:
+    # Rules look back at most four complete lines (a repeated 4-line block), so older lines
+    # are final. The first line streams freely, holding back a tail that could turn out to
+    # be the text already after the cursor.
+    lines = text.split("\n")
+    if len(lines) > 1:
+        stable = max(1, len(lines) - 1 - 4)
+        return sum(len(line) + 1 for line in lines[:stable]) - 1
+    tail = ctx.line_suffix.strip()
+    for size in range(min(len(tail), len(text)), 0, -1):
+        if text.endswith(tail[:size]):
+            return len(text) - size
+    return len(text.rstrip())

@@ -1,0 +1,152 @@
+"""Pure prompt assembly: the code around the cursor → the exact token sequence for the model.
+
+Layouts (``enc`` keeps SentencePiece's implicit leading space, ``enc_nospace`` drops it):
+
+- Code Llama PSM: ``[BOS, PRE] enc(prefix) [SUF] enc_nospace(suffix) [MID]``
+- Code Llama SPM: ``[BOS, PRE, SUF] enc_nospace(suffix) [MID] enc(prefix)``
+- other FIM PSM:  ``[BOS?] [PRE] prefix [SUF] suffix [MID]``
+- other FIM SPM:  ``[BOS?] [SUF] suffix [PRE] prefix [MID]`` (llama-server's ``spm_infill``)
+- prefix-only:    ``[BOS?] enc(prefix)``; the suffix is only used to stop generation.
+
+The prefix window starts on a line whose number is a multiple of ``LINE_QUANTUM``, so while
+the user types, the start of the prompt stays put and the KV cache stays valid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from lsp_server.fim.formats import CompletionMode
+
+LINE_QUANTUM = 16
+"""Granularity, in lines, of where a trimmed prefix may start."""
+
+
+class TextEncoder(Protocol):
+    """Turns user text into token ids with control tokens disabled."""
+
+    def encode(self, text: str) -> list[int]:
+        """Tokens for text at the start of a sequence (SentencePiece adds a leading space)."""
+        ...
+
+    def encode_infilling(self, text: str) -> list[int]:
+        """Tokens for text without any implicit leading space."""
+        ...
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The token sequence sent to the model and the text it stands for."""
+
+    tokens: list[int]
+    mode: str
+    prefix: str
+    """The part of the document prefix that is in the prompt."""
+    suffix: str
+    """The part of the document suffix that is in the prompt (empty in prefix-only mode)."""
+    n_prefix_tokens: int
+    n_suffix_tokens: int
+
+
+def normalize_newlines(text: str) -> str:
+    """CRLF and lone CR → LF (Code Llama does not recognise ``<SUF>`` before a ``\\r``)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    position = text.find("\n")
+    while position != -1:
+        starts.append(position + 1)
+        position = text.find("\n", position + 1)
+    return starts
+
+
+def trim_prefix(prefix: str, encode, budget: int) -> tuple[str, list[int]]:
+    """Keep the end of ``prefix`` that fits ``budget`` tokens, starting on a quantum-aligned line."""
+    tokens = encode(prefix)
+    if len(tokens) <= budget or not prefix:
+        return prefix, tokens
+    starts = _line_starts(prefix)
+    candidates = list(range(LINE_QUANTUM, len(starts), LINE_QUANTUM))
+    # Binary search for the earliest aligned line whose tail fits the budget.
+    low, high, best = 0, len(candidates) - 1, None
+    while low <= high:
+        middle = (low + high) // 2
+        tail = prefix[starts[candidates[middle]]:]
+        tail_tokens = encode(tail)
+        if len(tail_tokens) <= budget:
+            best, high = (tail, tail_tokens), middle - 1
+        else:
+            low = middle + 1
+    if best is not None:
+        return best
+    # The last lines alone are too long (minified code, a huge line): keep the last tokens.
+    return _tail_by_tokens(prefix, encode, budget)
+
+
+def _tail_by_tokens(text: str, encode, budget: int) -> tuple[str, list[int]]:
+    # Characters are at least as many as tokens for any real vocabulary, so 8 chars/token
+    # bounds the search window; shrink the character window until it fits.
+    window = text[-budget * 8:]
+    while window:
+        tokens = encode(window)
+        if len(tokens) <= budget:
+            return window, tokens
+        window = window[max(1, (len(tokens) - budget) * 2):]
+    return "", []
+
+
+def trim_suffix(suffix: str, encode, budget: int) -> tuple[str, list[int]]:
+    """Keep the start of ``suffix`` that fits ``budget`` tokens, cut at a line end."""
+    if budget <= 0 or not suffix:
+        return "", []
+    tokens = encode(suffix)
+    if len(tokens) <= budget:
+        return suffix, tokens
+    ends = [i + 1 for i, char in enumerate(suffix) if char == "\n"]
+    low, high, best = 0, len(ends) - 1, ("", [])
+    while low <= high:
+        middle = (low + high) // 2
+        head_tokens = encode(suffix[: ends[middle]])
+        if len(head_tokens) <= budget:
+            best, low = (suffix[: ends[middle]], head_tokens), middle + 1
+        else:
+            high = middle - 1
+    return best
+
+
+def build_prompt(
+    prefix: str,
+    suffix: str,
+    mode: CompletionMode,
+    encoder: TextEncoder,
+    *,
+    budget: int,
+    bos: int | None = None,
+) -> Prompt:
+    """Build the prompt tokens for the text before and after the cursor within ``budget`` tokens.
+
+    ``bos`` is used in prefix-only mode (FIM formats carry their own). A quarter of the budget
+    is reserved for the suffix; what it does not use goes to the prefix.
+    """
+    prefix, suffix = normalize_newlines(prefix), normalize_newlines(suffix)
+    fim = mode.fim
+    if fim is None:
+        head = [bos] if bos is not None else []
+        kept, tokens = trim_prefix(prefix, encoder.encode, max(1, budget - len(head)))
+        return Prompt(head + tokens, mode.name, kept, "", len(tokens), 0)
+
+    fixed = 4  # BOS and three sentinels
+    available = max(2, budget - fixed)
+    suffix_text, suffix_tokens = trim_suffix(suffix, encoder.encode_infilling, available // 4)
+    prefix_text, prefix_tokens = trim_prefix(prefix, encoder.encode, available - len(suffix_tokens))
+    head = [fim.bos] if fim.bos is not None else []
+    if fim.order == "psm":
+        tokens = head + [fim.pre] + prefix_tokens + [fim.suf] + suffix_tokens + [fim.mid]
+    elif fim.codellama:
+        tokens = head + [fim.pre, fim.suf] + suffix_tokens + [fim.mid] + prefix_tokens
+    else:
+        tokens = head + [fim.suf] + suffix_tokens + [fim.pre] + prefix_tokens + [fim.mid]
+    return Prompt(tokens, mode.name, prefix_text, suffix_text, len(prefix_tokens), len(suffix_tokens))

@@ -1,0 +1,67 @@
+"""Every protocol extension Infill speaks, in one place.
+
+Standard LSP first: suggestions are answered through ``textDocument/inlineCompletion``
+(LSP 3.18). On top of it, one opt-in extension:
+
+``infill/partialCompletion`` (server → client notification)
+    Streams a suggestion while it is generated. Sent only to clients that opted in, either by
+    the client capability ``experimental.infill.partialCompletion = true`` or by the setting
+    ``streaming = true``. Params (:class:`PartialCompletion`):
+
+    - ``textDocument``: ``{uri, version}`` of the document the request was made on;
+    - ``position``: the request's position;
+    - ``text``: the whole suggestion so far (cumulative, never a delta), only text no later
+      token can take back;
+    - ``sequence``: increases with each notification for the document, across requests; a
+      client drops a notification whose sequence is lower than one it has shown;
+    - ``done``: true on the last one, sent just before the ``inlineCompletion`` response.
+
+The server announces the extension under ``capabilities.experimental.infill``:
+``{"partialCompletion": true, "version": 1}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+EXPERIMENTAL_KEY = "infill"
+PARTIAL_COMPLETION = "infill/partialCompletion"
+EXTENSION_VERSION = 1
+
+
+def server_experimental_capabilities() -> dict[str, Any]:
+    """What the server puts under ``capabilities.experimental``."""
+    return {EXPERIMENTAL_KEY: {"partialCompletion": True, "version": EXTENSION_VERSION}}
+
+
+def client_wants_partials(experimental: Any) -> bool:
+    """Whether the client's ``capabilities.experimental`` opts in to partial completions."""
+    if not isinstance(experimental, dict):
+        return False
+    ours = experimental.get(EXPERIMENTAL_KEY)
+    return isinstance(ours, dict) and ours.get("partialCompletion") is True
+
+
+@dataclass(frozen=True)
+class PartialCompletion:
+    """Params of ``infill/partialCompletion``."""
+
+    uri: str
+    version: int | None
+    line: int
+    character: int
+    text: str
+    sequence: int
+    done: bool
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON params, in LSP's camelCase shape."""
+        data = asdict(self)
+        return {
+            "textDocument": {"uri": data["uri"], "version": data["version"]},
+            "position": {"line": data["line"], "character": data["character"]},
+            "text": data["text"],
+            "sequence": data["sequence"],
+            "done": data["done"],
+        }

@@ -1,0 +1,223 @@
+"""The language server: the protocol edge and composition root.
+
+Handlers are async and only do bookkeeping on the event loop: they take an immutable snapshot
+of the document (text, version, cursor offset) and hand it to the inference thread. Only this
+module knows about LSP types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import threading
+import time
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from lsp_server import __version__
+from lsp_server.engine.completer import CompletionRequest, CompletionResult
+from lsp_server.engine.models import InferenceWorker, ModelOptions
+from lsp_server.fim.postprocess import Shaped
+from lsp_server.protocol import (
+    PARTIAL_COMPLETION,
+    PartialCompletion,
+    client_wants_partials,
+    server_experimental_capabilities,
+)
+from lsp_server.scheduler import LatestWins
+from lsp_server.settings import Settings, resolve_settings
+
+logger = logging.getLogger(__name__)
+
+PARENT_POLL_SECONDS = 3.0
+
+
+class InfillProtocol(LanguageServerProtocol):
+    """Adds Infill's extensions to the capabilities pygls computes."""
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams):
+        result = yield from super().lsp_initialize(params)
+        result.capabilities.experimental = server_experimental_capabilities()
+        return result
+
+
+class InfillServer(LanguageServer):
+    """Serves inline completions from the model owned by an :class:`InferenceWorker`."""
+
+    def __init__(self, model: ModelOptions) -> None:
+        super().__init__("infill", __version__, protocol_cls=InfillProtocol)
+        self.model_options = model
+        self.worker = InferenceWorker()
+        self.requests = LatestWins()
+        self.settings = Settings()
+        self.client_streams = False
+        self._sequence = itertools.count(1)
+        self._request_ids = itertools.count(1)
+        self._told_user: set[str] = set()
+
+    @property
+    def streams_partials(self) -> bool:
+        """Whether partial suggestions are sent to this client."""
+        return self.client_streams or self.settings.streaming
+
+    def tell_user_once(self, key: str, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
+        """Show ``message`` in the editor the first time ``key`` comes up."""
+        if key in self._told_user:
+            return
+        self._told_user.add(key)
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def apply_settings(self, data: object) -> None:
+        """Merge wire settings into the current ones; report bad values once each."""
+        self.settings, errors = resolve_settings(data, self.settings)
+        for error in errors:
+            logger.warning("setting ignored: %s", error)
+            self.tell_user_once(f"setting:{error}", f"Infill: {error}", types.MessageType.Warning)
+
+    async def inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        """Answer one ``textDocument/inlineCompletion`` request."""
+        request_id = next(self._request_ids)
+        uri, position = params.text_document.uri, params.position
+        started = time.perf_counter()
+        empty = types.InlineCompletionList(items=[])
+        document = self.workspace.text_documents.get(uri)
+        reason = _why_not(self, document, position)
+        if reason:
+            logger.info("completion id=%d uri=%s skipped: %s", request_id, uri, reason)
+            return empty
+        version, text = document.version, document.source
+        offset = document.offset_at_position(position)
+        request = CompletionRequest(text[:offset], text[offset:], self.settings.completion)
+        await self.worker.wait_loaded()
+        if self.worker.backend is None:
+            self.tell_user_once("model", self.worker.error or "Infill: no model is loaded.")
+            logger.info("completion id=%d skipped: no_model", request_id)
+            return empty
+        result = await self._run(request, uri, version, position)
+        current = self.workspace.text_documents.get(uri)
+        if result.text and (current is None or current.version != version):
+            result = CompletionResult("", result.mode, result.stats, reason="content_modified")
+        _log_result(request_id, uri, version, result, started)
+        if not result.text:
+            return empty
+        end = types.Position(position.line, position.character)
+        item = types.InlineCompletionItem(insert_text=result.text, range=types.Range(position, end))
+        return types.InlineCompletionList(items=[item])
+
+    async def _run(self, request: CompletionRequest, uri: str, version: int | None, position: types.Position):
+        loop = asyncio.get_running_loop()
+        cancel = self.requests.begin(uri)
+        sent = [""]
+
+        def publish(shaped: Shaped, done: bool = False) -> None:
+            text = shaped.text[: shaped.settled] if not done else shaped.text
+            if not self.streams_partials or (text == sent[0] and not done) or cancel.is_set() and not done:
+                return
+            sent[0] = text
+            partial = PartialCompletion(uri, version, position.line, position.character, text, next(self._sequence), done)
+            self.protocol.notify(PARTIAL_COMPLETION, partial.to_wire())
+
+        def on_update(shaped: Shaped) -> None:
+            loop.call_soon_threadsafe(publish, shaped)
+
+        try:
+            result = await self.worker.call(self.worker.backend.complete, request, cancel, on_update)
+        except asyncio.CancelledError:
+            logger.info("completion uri=%s cancelled by the client", uri)
+            raise
+        finally:
+            self.requests.end(uri, cancel)
+        if result.text:
+            publish(Shaped(result.text, True, len(result.text)), done=True)
+        return result
+
+
+def _why_not(server: InfillServer, document, position: types.Position) -> str:
+    """The named reason a request gets no suggestion before any model work, or ''."""
+    if not server.settings.completion.enabled:
+        return "disabled"
+    if document is None:
+        return "unknown_document"
+    lines = document.lines
+    if position.line < 0 or position.character < 0 or position.line > len(lines):
+        return "bad_position"
+    if position.line == len(lines):
+        return "" if position.character == 0 else "bad_position"
+    line = lines[position.line].rstrip("\r\n")
+    if position.character > document.position_codec.client_num_units(line):
+        return "bad_position"
+    return ""
+
+
+def _log_result(request_id: int, uri: str, version, result: CompletionResult, started: float) -> None:
+    elapsed = (time.perf_counter() - started) * 1000
+    stats = result.stats.summary() if result.stats else ""
+    outcome = f"chars={len(result.text)}" if result.text else f"empty: {result.reason}"
+    logger.info("completion id=%d uri=%s version=%s mode=%s %s ms=%.0f %s",
+                request_id, uri, version, result.mode, outcome, elapsed, stats)
+    logger.debug("completion id=%d text=%r", request_id, result.text)
+
+
+def watch_parent(pid: int) -> None:
+    """Exit when the editor that started us is gone (a model must not outlive its editor)."""
+
+    def poll() -> None:
+        while True:
+            time.sleep(PARENT_POLL_SECONDS)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                logger.warning("parent process %d is gone; exiting", pid)
+                os._exit(0)
+            except PermissionError:
+                pass  # exists, owned by someone else
+
+    threading.Thread(target=poll, name="infill-parent-watch", daemon=True).start()
+
+
+def create_server(model: ModelOptions) -> InfillServer:
+    """Build the server and register its handlers."""
+    server = InfillServer(model)
+
+    @server.feature(types.INITIALIZE)
+    async def initialize(ls: InfillServer, params: types.InitializeParams) -> None:
+        ls.client_streams = client_wants_partials(params.capabilities.experimental)
+        ls.apply_settings(params.initialization_options)
+        if params.process_id:
+            watch_parent(params.process_id)
+        ls.worker.start_loading(ls.model_options)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: InfillServer, _params: types.InitializedParams) -> None:
+        await ls.worker.wait_loaded()
+        if ls.worker.error:
+            ls.tell_user_once("model", ls.worker.error)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: InfillServer, params: types.DidChangeConfigurationParams) -> None:
+        if params.settings:
+            ls.apply_settings(params.settings)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    async def did_change(ls: InfillServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.requests.cancel(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    async def did_close(ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.requests.cancel(params.text_document.uri)
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: InfillServer, _params: None) -> None:
+        ls.requests.cancel_all()
+        ls.worker.shutdown()
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(ls: InfillServer, params: types.InlineCompletionParams):
+        return await ls.inline_completion(params)
+
+    return server

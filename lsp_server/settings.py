@@ -1,0 +1,139 @@
+"""Editor-level settings: typed, documented per field, camelCase on the wire.
+
+Settings arrive in ``initializationOptions`` and ``workspace/didChangeConfiguration`` (either
+bare or under an ``infill`` key). A bad value falls back to the default of that one field and
+produces one clear message; unknown keys are ignored. :func:`settings_schema` turns these
+dataclasses into a JSON schema, the single source for editor clients' settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _setting(default: Any, description: str, *, minimum: float | None = None, maximum: float | None = None,
+             choices: tuple[str, ...] | None = None) -> Any:
+    meta = {"description": description, "minimum": minimum, "maximum": maximum, "choices": choices}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class CompletionSettings:
+    """How suggestions are generated and shaped."""
+
+    enabled: bool = _setting(True, "Offer inline completions at all.")
+    max_tokens: int = _setting(128, "Most tokens generated for one suggestion.", minimum=1, maximum=2048)
+    multiline: str = _setting(
+        "auto", "Multi-line suggestions: 'auto' (on blank lines and after block openers), 'always' or 'never'.",
+        choices=("auto", "always", "never"))
+    temperature: float = _setting(0.0, "Sampling temperature; 0 is greedy and deterministic.", minimum=0.0, maximum=2.0)
+    fim: str = _setting(
+        "auto", "Fill-in-the-middle: 'auto' (use the model's FIM tokens if it was trained on them), "
+        "'on' (force) or 'off' (prefix-only).", choices=("auto", "on", "off"))
+    fim_order: str = _setting(
+        "auto", "FIM token order: 'auto' (SPM for Code Llama, else PSM), 'psm' or 'spm'.",
+        choices=("auto", "psm", "spm"))
+    window_tokens: int = _setting(
+        2048, "Token budget for the code around the cursor (prefix and suffix).", minimum=64, maximum=100_000)
+    time_budget_ms: int = _setting(
+        2000, "After this many milliseconds, a suggestion ends at the next line break.", minimum=50, maximum=60_000)
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    """Repository context added to the prompt."""
+
+    max_tokens: int = _setting(
+        4096, "Token budget for code from other files of the repository; 0 disables it.", minimum=0, maximum=100_000)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All editor-level settings."""
+
+    completion: CompletionSettings = field(default_factory=CompletionSettings)
+    context: ContextSettings = field(default_factory=ContextSettings)
+    streaming: bool = _setting(
+        False, "Send partial suggestions as they are generated (infill/partialCompletion notifications).")
+
+
+def camel(name: str) -> str:
+    """snake_case → camelCase."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _check(value: Any, spec: dataclasses.Field) -> str | None:
+    """Return why ``value`` is not acceptable for ``spec``, or None."""
+    meta, kind = spec.metadata, spec.type
+    if kind == "bool":
+        return None if isinstance(value, bool) else "expected true or false"
+    if kind in ("int", "float"):
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not numeric or (kind == "int" and not float(value).is_integer()):
+            return f"expected a{'n integer' if kind == 'int' else ' number'}"
+        low, high = meta["minimum"], meta["maximum"]
+        if (low is not None and value < low) or (high is not None and value > high):
+            return f"expected a value from {low} to {high}"
+        return None
+    if meta["choices"] and value not in meta["choices"]:
+        return "expected one of " + ", ".join(repr(c) for c in meta["choices"])
+    return None
+
+
+def _resolve_section(section: Any, data: Any, path: str, errors: list[str]) -> Any:
+    if not isinstance(data, dict):
+        errors.append(f"{path}: expected an object, got {type(data).__name__}; using defaults")
+        return section
+    changes: dict[str, Any] = {}
+    for spec in dataclasses.fields(section):
+        key = camel(spec.name)
+        if key not in data:
+            continue
+        current = getattr(section, spec.name)
+        if dataclasses.is_dataclass(current):
+            changes[spec.name] = _resolve_section(current, data[key], f"{path}{key}.", errors)
+            continue
+        problem = _check(data[key], spec)
+        if problem:
+            errors.append(f"{path}{key}: {problem}, got {data[key]!r}; using {current!r}")
+        else:
+            value = data[key]
+            changes[spec.name] = int(value) if spec.type == "int" else float(value) if spec.type == "float" else value
+    return dataclasses.replace(section, **changes)
+
+
+def resolve_settings(data: Any, base: Settings | None = None) -> tuple[Settings, list[str]]:
+    """Apply wire settings over ``base`` (defaults if None); returns the result and messages."""
+    base = base or Settings()
+    if data is None:
+        return base, []
+    if isinstance(data, dict) and isinstance(data.get("infill"), dict):
+        data = data["infill"]
+    errors: list[str] = []
+    return _resolve_section(base, data, "", errors), errors
+
+
+def settings_schema() -> dict[str, Any]:
+    """Flat JSON schema of every setting (``completion.maxTokens`` → type, default, description)."""
+    schema: dict[str, Any] = {}
+
+    def walk(section: Any, prefix: str) -> None:
+        for spec in dataclasses.fields(section):
+            value = getattr(section, spec.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{camel(spec.name)}.")
+                continue
+            kind = {"bool": "boolean", "int": "integer", "float": "number"}.get(spec.type, "string")
+            entry = {"type": kind, "default": value, "description": spec.metadata["description"]}
+            for key in ("minimum", "maximum"):
+                if spec.metadata[key] is not None:
+                    entry[key] = spec.metadata[key]
+            if spec.metadata["choices"]:
+                entry["enum"] = list(spec.metadata["choices"])
+            schema[prefix + camel(spec.name)] = entry
+
+    walk(Settings(), "")
+    return schema
