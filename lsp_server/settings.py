@@ -85,7 +85,7 @@ def _check(value: Any, spec: dataclasses.Field) -> str | None:
 
 def _resolve_section(section: Any, data: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(data, dict):
-        errors.append(f"{path}: expected an object, got {type(data).__name__}; using defaults")
+        errors.append(f"{path.rstrip('.') or 'settings'}: expected an object, got {type(data).__name__}; using defaults")
         return section
     changes: dict[str, Any] = {}
     for spec in dataclasses.fields(section):

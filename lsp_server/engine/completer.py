@@ -7,6 +7,7 @@ can drive them with any model file or backend without patching internals.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from lsp_server.fim.formats import CompletionMode
 from lsp_server.fim.postprocess import Shaped, cursor_context, shape
 from lsp_server.fim.prompt import Prompt, build_prompt, normalize_newlines
 from lsp_server.settings import CompletionSettings
+
+logger = logging.getLogger(__name__)
 
 _GENERATION_MARGIN = 8
 """Tokens kept free in the context besides the prompt and ``maxTokens``."""
@@ -99,9 +102,10 @@ class LlamaCompleter:
         )
         try:
             stats = self.engine.generate(prompt.tokens, params, cancel, on_text)
-        except Cancelled:
-            return CompletionResult("", mode.name, reason="cancelled")
+        except Cancelled as stopped:
+            stats = stopped.stats
         if stats.stop_reason == "cancelled":
+            logger.info("generation cancelled: %s", stats.summary())
             return CompletionResult("", mode.name, stats, reason="cancelled")
         text = shape(raw[0], cursor, final=True).text
         return CompletionResult(text, mode.name, stats, reason="" if text.strip() else "empty_suggestion")

@@ -89,7 +89,11 @@ class GenerationStats:
 
 
 class Cancelled(Exception):
-    """Generation was cancelled before it produced anything usable."""
+    """Prompt evaluation was cancelled; ``stats`` says how far it got."""
+
+    def __init__(self, stats: GenerationStats) -> None:
+        super().__init__("cancelled")
+        self.stats = stats
 
 
 def common_prefix_length(a: list[int], b: list[int]) -> int:
@@ -151,7 +155,9 @@ class LlamaEngine:
         started = time.perf_counter()
         for start in range(keep, len(tokens), PROMPT_CHUNK):
             if cancel.is_set():
-                raise Cancelled()
+                stats.stop_reason = "cancelled"
+                stats.prompt_ms = (time.perf_counter() - started) * 1000
+                raise Cancelled(stats)
             chunk = tokens[start:start + PROMPT_CHUNK]
             self._decode(chunk)
             stats.evaluated_tokens += len(chunk)

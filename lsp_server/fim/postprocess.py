@@ -51,9 +51,10 @@ def cursor_context(prefix: str, suffix: str, multiline: MultilineSetting = "auto
     rest = "" if newline == -1 else suffix[newline + 1:]
     next_line = next((line for line in rest.split("\n") if line.strip()), "")
     if multiline == "auto":
-        wants_many = bool(_ONLY_CLOSING.match(line_suffix)) and (
-            not line_prefix.strip() or line_prefix.rstrip().endswith(_BLOCK_OPENERS)
-        )
+        # A blank line (even before auto-inserted closers) starts a block; a block opener
+        # does too when nothing follows it, but ``foo(║)`` is an inline argument list.
+        blank_line = not line_prefix.strip() and bool(_ONLY_CLOSING.match(line_suffix))
+        wants_many = blank_line or (not line_suffix.strip() and line_prefix.rstrip().endswith(_BLOCK_OPENERS))
     else:
         wants_many = multiline == "always"
     return CursorContext(line_prefix, line_suffix, next_line, wants_many)

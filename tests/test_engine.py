@@ -1,0 +1,109 @@
+"""The llama.cpp engine: KV-cache reuse, cancellation between tokens, stop tokens."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
+from lsp_server.engine.llama_engine import Cancelled, GenerationParams, LlamaEngine, common_prefix_length
+from lsp_server.engine.native import ModelLoadError, NativeModel
+from lsp_server.settings import CompletionSettings
+
+
+@pytest.fixture(scope="module")
+def engine(starcoder_model):
+    engine = LlamaEngine(str(starcoder_model), n_ctx=1024, n_threads=1)
+    yield engine
+    engine.close()
+
+
+def always(_text: str) -> bool:
+    return True
+
+
+def test_common_prefix_length():
+    assert common_prefix_length([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert common_prefix_length([], [1]) == 0
+
+
+def test_second_prompt_reuses_the_cache_and_evaluates_only_new_tokens(engine):
+    engine.reset_cache()
+    prompt = engine.encoder.encode("def add(a, b):\n    return a + b\n" * 10)
+    first = engine.generate(prompt, GenerationParams(max_tokens=4), threading.Event(), always)
+    assert (first.cached_tokens, first.evaluated_tokens) == (0, len(prompt))
+    typed = prompt + engine.encoder.encode(" x")
+    second = engine.generate(typed, GenerationParams(max_tokens=4), threading.Event(), always)
+    assert second.cached_tokens == len(prompt)
+    assert second.evaluated_tokens == len(typed) - len(prompt)
+
+
+def test_identical_prompt_evaluates_one_token(engine):
+    prompt = engine.encoder.encode("import os\nimport sys\n")
+    engine.generate(prompt, GenerationParams(max_tokens=2), threading.Event(), always)
+    again = engine.generate(prompt, GenerationParams(max_tokens=2), threading.Event(), always)
+    assert again.evaluated_tokens == 1
+
+
+def test_cancel_between_tokens_stops_within_one_token(engine):
+    cancel = threading.Event()
+    seen = []
+
+    def on_text(text: str) -> bool:
+        seen.append(text)
+        if len(seen) == 5:
+            cancel.set()
+        return True
+
+    stats = engine.generate(engine.encoder.encode("x = "), GenerationParams(max_tokens=200), cancel, on_text)
+    assert stats.stop_reason == "cancelled"
+    assert stats.generated_tokens <= 6
+
+
+def test_cancel_during_prompt_evaluation_keeps_what_was_evaluated(engine):
+    engine.reset_cache()
+    cancel = threading.Event()
+    cancel.set()
+    prompt = engine.encoder.encode("value = 1\n" * 100)
+    with pytest.raises(Cancelled) as stopped:
+        engine.generate(prompt, GenerationParams(max_tokens=5), cancel, always)
+    assert stopped.value.stats.evaluated_tokens == 0
+    resumed = engine.generate(prompt, GenerationParams(max_tokens=1), threading.Event(), always)
+    assert resumed.evaluated_tokens == len(prompt)
+
+
+def test_callback_false_stops_generation_immediately(engine):
+    stats = engine.generate(engine.encoder.encode("y = "), GenerationParams(max_tokens=50), threading.Event(), lambda _t: False)
+    assert (stats.generated_tokens, stats.stop_reason) == (1, "complete")
+
+
+def test_fim_stop_tokens_end_generation(engine):
+    stats = engine.generate(engine.encoder.encode("z = "), GenerationParams(max_tokens=50, stop_tokens=frozenset(range(engine.model.n_vocab))),
+                            threading.Event(), always)
+    assert (stats.generated_tokens, stats.stop_reason) == (1, "end_of_text")
+
+
+def test_prompt_longer_than_context_is_refused(engine):
+    with pytest.raises(ValueError, match="does not fit"):
+        engine.evaluate_prompt([1] * 2000, threading.Event(), type("S", (), {})())
+
+
+def test_completer_respects_window_and_returns_stats(engine):
+    request = CompletionRequest("a = 1\n" * 2000, "", CompletionSettings(window_tokens=256, max_tokens=8))
+    prompt, _mode = LlamaCompleter(engine).prompt(request)
+    assert len(prompt.tokens) <= 256
+    result = LlamaCompleter(engine).complete(request, threading.Event(), lambda _s: None)
+    assert result.stats is not None and result.stats.prompt_tokens == len(prompt.tokens)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "not found"), (b"not a model at all", "not a GGUF"), (b"GGUF\x03\x00\x00\x00garbage", "could not load")],
+)
+def test_bad_model_files_raise_clear_errors(tmp_path, content, message):
+    path = tmp_path / "model.gguf"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ModelLoadError, match=message):
+        NativeModel(str(path))
