@@ -130,6 +130,10 @@ class InfillServer(LanguageServer):
         except asyncio.CancelledError:
             logger.info("completion uri=%s cancelled by the client", uri)
             raise
+        except Exception:
+            # One bad request must not take the feature down: log it fully, answer empty.
+            logger.exception("completion uri=%s failed in the engine", uri)
+            return CompletionResult("", "", reason="engine_error")
         finally:
             self.requests.end(uri, cancel)
         if result.text:

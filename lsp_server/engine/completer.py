@@ -81,10 +81,14 @@ class LlamaCompleter:
         self, request: CompletionRequest, cancel: threading.Event, on_update: Callable[[Shaped], None]
     ) -> CompletionResult:
         """Run the whole pipeline for one request."""
-        if cancel.is_set():
-            return CompletionResult("", "", reason="cancelled")
         settings = request.settings
         prompt, mode = self.prompt(request)
+        if not prompt.tokens:
+            return CompletionResult("", mode.name, reason="empty_prompt")
+        if cancel.is_set():
+            stats = GenerationStats(prompt_tokens=len(prompt.tokens), stop_reason="cancelled")
+            logger.info("generation cancelled before it started: %s", stats.summary())
+            return CompletionResult("", mode.name, stats, reason="cancelled")
         cursor = cursor_context(normalize_newlines(request.prefix), normalize_newlines(request.suffix), settings.multiline)
         raw = [""]
 

@@ -144,6 +144,8 @@ class LlamaEngine:
 
     def evaluate_prompt(self, tokens: list[int], cancel: threading.Event, stats: GenerationStats) -> None:
         """Bring the KV cache to exactly ``tokens``, reusing the longest common prefix."""
+        if not tokens:
+            raise ValueError("empty prompt")
         if len(tokens) >= self.n_ctx:
             raise ValueError(f"prompt of {len(tokens)} tokens does not fit the context ({self.n_ctx})")
         keep = common_prefix_length(self._kv_tokens, tokens)

@@ -1,0 +1,77 @@
+"""A minimal JSON-RPC client over the server's real stdio pipes, byte for byte.
+
+Used where a test must control exactly when each message is written (cancellation) or must
+see every byte the server puts on stdout (stream hygiene).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+
+def frame(message: dict) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+class PipeClient:
+    """Starts ``python -m lsp_server`` (or any command) and speaks LSP over its pipes."""
+
+    def __init__(self, *args: str, command: list[str] | None = None) -> None:
+        command = command or [sys.executable, "-m", "lsp_server", *args]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.seen: list[dict] = []
+
+    def send(self, message: dict) -> None:
+        self.process.stdin.write(frame({"jsonrpc": "2.0", **message}))
+        self.process.stdin.flush()
+
+    def read(self) -> dict:
+        """Read one framed message; fails loudly on anything that is not a clean frame."""
+        header = b""
+        while not header.endswith(b"\r\n\r\n"):
+            byte = self.process.stdout.read(1)
+            assert byte, f"server closed stdout; header so far {header!r}"
+            header += byte
+        assert header.startswith(b"Content-Length: "), f"stray bytes on stdout: {header!r}"
+        length = int(header[len(b"Content-Length: "):].split(b"\r\n")[0])
+        message = json.loads(self.process.stdout.read(length))
+        self.seen.append(message)
+        return message
+
+    def response(self, request_id: Any) -> dict:
+        """Read until the response to ``request_id`` arrives."""
+        while True:
+            message = self.read()
+            if message.get("id") == request_id and "method" not in message:
+                return message
+
+    def initialize(self, options: dict | None = None) -> dict:
+        self.send({"id": "init", "method": "initialize",
+                   "params": {"capabilities": {}, "processId": os.getpid(), "initializationOptions": options}})
+        result = self.response("init")
+        self.send({"method": "initialized", "params": {}})
+        return result
+
+    def open(self, uri: str, text: str) -> None:
+        self.send({"method": "textDocument/didOpen",
+                   "params": {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}})
+
+    def inline(self, request_id: Any, uri: str, line: int, character: int) -> None:
+        self.send({"id": request_id, "method": "textDocument/inlineCompletion",
+                   "params": {"textDocument": {"uri": uri}, "position": {"line": line, "character": character},
+                              "context": {"triggerKind": 2}}})
+
+    def close(self) -> None:
+        try:
+            self.send({"id": "bye", "method": "shutdown"})
+            self.response("bye")
+            self.send({"method": "exit"})
+            self.process.wait(20)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()

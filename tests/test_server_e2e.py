@@ -1,0 +1,211 @@
+"""End to end: the real ``infill-lsp`` process over stdio, driven by pytest-lsp."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig
+
+from jsonrpc_pipe import PipeClient
+from lsp_server.protocol import PARTIAL_COMPLETION
+
+FIB = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return \n'
+URI = "file:///work/fib.py"
+
+
+@contextlib.asynccontextmanager
+async def session(model: Path | str, *, options: dict | None = None, experimental: dict | None = None,
+                  args: tuple[str, ...] = ()):
+    """Start the server, initialize it, collect its notifications, shut it down."""
+    command = [sys.executable, "-m", "lsp_server", "--model", str(model), "--threads", "2", *args]
+    client = await ClientServerConfig(server_command=command).start()
+    client.partials = []
+    client.feature(PARTIAL_COMPLETION)(lambda params: client.partials.append(params))
+    capabilities = types.ClientCapabilities(experimental=experimental)
+    result = await client.initialize_session(
+        types.InitializeParams(capabilities=capabilities, initialization_options=options)
+    )
+    client.init_result = result
+    try:
+        yield client
+    finally:
+        try:
+            await asyncio.wait_for(client.shutdown_session(), 20)
+        finally:
+            if client._server and client._server.returncode is None:
+                client._server.kill()
+            await asyncio.wait_for(client.stop(), 20)
+
+
+async def eventually(predicate, timeout: float = 30.0) -> None:
+    """Wait until ``predicate()`` holds (notifications may arrive before or after a request)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def open_document(client, text: str, uri: str = URI, version: int = 1) -> None:
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)))
+
+
+def inline_request(uri: str, line: int, character: int) -> types.InlineCompletionParams:
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri),
+        position=types.Position(line, character),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+    )
+
+
+async def complete(client, uri: str, line: int, character: int) -> list[types.InlineCompletionItem]:
+    result = await client.text_document_inline_completion_async(inline_request(uri, line, character))
+    return list(result.items) if isinstance(result, types.InlineCompletionList) else list(result or [])
+
+
+async def test_initialize_advertises_inline_completion_incremental_sync_and_streaming(default_model):
+    async with session(default_model) as client:
+        capabilities = client.init_result.capabilities
+        assert isinstance(capabilities.inline_completion_provider, types.InlineCompletionOptions)
+        sync = capabilities.text_document_sync
+        assert sync.change == types.TextDocumentSyncKind.Incremental
+        assert capabilities.experimental["infill"]["partialCompletion"] is True
+        assert client.init_result.server_info.name == "infill"
+
+
+async def test_default_model_completes_after_incremental_edits(default_model):
+    async with session(default_model) as client:
+        open_document(client, FIB.replace("    return \n", "    \n"))
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=URI, version=2),
+            [types.TextDocumentContentChangePartial(
+                range=types.Range(types.Position(4, 4), types.Position(4, 4)), text="return ")],
+        ))
+        items = await complete(client, URI, 4, 11)
+        assert len(items) == 1
+        assert items[0].insert_text.strip()
+        assert "\n" not in items[0].insert_text  # after code on a line: single-line
+        assert items[0].range == types.Range(types.Position(4, 11), types.Position(4, 11))
+        assert "fibonacci" in items[0].insert_text or "n" in items[0].insert_text
+
+
+async def test_unknown_documents_and_bad_positions_get_empty_results(default_model):
+    async with session(default_model) as client:
+        open_document(client, "x = 1\n")
+        assert await complete(client, "file:///nowhere.py", 0, 0) == []
+        assert await complete(client, URI, 99, 0) == []
+        assert await complete(client, URI, 0, 500) == []
+        assert await complete(client, URI, 1, 0) is not None  # end of document is a valid position
+
+
+async def test_configuration_disables_completion_and_reports_bad_values(default_model):
+    async with session(default_model, options={"completion": {"maxTokens": "many"}}) as client:
+        await eventually(lambda: any("completion.maxTokens" in m.message for m in client.messages))
+        open_document(client, FIB)
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"infill": {"completion": {"enabled": False}}}))
+        assert await complete(client, URI, 4, 11) == []
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"infill": {"completion": {"enabled": True}}}))
+        assert len(await complete(client, URI, 4, 11)) == 1
+
+
+async def test_missing_model_still_serves_and_says_how_to_fix_it_once(tmp_path):
+    async with session(tmp_path / "missing.gguf") as client:
+        await eventually(lambda: client.messages)
+        open_document(client, FIB)
+        assert await complete(client, URI, 4, 11) == []
+        assert await complete(client, URI, 4, 11) == []
+        errors = [m for m in client.messages if m.type == types.MessageType.Error]
+        assert len(errors) == 1
+        assert "could not load the model" in errors[0].message and "--model" in errors[0].message
+
+
+async def test_corrupt_model_still_serves(tmp_path):
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(b"GGUF" + b"\x00" * 64)
+    async with session(corrupt) as client:
+        await eventually(lambda: client.messages)
+        open_document(client, FIB)
+        assert await complete(client, URI, 4, 11) == []
+        assert "could not load" in client.messages[0].message
+
+
+def cancelled_generation(log: Path) -> tuple[int, int]:
+    """(prompt tokens, evaluated tokens) of the first cancelled generation in the server log."""
+    line = next(line for line in log.read_text().splitlines() if "generation cancelled" in line)
+    return int(line.split("prompt=")[1].split()[0]), int(line.split("evaluated=")[1].split()[0])
+
+
+def test_client_cancellation_stops_prompt_evaluation(default_model, tmp_path):
+    log = tmp_path / "server.log"
+    long_file = "".join(f"value_{i} = compute_something({i}, factor={i * 3})\n" for i in range(400))
+    client = PipeClient("--model", str(default_model), "--log-file", str(log))
+    try:
+        client.initialize({"completion": {"windowTokens": 6000, "multiline": "always"}})
+        client.open(URI, long_file + "\n")
+        client.inline("warm", URI, 0, 0)
+        client.response("warm")  # the model is loaded: the next request starts at once
+        client.inline("long", URI, 400, 0)
+        time.sleep(0.5)  # as an editor would: cancel once the request is being worked on
+        client.send({"method": "$/cancelRequest", "params": {"id": "long"}})
+        answer = client.response("long")
+        assert answer["error"]["code"] == types.LSPErrorCodes.RequestCancelled
+        client.open("file:///work/other.py", "y = \n")
+        client.inline("next", "file:///work/other.py", 0, 4)
+        assert "result" in client.response("next")
+    finally:
+        client.close()
+    prompt, evaluated = cancelled_generation(log)
+    assert evaluated < prompt
+
+
+async def test_newer_request_for_the_same_document_wins(default_model, tmp_path):
+    log = tmp_path / "server.log"
+    long_file = "".join(f"item_{i} = make_item({i})\n" for i in range(300))
+    options = {"completion": {"windowTokens": 5000}}
+    async with session(default_model, options=options, args=("--log-file", str(log))) as client:
+        open_document(client, long_file + "result = ")
+        await complete(client, URI, 0, 0)
+        first = asyncio.ensure_future(client.text_document_inline_completion_async(inline_request(URI, 300, 9)))
+        await asyncio.sleep(0)
+        second = await client.text_document_inline_completion_async(inline_request(URI, 1, 0))
+        earlier = await first
+        assert list(earlier.items) == []
+        assert second is not None
+    prompt, evaluated = cancelled_generation(log)
+    assert evaluated < prompt
+
+
+async def test_streaming_partials_are_cumulative_and_end_with_the_result(default_model):
+    experimental = {"infill": {"partialCompletion": True}}
+    options = {"completion": {"multiline": "always", "maxTokens": 48}}
+    async with session(default_model, options=options, experimental=experimental) as client:
+        document = "import math\n\n\ndef circle_area(radius):\n    \n"
+        open_document(client, document)
+        items = await complete(client, URI, 4, 4)
+        assert items, "the model produced no suggestion"
+        await eventually(lambda: client.partials and client.partials[-1].done)
+        partials = client.partials
+        assert partials[-1].done is True
+        assert partials[-1].text == items[0].insert_text
+        assert partials[-1].textDocument.uri == URI
+        sequences = [p.sequence for p in partials]
+        assert sequences == sorted(sequences)
+        texts = [p.text for p in partials]
+        assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))
+
+
+async def test_fim_model_completes_through_the_server(starcoder_model, tmp_path):
+    log = tmp_path / "server.log"
+    async with session(starcoder_model, options={"completion": {"maxTokens": 16}}, args=("--log-file", str(log))) as client:
+        open_document(client, FIB)
+        items = await complete(client, URI, 4, 11)
+        assert isinstance(items, list)
+    assert "mode=fim-psm" in log.read_text()
