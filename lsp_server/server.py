@@ -13,11 +13,15 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.uris import to_fs_path
 
+from context import ContextEngine
+from context.ignore import is_secret
 from lsp_server import __version__
 from lsp_server.engine.completer import CompletionRequest, CompletionResult
 from lsp_server.engine.models import InferenceWorker, ModelOptions
@@ -30,6 +34,7 @@ from lsp_server.protocol import (
 )
 from lsp_server.scheduler import LatestWins
 from lsp_server.settings import Settings, resolve_settings
+from lsp_server.workspace_context import rules_from, start_indexing, workspace_roots
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +61,8 @@ class InfillServer(LanguageServer):
         self.requests = LatestWins()
         self.settings = Settings()
         self.client_streams = False
+        self.roots: list[Path] = []
+        self.context: ContextEngine | None = None
         self._sequence = itertools.count(1)
         self._request_ids = itertools.count(1)
         self._told_user: set[str] = set()
@@ -72,12 +79,31 @@ class InfillServer(LanguageServer):
         self._told_user.add(key)
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
-    def apply_settings(self, data: object) -> None:
-        """Merge wire settings into the current ones; report bad values once each."""
+    def apply_settings(self, data: object) -> bool:
+        """Merge wire settings into the current ones; report bad values once each.
+
+        Returns whether the file rules of the repository index changed.
+        """
+        before = rules_from(self.settings.context)
         self.settings, errors = resolve_settings(data, self.settings)
         for error in errors:
             logger.warning("setting ignored: %s", error)
             self.tell_user_once(f"setting:{error}", f"Infill: {error}", types.MessageType.Warning)
+        return rules_from(self.settings.context) != before
+
+    async def restart_context(self) -> None:
+        """(Re)build the repository index with the current rules."""
+        if self.context is not None:
+            self.context.stop()
+        self.context = await start_indexing(self, self.roots, self.settings.context)
+        for document in list(self.workspace.text_documents.values()):
+            self.note_document(document.uri, document.source, edited=False)
+
+    def note_document(self, uri: str, text: str, *, edited: bool) -> None:
+        """Tell the repository index about an open document's current text."""
+        path = to_fs_path(uri)
+        if self.context is not None and path:
+            self.context.set_buffer(Path(path), text, edited=edited)
 
     async def inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
         """Answer one ``textDocument/inlineCompletion`` request."""
@@ -92,7 +118,7 @@ class InfillServer(LanguageServer):
             return empty
         version, text = document.version, document.source
         offset = document.offset_at_position(position)
-        request = CompletionRequest(text[:offset], text[offset:], self.settings.completion)
+        request = self._request(uri, text[:offset], text[offset:])
         await self.worker.wait_loaded()
         if self.worker.backend is None:
             self.tell_user_once("model", self.worker.error or "Infill: no model is loaded.")
@@ -108,6 +134,21 @@ class InfillServer(LanguageServer):
         end = types.Position(position.line, position.character)
         item = types.InlineCompletionItem(insert_text=result.text, range=types.Range(position, end))
         return types.InlineCompletionList(items=[item])
+
+    def _request(self, uri: str, prefix: str, suffix: str) -> CompletionRequest:
+        path = Path(to_fs_path(uri) or uri)
+        engine = self.context
+        located = engine.locate(path) if engine is not None else None
+        relative = located[1] if located else path.name
+        repo = located[0].root.name if located else ""
+
+        def context(window, budget, cost):
+            return engine.gather(path, prefix, suffix, window, budget, cost)
+
+        return CompletionRequest(
+            prefix, suffix, self.settings.completion, path=relative, repo=repo,
+            context=context if engine is not None else None, context_tokens=self.settings.context.max_tokens,
+        )
 
     async def _run(self, request: CompletionRequest, uri: str, version: int | None, position: types.Position):
         loop = asyncio.get_running_loop()
@@ -147,6 +188,8 @@ def _why_not(server: InfillServer, document, position: types.Position) -> str:
         return "disabled"
     if document is None:
         return "unknown_document"
+    if is_secret(Path(to_fs_path(document.uri) or document.uri).name):
+        return "secret_file"
     lines = document.lines
     if position.line < 0 or position.character < 0 or position.line > len(lines):
         return "bad_position"
@@ -192,32 +235,47 @@ def create_server(model: ModelOptions) -> InfillServer:
     async def initialize(ls: InfillServer, params: types.InitializeParams) -> None:
         ls.client_streams = client_wants_partials(params.capabilities.experimental)
         ls.apply_settings(params.initialization_options)
+        ls.roots = workspace_roots(params)
         if params.process_id:
             watch_parent(params.process_id)
         ls.worker.start_loading(ls.model_options)
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: InfillServer, _params: types.InitializedParams) -> None:
+        await ls.restart_context()
         await ls.worker.wait_loaded()
         if ls.worker.error:
             ls.tell_user_once("model", ls.worker.error)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: InfillServer, params: types.DidChangeConfigurationParams) -> None:
-        if params.settings:
-            ls.apply_settings(params.settings)
+        if params.settings and ls.apply_settings(params.settings):
+            await ls.restart_context()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    async def did_open(ls: InfillServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.note_document(params.text_document.uri, params.text_document.text, edited=False)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     async def did_change(ls: InfillServer, params: types.DidChangeTextDocumentParams) -> None:
-        ls.requests.cancel(params.text_document.uri)
+        uri = params.text_document.uri
+        ls.requests.cancel(uri)
+        document = ls.workspace.text_documents.get(uri)
+        if document is not None:
+            ls.note_document(uri, document.source, edited=True)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.requests.cancel(params.text_document.uri)
+        path = to_fs_path(params.text_document.uri)
+        if ls.context is not None and path:
+            ls.context.close_buffer(Path(path))
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: InfillServer, _params: None) -> None:
         ls.requests.cancel_all()
+        if ls.context is not None:
+            ls.context.stop()
         ls.worker.shutdown()
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())

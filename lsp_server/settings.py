@@ -47,6 +47,11 @@ class ContextSettings:
 
     max_tokens: int = _setting(
         4096, "Token budget for code from other files of the repository; 0 disables it.", minimum=0, maximum=100_000)
+    include: tuple[str, ...] = _setting(
+        (), "Gitignore-style globs a file must match to be indexed (empty: every file).")
+    exclude: tuple[str, ...] = _setting(
+        (), "Gitignore-style globs of files never indexed, on top of .gitignore, .infillignore and secrets.")
+    max_file_kb: int = _setting(1000, "Files larger than this many KB are not indexed.", minimum=1, maximum=100_000)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,9 @@ def _check(value: Any, spec: dataclasses.Field) -> str | None:
     meta, kind = spec.metadata, spec.type
     if kind == "bool":
         return None if isinstance(value, bool) else "expected true or false"
+    if kind.startswith("tuple"):
+        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        return None if ok else "expected a list of strings"
     if kind in ("int", "float"):
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not numeric or (kind == "int" and not float(value).is_integer()):
@@ -101,7 +109,8 @@ def _resolve_section(section: Any, data: Any, path: str, errors: list[str]) -> A
             errors.append(f"{path}{key}: {problem}, got {data[key]!r}; using {current!r}")
         else:
             value = data[key]
-            changes[spec.name] = int(value) if spec.type == "int" else float(value) if spec.type == "float" else value
+            converters = {"int": int, "float": float}
+            changes[spec.name] = tuple(value) if isinstance(value, list) else converters.get(spec.type, lambda v: v)(value)
     return dataclasses.replace(section, **changes)
 
 
@@ -127,7 +136,11 @@ def settings_schema() -> dict[str, Any]:
                 walk(value, f"{prefix}{camel(spec.name)}.")
                 continue
             kind = {"bool": "boolean", "int": "integer", "float": "number"}.get(spec.type, "string")
+            if spec.type.startswith("tuple"):
+                kind, value = "array", list(value)
             entry = {"type": kind, "default": value, "description": spec.metadata["description"]}
+            if kind == "array":
+                entry["items"] = {"type": "string"}
             for key in ("minimum", "maximum"):
                 if spec.metadata[key] is not None:
                     entry[key] = spec.metadata[key]

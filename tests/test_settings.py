@@ -54,3 +54,14 @@ def test_schema_documents_every_setting():
     assert schema["context.maxTokens"]["default"] == 4096
     assert schema["streaming"]["type"] == "boolean"
     assert all(entry["description"] for entry in schema.values())
+
+
+def test_list_settings_accept_string_lists_only():
+    settings, errors = resolve_settings({"context": {"exclude": ["*.sql", "docs/"], "include": "src/"}})
+    assert settings.context.exclude == ("*.sql", "docs/")
+    assert settings.context.include == ()
+    assert errors == ["context.include: expected a list of strings, got 'src/'; using ()"]
+    assert settings_schema()["context.exclude"] == {
+        "type": "array", "default": [], "items": {"type": "string"},
+        "description": settings_schema()["context.exclude"]["description"],
+    }

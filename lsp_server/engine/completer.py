@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,13 +18,18 @@ from typing import Protocol
 from lsp_server.engine.llama_engine import Cancelled, GenerationParams, GenerationStats, LlamaEngine
 from lsp_server.fim.formats import CompletionMode
 from lsp_server.fim.postprocess import Shaped, cursor_context, shape
-from lsp_server.fim.prompt import Prompt, build_prompt, normalize_newlines
+from lsp_server.fim.prompt import Prompt, assemble, fit_window, normalize_newlines, render_context_frame, render_snippet
 from lsp_server.settings import CompletionSettings
+
+ContextSource = Callable[[tuple[int, int], int, Callable[[object], int]], list]
+"""``(window lines, token budget, cost of a chunk) → snippets``: see ``ContextEngine.gather``."""
 
 logger = logging.getLogger(__name__)
 
 _GENERATION_MARGIN = 8
 """Tokens kept free in the context besides the prompt and ``maxTokens``."""
+_SNIPPET_CACHE_SIZE = 20_000
+_MIN_CONTEXT_BUDGET = 32
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,14 @@ class CompletionRequest:
     prefix: str
     suffix: str
     settings: CompletionSettings
+    path: str = ""
+    """The document's workspace-relative path (file header in repository context)."""
+    repo: str = ""
+    """The workspace folder's name (``<repo_name>`` for models that have it)."""
+    context: ContextSource | None = None
+    """Where repository context comes from; None for none."""
+    context_tokens: int = 0
+    """Most tokens of repository context (``context.maxTokens``)."""
 
 
 @dataclass(frozen=True)
@@ -64,18 +78,50 @@ class LlamaCompleter:
 
     def __init__(self, engine: LlamaEngine) -> None:
         self.engine = engine
+        self._snippet_tokens: OrderedDict[tuple, list[int]] = OrderedDict()
 
     def prompt(self, request: CompletionRequest) -> tuple[Prompt, CompletionMode]:
-        """Build the prompt for a request within the context window."""
+        """Build the prompt: the local window first, then repository context in what is left."""
         settings = request.settings
         mode = self.engine.mode(settings.fim, settings.fim_order)
         room = self.engine.n_ctx - settings.max_tokens - _GENERATION_MARGIN
-        budget = max(16, min(settings.window_tokens, room))
-        prompt = build_prompt(
-            request.prefix, request.suffix, mode, self.engine.encoder,
-            budget=budget, bos=self.engine.bos_for_prefix_only(),
-        )
-        return prompt, mode
+        window = fit_window(request.prefix, request.suffix, mode, self.engine.encoder,
+                            budget=max(16, min(settings.window_tokens, room)))
+        bos = self.engine.bos_for_prefix_only()
+        local = assemble(window, mode, bos=bos)
+        budget = min(request.context_tokens, room - len(local.tokens))
+        if request.context is None or budget < _MIN_CONTEXT_BUDGET:
+            return local, mode
+        cursor_line = normalize_newlines(request.prefix).count("\n")
+        first_line = cursor_line - window.prefix.count("\n")
+        last_line = cursor_line + window.suffix.count("\n") + 1
+        opening, closing = render_context_frame(request.repo or "workspace", request.path or "untitled", mode,
+                                                self.engine.encoder)
+        budget -= len(opening) + len(closing)
+
+        def cost(chunk) -> int:
+            return len(self._tokens_of(chunk.path, chunk.text, mode))
+
+        snippets = request.context((first_line, last_line), budget, cost) if budget > 0 else []
+        if not snippets:
+            return local, mode
+        context = list(opening)
+        for snippet in snippets:
+            context += self._tokens_of(snippet.path, snippet.text, mode)
+        return assemble(window, mode, bos=bos, context=context + closing), mode
+
+    def _tokens_of(self, path: str, text: str, mode: CompletionMode) -> list[int]:
+        # Chunks recur from keystroke to keystroke: tokenize each once.
+        key = (path, hash(text), mode.name, mode.fim.sep if mode.fim else None)
+        tokens = self._snippet_tokens.get(key)
+        if tokens is None:
+            tokens = render_snippet(path, text, mode, self.engine.encoder)
+            self._snippet_tokens[key] = tokens
+            if len(self._snippet_tokens) > _SNIPPET_CACHE_SIZE:
+                self._snippet_tokens.popitem(last=False)
+        else:
+            self._snippet_tokens.move_to_end(key)
+        return tokens
 
     def complete(
         self, request: CompletionRequest, cancel: threading.Event, on_update: Callable[[Shaped], None]

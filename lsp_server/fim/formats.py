@@ -49,6 +49,10 @@ class FimFormat:
     """BOS to put first, or None when the vocabulary does not want one."""
     stop_tokens: frozenset[int]
     """Tokens that end the middle part besides llama.cpp's end-of-generation set (EOT, pad…)."""
+    rep: int | None = None
+    """Repository-name token (``<repo_name>``, ``<|repo_name|>``) for repository context, if any."""
+    sep: int | None = None
+    """File-separator token (``<file_sep>``, ``<|file_sep|>``) for repository context, if any."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,10 @@ def detect_mode(
     chosen = order if order != "auto" else ("spm" if codellama else "psm")
     stops = {t for t in (special.eot, special.fim_pad) if t >= 0}
     bos = special.bos if (special.add_bos or codellama) and special.bos >= 0 else None
-    layout = FimFormat(special.fim_pre, special.fim_suf, special.fim_mid, chosen, codellama, bos, frozenset(stops))
+    # Repository tokens are only used together: a name without file separators has no layout.
+    repo_tokens = special.fim_rep >= 0 and special.fim_sep >= 0
+    layout = FimFormat(special.fim_pre, special.fim_suf, special.fim_mid, chosen, codellama, bos, frozenset(stops),
+                       special.fim_rep if repo_tokens else None, special.fim_sep if repo_tokens else None)
     names = "/".join(token_text.get(t, "?") for t in ids)
     source = "completion.fim is 'on'" if fim == "on" else "the vocabulary declares FIM tokens"
     order_why = {"auto": " (Code Llama was trained on SPM)" if codellama else " (PSM: the common training order)"}

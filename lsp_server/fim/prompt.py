@@ -117,6 +117,49 @@ def trim_suffix(suffix: str, encode, budget: int) -> tuple[str, list[int]]:
     return best
 
 
+@dataclass(frozen=True)
+class Window:
+    """The text around the cursor that fits the local budget, and its tokens."""
+
+    prefix: str
+    suffix: str
+    prefix_tokens: list[int]
+    suffix_tokens: list[int]
+
+
+def fit_window(prefix: str, suffix: str, mode: CompletionMode, encoder: TextEncoder, *, budget: int) -> Window:
+    """Trim prefix and suffix to ``budget`` tokens; the suffix gets at most a quarter (FIM only)."""
+    prefix, suffix = normalize_newlines(prefix), normalize_newlines(suffix)
+    if mode.fim is None:
+        kept, tokens = trim_prefix(prefix, encoder.encode, max(1, budget - 1))  # room for BOS
+        return Window(kept, "", tokens, [])
+    available = max(2, budget - 4)  # BOS and three sentinels
+    suffix_text, suffix_tokens = trim_suffix(suffix, encoder.encode_infilling, available // 4)
+    prefix_text, prefix_tokens = trim_prefix(prefix, encoder.encode, available - len(suffix_tokens))
+    return Window(prefix_text, suffix_text, prefix_tokens, suffix_tokens)
+
+
+def assemble(window: Window, mode: CompletionMode, *, bos: int | None = None, context: list[int] = ()) -> Prompt:
+    """Lay out BOS, repository context and the FIM parts in the model's order.
+
+    ``context`` (already tokenized, stable between keystrokes) always comes right after BOS so
+    that the KV cache keeps it while the user types.
+    """
+    fim = mode.fim
+    prefix_tokens, suffix_tokens = window.prefix_tokens, window.suffix_tokens
+    if fim is None:
+        head = [bos] if bos is not None else []
+        return Prompt(head + list(context) + prefix_tokens, mode.name, window.prefix, "", len(prefix_tokens), 0)
+    head = ([fim.bos] if fim.bos is not None else []) + list(context)
+    if fim.order == "psm":
+        tokens = head + [fim.pre] + prefix_tokens + [fim.suf] + suffix_tokens + [fim.mid]
+    elif fim.codellama:
+        tokens = head + [fim.pre, fim.suf] + suffix_tokens + [fim.mid] + prefix_tokens
+    else:
+        tokens = head + [fim.suf] + suffix_tokens + [fim.pre] + prefix_tokens + [fim.mid]
+    return Prompt(tokens, mode.name, window.prefix, window.suffix, len(prefix_tokens), len(suffix_tokens))
+
+
 def build_prompt(
     prefix: str,
     suffix: str,
@@ -126,27 +169,35 @@ def build_prompt(
     budget: int,
     bos: int | None = None,
 ) -> Prompt:
-    """Build the prompt tokens for the text before and after the cursor within ``budget`` tokens.
+    """The prompt for the text around the cursor alone, within ``budget`` tokens.
 
-    ``bos`` is used in prefix-only mode (FIM formats carry their own). A quarter of the budget
-    is reserved for the suffix; what it does not use goes to the prefix.
+    ``bos`` is used in prefix-only mode (FIM formats carry their own).
     """
-    prefix, suffix = normalize_newlines(prefix), normalize_newlines(suffix)
-    fim = mode.fim
-    if fim is None:
-        head = [bos] if bos is not None else []
-        kept, tokens = trim_prefix(prefix, encoder.encode, max(1, budget - len(head)))
-        return Prompt(head + tokens, mode.name, kept, "", len(tokens), 0)
+    return assemble(fit_window(prefix, suffix, mode, encoder, budget=budget), mode, bos=bos)
 
-    fixed = 4  # BOS and three sentinels
-    available = max(2, budget - fixed)
-    suffix_text, suffix_tokens = trim_suffix(suffix, encoder.encode_infilling, available // 4)
-    prefix_text, prefix_tokens = trim_prefix(prefix, encoder.encode, available - len(suffix_tokens))
-    head = [fim.bos] if fim.bos is not None else []
-    if fim.order == "psm":
-        tokens = head + [fim.pre] + prefix_tokens + [fim.suf] + suffix_tokens + [fim.mid]
-    elif fim.codellama:
-        tokens = head + [fim.pre, fim.suf] + suffix_tokens + [fim.mid] + prefix_tokens
-    else:
-        tokens = head + [fim.suf] + suffix_tokens + [fim.pre] + prefix_tokens + [fim.mid]
-    return Prompt(tokens, mode.name, prefix_text, suffix_text, len(prefix_tokens), len(suffix_tokens))
+
+_LINE_COMMENT = {".py": "#", ".pyi": "#", ".sh": "#", ".rb": "#", ".yaml": "#", ".yml": "#", ".toml": "#",
+                 ".r": "#", ".pl": "#", ".lua": "--", ".sql": "--", ".hs": "--"}
+
+
+def file_header(path: str) -> str:
+    """A path header line in the file's own comment syntax (``# src/app.py``)."""
+    suffix = path[path.rfind("."):].lower() if "." in path else ""
+    return f"{_LINE_COMMENT.get(suffix, '//')} {path}\n"
+
+
+def render_snippet(path: str, text: str, mode: CompletionMode, encoder: TextEncoder) -> list[int]:
+    """One repository chunk: ``<file_sep>path`` for models with repository tokens, else a header comment."""
+    body = text if text.endswith("\n") else text + "\n"
+    if mode.fim is not None and mode.fim.sep is not None:
+        return [mode.fim.sep] + encoder.encode_infilling(f"{path}\n{body}")
+    return encoder.encode_infilling(file_header(path) + body + "\n")
+
+
+def render_context_frame(repo: str, current_path: str, mode: CompletionMode, encoder: TextEncoder) -> tuple[list[int], list[int]]:
+    """Tokens before the chunks (``<repo_name>repo``) and after them (the current file's header)."""
+    fim = mode.fim
+    opening = [fim.rep] + encoder.encode_infilling(f"{repo}\n") if fim is not None and fim.rep is not None else []
+    if fim is not None and fim.sep is not None:
+        return opening, [fim.sep] + encoder.encode_infilling(f"{current_path}\n")
+    return opening, encoder.encode_infilling(file_header(current_path))

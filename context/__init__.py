@@ -1,0 +1,6 @@
+"""Repository context: index the workspace, keep it fresh, pick the code a prompt should see."""
+
+from context.engine import ContextEngine, Snippet
+from context.ignore import FileRules
+
+__all__ = ["ContextEngine", "FileRules", "Snippet"]

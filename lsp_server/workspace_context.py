@@ -1,0 +1,70 @@
+"""Repository context for the language server: which folders, which rules, indexing progress.
+
+Bridges :class:`context.ContextEngine` (threads, plain paths) and the protocol (work-done
+progress, messages, URIs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from context import ContextEngine, FileRules
+from lsp_server.settings import ContextSettings
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_TOKEN = "infill/indexing"
+
+
+def rules_from(settings: ContextSettings) -> FileRules:
+    """File rules from the ``context.*`` settings."""
+    return FileRules(max_file_bytes=settings.max_file_kb * 1024, include=settings.include, exclude=settings.exclude)
+
+
+def workspace_roots(params: types.InitializeParams) -> list[Path]:
+    """The folders to index: the workspace folders, else the root URI."""
+    uris = [folder.uri for folder in params.workspace_folders or []] or ([params.root_uri] if params.root_uri else [])
+    roots = []
+    for uri in uris:
+        path = to_fs_path(uri)
+        if path and Path(path).is_dir():
+            roots.append(Path(path))
+    return roots
+
+
+async def start_indexing(server, roots: list[Path], settings: ContextSettings) -> ContextEngine:
+    """Create the engine for ``roots`` and index it in the background, reporting progress."""
+    engine = ContextEngine(rules_from(settings))
+    for root in roots:
+        engine.add_folder(root)
+    loop = asyncio.get_running_loop()
+    progress = server.work_done_progress
+    capabilities = server.client_capabilities.window
+    reporting = bool(capabilities and capabilities.work_done_progress) and bool(roots)
+    if reporting:
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(progress.create(PROGRESS_TOKEN)), 5)
+            progress.begin(PROGRESS_TOKEN, types.WorkDoneProgressBegin(title="Infill: indexing", percentage=0))
+        except Exception as exc:  # a client that refuses progress still gets completions
+            logger.info("no indexing progress shown: %s", exc)
+            reporting = False
+
+    def report(done: int, total: int) -> None:
+        if not reporting:
+            return
+        if done >= total:
+            progress.end(PROGRESS_TOKEN, types.WorkDoneProgressEnd(message=f"{total} files indexed"))
+        else:
+            percent = int(100 * done / max(total, 1))
+            progress.report(PROGRESS_TOKEN, types.WorkDoneProgressReport(message=f"{done}/{total} files", percentage=percent))
+
+    def warn(message: str) -> None:
+        loop.call_soon_threadsafe(server.tell_user_once, "watch", message, types.MessageType.Warning)
+
+    engine.start(on_progress=lambda done, total: loop.call_soon_threadsafe(report, done, total), on_warning=warn)
+    return engine

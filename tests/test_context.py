@@ -1,0 +1,148 @@
+"""The context package: file rules, chunking, the index and ranking, on real files."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from context import ContextEngine, FileRules
+from context.chunking import chunk_text
+from context.ignore import WorkspaceFilter, is_secret
+from context.index import RepoIndex, imported_modules
+from context.ranking import Query, candidates, select
+
+CANARY = "CANARY-7f3a9c"
+
+
+def write(root: Path, files: dict[str, str | bytes]) -> None:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+
+
+def test_rules_skip_secrets_ignored_vendored_binary_huge_and_generated(tmp_path):
+    write(tmp_path, {
+        "src/app.py": "def main():\n    pass\n",
+        ".env": f"TOKEN={CANARY}", ".env.local": CANARY, "keys/server.pem": CANARY, "id_rsa": CANARY,
+        "config/secrets.yaml": CANARY, "build/out.py": CANARY, "node_modules/x/index.js": CANARY,
+        ".venv/lib/site.py": CANARY, ".git/config": CANARY, "logs/debug.log": CANARY,
+        ".gitignore": "logs/\n*.tmp\n", "notes.tmp": CANARY, "pkg/.gitignore": "local_settings.py\n",
+        "pkg/local_settings.py": CANARY, "pkg/ok.py": "x = 1\n", "private/a.py": CANARY,
+        ".infillignore": "private/\n", "blob.bin": b"\x00\x01" + CANARY.encode(),
+        "big.py": "x = 1\n" * 300_000, "gen.py": f"# @generated\n{CANARY}\n", "app.min.js": CANARY,
+    })
+    found = sorted(p.relative_to(tmp_path).as_posix() for p in WorkspaceFilter(tmp_path).walk())
+    readable = [p for p in found if WorkspaceFilter(tmp_path).read_text(tmp_path / p) is not None]
+    assert readable == ["pkg/ok.py", "src/app.py"]
+
+
+def test_user_include_and_exclude_globs(tmp_path):
+    write(tmp_path, {"src/a.py": "a = 1\n", "src/b.sql": "select 1;\n", "docs/c.py": "c = 1\n"})
+    rules = FileRules(include=("src/",), exclude=("*.sql",))
+    assert [p.name for p in WorkspaceFilter(tmp_path, rules).walk()] == ["a.py"]
+
+
+def test_symlinks_out_of_the_workspace_are_not_followed(tmp_path):
+    outside = tmp_path / "outside"
+    workspace = tmp_path / "ws"
+    write(outside, {"leak.py": f"SECRET = '{CANARY}'\n"})
+    write(workspace, {"main.py": "x = 1\n"})
+    os.symlink(outside / "leak.py", workspace / "link.py")
+    os.symlink(outside, workspace / "linked_dir")
+    engine = ContextEngine()
+    engine.add_folder(workspace)
+    engine.index_all()
+    assert engine.index.paths() == ["main.py"]
+
+
+def test_secret_names():
+    for name in (".env", ".env.production", "id_ed25519", "server.key", "client_secret.json", "credentials.json"):
+        assert is_secret(name), name
+    for name in ("app.py", "environment.py", "keyboard.py"):
+        assert not is_secret(name), name
+
+
+def test_chunks_follow_definitions_and_methods_of_large_classes():
+    methods = "".join(f"    def method_{i}(self):\n" + "        x = 1\n" * 8 for i in range(10))
+    source = "import os\n\n\ndef top(a):\n    return a\n\n\nclass Big:\n    '''Doc.'''\n\n" + methods
+    chunks = chunk_text("m.py", source)
+    defined = [sorted(c.defines) for c in chunks]
+    assert ["top"] in defined and ["Big"] in defined
+    assert ["method_3"] in defined
+    assert all(c.end_line - c.start_line <= 80 for c in chunks)
+    assert "".join(c.text for c in sorted(chunks, key=lambda c: c.start_line)).startswith("import os")
+
+
+def test_files_without_grammar_are_cut_into_windows():
+    chunks = chunk_text("notes.txt", "line\n" * 100)
+    assert [(c.start_line, c.end_line) for c in chunks] == [(0, 40), (40, 80), (80, 100)]
+
+
+def test_index_is_incremental_and_bm25_ranks_the_matching_chunk_first():
+    index = RepoIndex()
+    index.update_file("a.py", "def parse_invoice(text):\n    return text\n")
+    index.update_file("b.py", "def render_page(html):\n    return html\n")
+    assert index.bm25(["parse_invoice"])[0].path == "a.py"
+    index.update_file("a.py", "def other():\n    pass\n")
+    assert index.bm25(["parse_invoice"]) == []
+    assert index.definitions_of({"render_page"})[0].path == "b.py"
+    index.remove_file("b.py")
+    assert index.paths() == ["a.py"] and index.chunk_count() == 1
+
+
+def test_imports_are_resolved_to_indexed_files():
+    assert imported_modules("from pkg.util import x\nimport os\n") == ["pkg.util", "os"]
+    assert imported_modules("import { a } from './lib/math';\n") == ["./lib/math"]
+    index = RepoIndex()
+    for path in ("pkg/util.py", "web/lib/math.ts", "web/app.ts"):
+        index.update_file(path, "x = 1\n")
+    assert index.resolve_import("pkg/main.py", "pkg.util") == "pkg/util.py"
+    assert index.resolve_import("web/app.ts", "./lib/math") == "web/lib/math.ts"
+    assert index.resolve_import("pkg/main.py", "os") is None
+
+
+def test_ranking_skips_the_local_window_and_fills_the_budget_exactly():
+    index = RepoIndex()
+    index.update_file("cur.py", "def helper():\n    return 1\n\n\n" + "x = 1\n" * 50)
+    index.update_file("defs.py", "def compute_tax(amount):\n    return amount * 0.2\n")
+    index.update_file("noise.py", "def unrelated():\n    pass\n")
+    query = Query("cur.py", "total = compute_tax(price) + helper()", window=(0, 3))
+    ranked = candidates(index, query)
+    assert ranked[0].path == "defs.py"
+    assert all(not (c.path == "cur.py" and c.start_line < 3) for c in ranked)
+    costs = {c.key: len(c.text) for c in ranked}
+    chosen = select(ranked, budget=costs[ranked[0].key], cost=lambda c: costs[c.key])
+    assert [c.path for c in chosen] == ["defs.py"]
+    assert sum(costs[c.key] for c in chosen) <= costs[ranked[0].key]
+
+
+def test_engine_watches_the_file_system(tmp_path):
+    write(tmp_path, {"a.py": "def first():\n    pass\n"})
+    engine = ContextEngine()
+    engine.add_folder(tmp_path)
+    engine.start()
+    try:
+        assert engine.indexing_done.wait(30)
+        write(tmp_path, {"b.py": "def second_function():\n    pass\n"})
+        (tmp_path / "a.py").unlink()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sorted(engine.index.paths()) != ["b.py"]:
+            time.sleep(0.05)
+        assert sorted(engine.index.paths()) == ["b.py"]
+    finally:
+        engine.stop()
+
+
+def test_unsaved_buffer_text_wins_over_disk(tmp_path):
+    write(tmp_path, {"a.py": "def on_disk():\n    pass\n"})
+    engine = ContextEngine()
+    engine.add_folder(tmp_path)
+    engine.index_all()
+    engine.set_buffer(tmp_path / "a.py", "def in_editor():\n    pass\n", edited=True)
+    snippets = engine.gather(tmp_path / "b.py", "in_editor()", "", (0, 1), 1000, lambda c: len(c.text))
+    assert [s.text for s in snippets] == ["def in_editor():\n    pass\n"]
+    engine.close_buffer(tmp_path / "a.py")
+    snippets = engine.gather(tmp_path / "b.py", "on_disk()", "", (0, 1), 1000, lambda c: len(c.text))
+    assert [s.text for s in snippets] == ["def on_disk():\n    pass\n"]

@@ -1,0 +1,66 @@
+"""Repository context through the real server: completions use code from other files."""
+
+from __future__ import annotations
+
+import pytest
+from lsprotocol import types
+
+from test_server_e2e import complete, eventually, open_document, session
+
+CASES = [
+    ("greetings.py", "def greet_user(name):\n    return f'Hello, {name}!'\n",
+     "import greetings\n\nmessage = greetings.", "greet_user"),
+    ("storage.py", "class UserRepository:\n    def find_by_email(self, email):\n        ...\n",
+     "from storage import UserRepository\n\nrepo = UserRepository()\nuser = repo.", "find_by_email"),
+]
+
+
+async def indexed(client) -> None:
+    await eventually(lambda: any(isinstance(report, types.WorkDoneProgressEnd)
+                                 for reports in client.progress_reports.values() for report in reports))
+
+
+@pytest.mark.parametrize(("other_name", "other_text", "current", "symbol"), CASES)
+async def test_completion_uses_a_symbol_defined_only_in_another_file(default_model, tmp_path, other_name,
+                                                                     other_text, current, symbol):
+    (tmp_path / other_name).write_text(other_text)
+    app = tmp_path / "app.py"
+    app.write_text(current + "\n")
+    line, character = current.count("\n"), len(current.split("\n")[-1])
+    suggestions = {}
+    for budget in (0, 2000):
+        async with session(default_model, root=tmp_path, options={"context": {"maxTokens": budget}}) as client:
+            await indexed(client)
+            open_document(client, current + "\n", uri=app.as_uri())
+            items = await complete(client, app.as_uri(), line, character)
+            suggestions[budget] = items[0].insert_text if items else ""
+    assert symbol not in suggestions[0], "the symbol must come from the other file, not from the model alone"
+    assert symbol in suggestions[2000]
+
+
+async def test_index_follows_saved_files_and_unsaved_buffers(default_model, tmp_path):
+    app = tmp_path / "app.py"
+    app.write_text("import greetings\n\nmessage = greetings.\n")
+    options = {"context": {"maxTokens": 2000}}
+    async with session(default_model, root=tmp_path, options=options) as client:
+        await indexed(client)
+        # A file created after indexing is picked up from the file system.
+        (tmp_path / "greetings.py").write_text(CASES[0][1])
+        open_document(client, "import greetings\n\nmessage = greetings.\n", uri=app.as_uri())
+
+        async def suggestion() -> str:
+            items = await complete(client, app.as_uri(), 2, len("message = greetings."))
+            return items[0].insert_text if items else ""
+
+        for _ in range(100):
+            if "greet_user" in await suggestion():
+                break
+        assert "greet_user" in await suggestion()
+
+
+async def test_secrets_are_never_completed_in(default_model, tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("API_KEY=")
+    async with session(default_model, root=tmp_path) as client:
+        open_document(client, "API_KEY=", uri=env.as_uri())
+        assert await complete(client, env.as_uri(), 0, 8) == []
