@@ -194,13 +194,14 @@ class ContextEngine:
         from context.watcher import start_watching
 
         def run() -> None:
+            # Watch first: a file changed while the initial walk runs is queued, not lost.
+            start_watching(self, on_warning or (lambda message: None))
             try:
                 self.index_all(on_progress)
                 self._flush_buffers()
             except Exception:
                 logger.exception("indexing failed")
                 self.indexing_done.set()
-            start_watching(self, on_warning or (lambda message: None))
             self._process_changes()
 
         threading.Thread(target=run, name="infill-indexer", daemon=True).start()

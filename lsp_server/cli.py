@@ -18,7 +18,7 @@ import sys
 from lsp_server import __version__
 from lsp_server.engine.models import ModelOptions, choose_model_path, load_error_message
 from lsp_server.logs import claim_stdout, setup_logging
-from lsp_server.settings import CompletionSettings
+from lsp_server.settings import CompletionSettings, ContextSettings
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ def _position_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fim", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--fim-order", choices=("auto", "psm", "spm"), default="auto")
     parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--workspace", help="repository to draw context from (default: the file's git root)")
+    parser.add_argument("--context-tokens", type=int, default=ContextSettings.max_tokens,
+                        help="repository-context budget in tokens; 0 disables it")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(args.verbose, args.log_file)
         from lsp_server import commands
 
-        return commands.run(args, options)
+        try:
+            return commands.run(args, options)
+        except BrokenPipeError:  # `infill-lsp prompt … | head`
+            sys.stderr.close()
+            return 0
     if args.tcp and not (is_loopback(args.host) or args.allow_remote):
         print(f"infill-lsp: refusing to listen on non-loopback host {args.host!r}; pass --allow-remote "
               "to expose your code to the network", file=sys.stderr)

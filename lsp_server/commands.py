@@ -10,7 +10,9 @@ import argparse
 import sys
 import threading
 import time
+from pathlib import Path
 
+from context import ContextEngine
 from lsp_server.cli import MAX_FILE_BYTES, load_engine_or_exit, print_json
 from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
 from lsp_server.engine.llama_engine import GenerationParams, GenerationStats, LlamaEngine
@@ -55,13 +57,39 @@ def split_at(text: str, line: int, character: int) -> tuple[str, str]:
     return text[:offset], text[offset:]
 
 
+def workspace_of(path: Path, given: str | None) -> Path:
+    """``--workspace``, else the nearest folder with a ``.git``, else the file's folder."""
+    if given:
+        return Path(given).resolve()
+    folder = path.resolve().parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return folder
+
+
 def _request(args: argparse.Namespace) -> CompletionRequest:
+    path = Path(args.file)
     prefix, suffix = split_at(read_source(args.file), args.line, args.character)
     settings = CompletionSettings(
         max_tokens=args.max_tokens, multiline=args.multiline, temperature=args.temperature,
         fim=args.fim, fim_order=args.fim_order,
     )
-    return CompletionRequest(prefix, suffix, settings)
+    if args.context_tokens <= 0:
+        return CompletionRequest(prefix, suffix, settings, path=path.name)
+    root = workspace_of(path, args.workspace)
+    engine = ContextEngine()
+    engine.add_folder(root)
+    started = time.perf_counter()
+    count = engine.index_all()
+    print(f"--- context: {count} files of {root} indexed in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    located = engine.locate(path)
+
+    def context(window, budget, cost):
+        return engine.gather(path, prefix, suffix, window, budget, cost)
+
+    return CompletionRequest(prefix, suffix, settings, path=located[1] if located else path.name, repo=root.name,
+                             context=context, context_tokens=args.context_tokens)
 
 
 def run(args: argparse.Namespace, options: ModelOptions) -> int:

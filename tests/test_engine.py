@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
-from lsp_server.engine.llama_engine import Cancelled, GenerationParams, LlamaEngine, common_prefix_length
+from lsp_server.engine.llama_engine import Cancelled, GenerationParams, GenerationStats, LlamaEngine, common_prefix_length
 from lsp_server.engine.native import ModelLoadError, NativeModel
 from lsp_server.settings import CompletionSettings
 
@@ -107,3 +107,36 @@ def test_bad_model_files_raise_clear_errors(tmp_path, content, message):
         path.write_bytes(content)
     with pytest.raises(ModelLoadError, match=message):
         NativeModel(str(path))
+
+
+def test_log_probs_are_normalized_and_rank_the_argmax_first(engine):
+    import math
+
+    prompt = engine.encoder.encode("def add(a, b):\n    return")
+    engine.evaluate_prompt(prompt, threading.Event(), GenerationStats())
+    logits = engine.context.last_logits()
+    best, worst = int(logits.argmax()), int(logits.argmin())
+    top, bottom = engine.log_probs(prompt, [best])[0], engine.log_probs(prompt, [worst])[0]
+    assert bottom < top <= 0
+    shift = float(logits.max())
+    total = sum(math.exp(float(x) - shift) for x in logits)
+    assert math.isclose(top, -math.log(total), rel_tol=1e-6, abs_tol=1e-6)
+
+
+def test_prompt_after_indentation_or_a_space_ends_before_the_whitespace(engine):
+    completer = LlamaCompleter(engine)
+    settings = CompletionSettings()
+    indented, _ = completer.prompt(CompletionRequest("def f():\n    ", "", settings))
+    assert indented.prefix == "def f():\n"
+    spaced, _ = completer.prompt(CompletionRequest("x = ", "", settings))
+    assert spaced.prefix == "x ="
+
+
+def test_suggestion_never_starts_with_whitespace_the_cursor_already_has(default_model):
+    engine = LlamaEngine(str(default_model), n_ctx=512, n_threads=1)
+    try:
+        request = CompletionRequest("def double(x):\n    ", "\n", CompletionSettings(multiline="never"))
+        result = LlamaCompleter(engine).complete(request, threading.Event(), lambda _s: None)
+        assert result.text and not result.text[0].isspace()
+    finally:
+        engine.close()

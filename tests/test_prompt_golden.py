@@ -136,3 +136,42 @@ def test_suffix_takes_at_most_a_quarter_and_is_cut_at_a_line_end(starcoder):
     prompt = build_prompt("x = ", suffix, starcoder.mode(), starcoder.encoder, budget=400)
     assert 0 < prompt.n_suffix_tokens <= (400 - 4) // 4
     assert prompt.suffix.endswith("\n") and suffix.startswith(prompt.suffix)
+
+
+def _with_context(engine, snippets, *, context_tokens=500):
+    from context import Snippet
+    from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
+    from lsp_server.settings import CompletionSettings
+
+    def source(window, budget, cost):
+        return [Snippet(path, text) for path, text in snippets]
+
+    request = CompletionRequest("x = ", "\n", CompletionSettings(), path="app.py", repo="shop",
+                                context=source, context_tokens=context_tokens)
+    return LlamaCompleter(engine).prompt(request)[0]
+
+
+def test_repository_context_uses_repo_and_file_separator_tokens(starcoder):
+    special = starcoder.model.special
+    enc = starcoder.encoder.encode_infilling
+    prompt = _with_context(starcoder, [("lib/tax.py", "def vat(x):\n    return x * 0.2\n")])
+    expected_context = ([special.fim_rep] + enc("shop\n") + [special.fim_sep] + enc("lib/tax.py\ndef vat(x):\n    return x * 0.2\n")
+                        + [special.fim_sep] + enc("app.py\n"))
+    # "x = " is healed to "x =": the model generates the space itself.
+    assert prompt.tokens == expected_context + [special.fim_pre] + enc("x =") + [special.fim_suf] + enc("\n") + [special.fim_mid]
+
+
+def test_repository_context_without_repo_tokens_uses_path_comments(codellama):
+    enc = codellama.encoder.encode_infilling
+    prompt = _with_context(codellama, [("lib/tax.py", "def vat(x):\n    return x * 0.2\n")])
+    context = enc("# lib/tax.py\ndef vat(x):\n    return x * 0.2\n\n") + enc("# app.py\n")
+    assert prompt.tokens[: 1 + len(context)] == [1] + context
+    assert prompt.tokens[1 + len(context):][:2] == [32007, 32008]
+
+
+def test_repository_context_never_pushes_out_the_local_window(starcoder):
+    local = _with_context(starcoder, [], context_tokens=0)
+    big = [(f"m{i}.py", "def f():\n    return 1\n" * 30) for i in range(50)]
+    prompt = _with_context(starcoder, big, context_tokens=100_000)
+    assert prompt.tokens[-len(local.tokens):] == local.tokens
+    assert len(prompt.tokens) < starcoder.n_ctx

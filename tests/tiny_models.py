@@ -87,6 +87,9 @@ def write_starcoder_style(source_gguf: Path, path: Path, *, seed: int = 1) -> di
     writer.add_uint32("tokenizer.ggml.fim_suf_token_id", ids["<fim_suffix>"])
     writer.add_uint32("tokenizer.ggml.fim_mid_token_id", ids["<fim_middle>"])
     writer.add_uint32("tokenizer.ggml.fim_pad_token_id", ids["<fim_pad>"])
+    # StarCoder2-style repository tokens, already in SmolLM2's vocabulary.
+    writer.add_uint32("tokenizer.ggml.fim_rep_token_id", tokens.index("<repo_name>"))
+    writer.add_uint32("tokenizer.ggml.fim_sep_token_id", tokens.index("<file_sep>"))
     _finish(writer)
     return ids
 

@@ -73,6 +73,21 @@ class CompletionBackend(Protocol):
         ...
 
 
+def healed_prefix(prefix: str) -> str:
+    """The prefix as the prompt sees it: without trailing spaces or tabs.
+
+    A prompt that ends inside whitespace makes the model start with a space-prefixed word
+    (``    `` + `` return``), so the spaces are left for the model to generate and :func:`heal`
+    removes them from its output again.
+    """
+    return prefix.rstrip(" \t")
+
+
+def heal(generated: str) -> str:
+    """The generated text as it continues after the cursor's whitespace."""
+    return generated.lstrip(" \t\n")
+
+
 class LlamaCompleter:
     """``CompletionBackend`` over a llama.cpp engine."""
 
@@ -85,7 +100,7 @@ class LlamaCompleter:
         settings = request.settings
         mode = self.engine.mode(settings.fim, settings.fim_order)
         room = self.engine.n_ctx - settings.max_tokens - _GENERATION_MARGIN
-        window = fit_window(request.prefix, request.suffix, mode, self.engine.encoder,
+        window = fit_window(healed_prefix(request.prefix), request.suffix, mode, self.engine.encoder,
                             budget=max(16, min(settings.window_tokens, room)))
         bos = self.engine.bos_for_prefix_only()
         local = assemble(window, mode, bos=bos)
@@ -107,7 +122,12 @@ class LlamaCompleter:
             return local, mode
         context = list(opening)
         for snippet in snippets:
-            context += self._tokens_of(snippet.path, snippet.text, mode)
+            tokens = self._tokens_of(snippet.path, snippet.text, mode)
+            if len(context) + len(tokens) - len(opening) > budget:
+                break  # the source overshot its budget: the local window always keeps its room
+            context += tokens
+        if len(context) == len(opening):
+            return local, mode
         return assemble(window, mode, bos=bos, context=context + closing), mode
 
     def _tokens_of(self, path: str, text: str, mode: CompletionMode) -> list[int]:
@@ -137,9 +157,10 @@ class LlamaCompleter:
             return CompletionResult("", mode.name, stats, reason="cancelled")
         cursor = cursor_context(normalize_newlines(request.prefix), normalize_newlines(request.suffix), settings.multiline)
         raw = [""]
+        heals = healed_prefix(request.prefix) != request.prefix
 
         def on_text(text: str) -> bool:
-            raw[0] = text
+            raw[0] = text = heal(text) if heals else text
             shaped = shape(text, cursor)
             on_update(shaped)
             return not shaped.done

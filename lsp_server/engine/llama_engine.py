@@ -208,6 +208,19 @@ class LlamaEngine:
         stats.total_ms = (time.perf_counter() - started) * 1000
         return stats
 
+    def log_probs(self, prompt: list[int], continuation: list[int]) -> list[float]:
+        """Log-probability of each continuation token after ``prompt`` (teacher forcing)."""
+        import numpy as np
+
+        self.evaluate_prompt(prompt, threading.Event(), GenerationStats())
+        result = []
+        for token in continuation:
+            logits = self.context.last_logits().astype(np.float64)
+            peak = logits.max()
+            result.append(float(logits[token] - peak - np.log(np.exp(logits - peak).sum())))
+            self._decode([token])
+        return result
+
     def reset_cache(self) -> None:
         """Empty the KV cache (measurements that must start cold)."""
         self.context.clear()

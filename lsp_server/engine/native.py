@@ -186,6 +186,13 @@ class NativeContext:
         if status != 0:
             raise RuntimeError(f"llama_decode failed with status {status}")
 
+    def last_logits(self):
+        """A copy of the logits of the last decoded position (numpy array of n_vocab floats)."""
+        import numpy as np
+
+        pointer = llama_cpp.llama_get_logits_ith(self._ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self.model.n_vocab,)).copy()
+
     def new_sampler(self, *, temperature: float, top_k: int = 40, top_p: float = 0.95, seed: int = 0) -> Sampler:
         """A sampler chain: greedy at temperature 0, else top-k/top-p/temperature sampling."""
         return Sampler(self, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)

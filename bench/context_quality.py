@@ -1,0 +1,249 @@
+"""Does repository context help? A repository-level next-line benchmark, built at run time.
+
+Real third-party packages are installed from PyPI at pinned versions into ``.cache`` (never
+committed). An example is a line that calls a function or class defined in another module of
+the same package. Each example is scored under four prompts with the same model:
+
+- ``in-file``: the current file only;
+- ``repo``: plus repository context from the context engine (the file itself minus the line);
+- ``random``: plus random chunks of the package, the same token count as ``repo``;
+- ``oracle``: plus the chunk that defines the called name.
+
+Metrics: exact match and edit similarity of the greedy line, identifier hit (the called name
+appears), and the mean per-token log-probability of the reference line. Differences against
+``in-file`` come with paired bootstrap 95% confidence intervals.
+
+    python -m bench.context_quality [--examples 60] [--context-tokens 768]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import random
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from context import ContextEngine, Snippet
+from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
+from lsp_server.engine.llama_engine import LlamaEngine
+from lsp_server.engine.models import default_model_path
+from lsp_server.settings import CompletionSettings
+
+PACKAGES = {"rich": "13.9.4", "click": "8.1.8"}
+CONDITIONS = ("in-file", "repo", "random", "oracle")
+ROOT = Path(__file__).resolve().parent.parent
+BOOTSTRAP = 2000
+
+
+@dataclass(frozen=True)
+class Example:
+    package: Path
+    path: Path
+    prefix: str
+    suffix: str
+    reference: str
+    name: str
+
+
+def install_packages(target: Path) -> None:
+    """Install the pinned packages (no dependencies needed: nothing is imported)."""
+    wanted = [f"{name}=={version}" for name, version in PACKAGES.items()]
+    if all((target / name).is_dir() for name in PACKAGES):
+        return
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), *wanted],
+                   check=True)
+
+
+def module_definitions(package: Path) -> dict[str, set[Path]]:
+    """Top-level function and class names → the modules defining them."""
+    defined: dict[str, set[Path]] = {}
+    for path in package.rglob("*.py"):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                defined.setdefault(node.name, set()).add(path)
+    return defined
+
+
+def find_examples(package: Path, limit: int, rng: random.Random) -> list[Example]:
+    defined = module_definitions(package)
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines(keepends=True)
+        offset = 0
+        for line in lines:
+            stripped = line.strip()
+            start = offset + len(line) - len(line.lstrip())
+            offset += len(line)
+            if not (12 <= len(stripped) <= 90) or stripped.startswith(("import ", "from ", "def ", "class ", "#", "@")):
+                continue
+            for call in ast.walk(_parse_line(stripped)):
+                if isinstance(call, ast.Call):
+                    name = getattr(call.func, "id", None) or getattr(call.func, "attr", None)
+                    if name in defined and path not in defined[name] and f"def {name}" not in text:
+                        found.append(Example(package, path, text[:start], text[start + len(stripped):],
+                                             stripped, name))
+                        break
+    rng.shuffle(found)
+    return found[:limit]
+
+
+def _parse_line(line: str) -> ast.AST:
+    try:
+        return ast.parse(line.rstrip(":"))
+    except SyntaxError:
+        return ast.Module(body=[], type_ignores=[])
+
+
+def edit_similarity(a: str, b: str) -> float:
+    """1 − Levenshtein distance / longer length."""
+    if not a and not b:
+        return 1.0
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return 1 - previous[-1] / max(len(a), len(b))
+
+
+def bootstrap(differences: list[float], rng: random.Random) -> tuple[float, float, float]:
+    """Mean and 95% percentile interval of the mean, resampling examples."""
+    n = len(differences)
+    means = sorted(sum(differences[rng.randrange(n)] for _ in range(n)) / n for _ in range(BOOTSTRAP))
+    return sum(differences) / n, means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP)]
+
+
+class Runner:
+    """Scores examples under each condition with one model."""
+
+    def __init__(self, engine: LlamaEngine, context_tokens: int, rng: random.Random) -> None:
+        self.engine = engine
+        self.completer = LlamaCompleter(engine)
+        self.context_tokens = context_tokens
+        self.rng = rng
+        self.settings = CompletionSettings(max_tokens=48, multiline="never", window_tokens=512)
+        self._engines: dict[Path, ContextEngine] = {}
+
+    def context_engine(self, package: Path) -> ContextEngine:
+        if package not in self._engines:
+            engine = ContextEngine()
+            engine.add_folder(package)
+            engine.index_all()
+            self._engines[package] = engine
+        return self._engines[package]
+
+    def snippets(self, example: Example, condition: str, budget_used: list[int]):
+        engine = self.context_engine(example.package)
+        key = example.path.relative_to(example.package).as_posix()
+        if condition == "repo":
+            # The index must not hold the answer: the current file is seen without the line.
+            engine.set_buffer(example.path, example.prefix + example.suffix, edited=False)
+
+            def source(window, budget, cost):
+                chosen = engine.gather(example.path, example.prefix, example.suffix, window, budget, cost)
+                budget_used[0] = sum(cost(_AsChunk(s)) for s in chosen)
+                return chosen
+            return source
+        if condition == "oracle":
+            chunks = [c for c in engine.index.definitions_of({example.name}) if c.path != key]
+            return lambda window, budget, cost: [Snippet(c.path, c.text) for c in chunks[:1]]
+        if condition == "random":
+            paths = [p for p in engine.index.paths() if p != key]
+
+            def source(window, budget, cost):
+                chosen, used = [], 0
+                pool = [c for p in self.rng.sample(paths, min(40, len(paths))) for c in engine.index.file(p).chunks]
+                self.rng.shuffle(pool)
+                for chunk in pool:
+                    if used + cost(chunk) <= min(budget, budget_used[0]):
+                        chosen.append(Snippet(chunk.path, chunk.text))
+                        used += cost(chunk)
+                return chosen
+            return source
+        return None
+
+    def run(self, example: Example, condition: str, budget_used: list[int]) -> dict:
+        source = self.snippets(example, condition, budget_used)
+        request = CompletionRequest(example.prefix, example.suffix, self.settings,
+                                    path=example.path.relative_to(example.package).as_posix(),
+                                    repo=example.package.name, context=source,
+                                    context_tokens=self.context_tokens if source else 0)
+        prompt, _mode = self.completer.prompt(request)
+        reference = self.engine.encoder.encode_infilling(example.reference)
+        scores = self.engine.log_probs(prompt.tokens, reference)
+        generated = self.completer.complete(request, threading.Event(), lambda _s: None).text.strip()
+        return {
+            "exact": float(generated == example.reference),
+            "edit": edit_similarity(generated, example.reference),
+            "hit": float(example.name in generated),
+            "logprob": sum(scores) / max(1, len(scores)),
+            "prompt": len(prompt.tokens),
+        }
+
+
+@dataclass(frozen=True)
+class _AsChunk:
+    snippet: Snippet
+
+    @property
+    def path(self) -> str:
+        return self.snippet.path
+
+    @property
+    def text(self) -> str:
+        return self.snippet.text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=60, help="examples in total, split over the packages")
+    parser.add_argument("--context-tokens", type=int, default=768)
+    parser.add_argument("--model", default=default_model_path())
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    target = ROOT / ".cache" / "bench-packages"
+    install_packages(target)
+    examples = [e for name in PACKAGES for e in find_examples(target / name, args.examples // len(PACKAGES), rng)]
+    engine = LlamaEngine(args.model, n_ctx=2048)
+    runner = Runner(engine, args.context_tokens, rng)
+    results = {condition: [] for condition in CONDITIONS}
+    started = time.perf_counter()
+    for example in examples:
+        budget_used = [0]
+        for condition in CONDITIONS:  # "repo" runs before "random", which matches its size
+            results[condition].append(runner.run(example, condition, budget_used))
+    print(f"model {engine.model_name}; {len(examples)} examples from {', '.join(f'{k}=={v}' for k, v in PACKAGES.items())}; "
+          f"context budget {args.context_tokens} tokens; {time.perf_counter() - started:.0f} s")
+    print(f"{'condition':10} {'EM':>6} {'ES':>6} {'id hit':>7} {'logprob/token':>14} {'prompt tokens':>14}")
+    for condition in CONDITIONS:
+        rows = results[condition]
+        mean = {key: sum(r[key] for r in rows) / len(rows) for key in rows[0]}
+        print(f"{condition:10} {mean['exact']:6.3f} {mean['edit']:6.3f} {mean['hit']:7.3f} {mean['logprob']:14.3f} "
+              f"{mean['prompt']:14.0f}")
+    print("differences against in-file (mean [95% paired bootstrap CI]):")
+    for condition in CONDITIONS[1:]:
+        parts = []
+        for key in ("exact", "edit", "hit", "logprob"):
+            diffs = [a[key] - b[key] for a, b in zip(results[condition], results["in-file"])]
+            mean, low, high = bootstrap(diffs, rng)
+            mark = "*" if low > 0 or high < 0 else " "
+            parts.append(f"{key} {mean:+.3f} [{low:+.3f}, {high:+.3f}]{mark}")
+        print(f"  {condition:7} " + "; ".join(parts))
+    print("(* the interval excludes 0)")
+    engine.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Speed of the repository context engine on a large real tree (the CPython standard library).
+
+Measures index build time and files/s, the index's memory, the latency from a file save to the
+index reflecting it (through the real watcher), and gather time for 2K–100K-token budgets with
+the default model's own tokenizer counting every chunk.
+
+    python -m bench.context_speed [--tree DIR] [--queries 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+from context import ContextEngine
+from lsp_server.engine.llama_engine import LlamaEngine
+from lsp_server.engine.models import default_model_path
+from lsp_server.fim.formats import CompletionMode
+from lsp_server.fim.prompt import render_snippet
+
+BUDGETS = (2_000, 8_000, 32_000, 100_000)
+
+
+def rss_mib() -> float:
+    """Resident memory of this process."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return f"p50 {statistics.median(ordered):.1f} ms, p95 {p95:.1f} ms"
+
+
+def measure_index(tree: Path) -> ContextEngine:
+    engine = ContextEngine()
+    engine.add_folder(tree)
+    before = rss_mib()
+    started = time.perf_counter()
+    files = engine.index_all()
+    seconds = time.perf_counter() - started
+    print(f"index build: {files} files, {engine.index.chunk_count()} chunks in {seconds:.1f} s "
+          f"({files / seconds:.0f} files/s); index memory {rss_mib() - before:.0f} MiB (RSS growth)")
+    return engine
+
+
+def measure_updates(saves: int = 20) -> None:
+    workspace = Path(tempfile.mkdtemp(prefix="infill-bench-"))
+    try:
+        for i in range(200):
+            (workspace / f"module_{i}.py").write_text(f"def function_{i}(x):\n    return x + {i}\n")
+        engine = ContextEngine()
+        engine.add_folder(workspace)
+        engine.start()
+        engine.indexing_done.wait(60)
+        time.sleep(0.5)
+        latencies = []
+        for save in range(saves):
+            marker = f"saved_function_{save}"
+            target = workspace / f"module_{save}.py"
+            started = time.perf_counter()
+            target.write_text(f"def {marker}(x):\n    return x\n")
+            while not engine.index.definitions_of({marker}):
+                time.sleep(0.002)
+            latencies.append((time.perf_counter() - started) * 1000)
+        engine.stop()
+        print(f"save → index updated (watchdog, 100 ms coalescing included): {percentiles(latencies)} over {saves} saves")
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def measure_gather(engine: ContextEngine, tree: Path, queries: int) -> None:
+    model = LlamaEngine(default_model_path(), n_ctx=512)
+    mode = CompletionMode(None, "prefix-only")
+    cache: dict[tuple, int] = {}
+
+    def cost(chunk) -> int:
+        key = (chunk.path, chunk.start_line, hash(chunk.text))
+        if key not in cache:
+            cache[key] = len(render_snippet(chunk.path, chunk.text, mode, model.encoder))
+        return cache[key]
+
+    rng = random.Random(7)
+    files = sorted(p for p in tree.rglob("*.py") if engine.index.file(p.relative_to(tree).as_posix()))
+    positions = []
+    for path in rng.sample(files, queries):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        offset = rng.randrange(len(text) // 4, len(text))
+        positions.append((path, text[:offset], text[offset:], text[:offset].count("\n")))
+    for budget in BUDGETS:
+        cold, warm, sizes = [], [], []
+        for path, prefix, suffix, line in positions:
+            for samples in (cold, warm):
+                started = time.perf_counter()
+                snippets = engine.gather(path, prefix, suffix, (max(0, line - 60), line + 20), budget, cost)
+                samples.append((time.perf_counter() - started) * 1000)
+            sizes.append(len(snippets))
+        print(f"gather {budget // 1000}K tokens: first {percentiles(cold)}; repeated {percentiles(warm)}; "
+              f"{statistics.median(sizes):.0f} chunks")
+    model.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", default=sysconfig.get_paths()["stdlib"], help="tree to index (default: the stdlib)")
+    parser.add_argument("--queries", type=int, default=30)
+    args = parser.parse_args()
+    tree = Path(args.tree)
+    engine = measure_index(tree)
+    measure_updates()
+    measure_gather(engine, tree, args.queries)
+
+
+if __name__ == "__main__":
+    main()
