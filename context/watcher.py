@@ -49,20 +49,31 @@ def start_watching(engine, on_warning) -> None:
 
 
 def _poll_open_folders(engine) -> None:
-    seen: dict[Path, float] = {}
+    # The first look at a folder is the baseline; later looks report new, changed and deleted files.
+    seen: dict[Path, dict[Path, float]] = {}
     while not engine._stopped.wait(POLL_SECONDS):
         folders = {Path(root) / Path(key).parent for root in engine.folders for key in engine.open_buffer_keys()}
         for folder in folders:
-            try:
-                entries = list(folder.iterdir())
-            except OSError:
+            current = _mtimes(folder)
+            previous = seen.get(folder)
+            seen[folder] = current
+            if previous is None:
                 continue
-            for path in entries:
-                try:
-                    mtime = path.stat().st_mtime
-                except OSError:
-                    continue
-                if path.is_file() and seen.get(path) != mtime:
-                    if path in seen:
-                        engine.notify_changed(path)
-                    seen[path] = mtime
+            for path in current.keys() | previous.keys():
+                if current.get(path) != previous.get(path):
+                    engine.notify_changed(path)
+
+
+def _mtimes(folder: Path) -> dict[Path, float]:
+    found = {}
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return found
+    for path in entries:
+        try:
+            if path.is_file():
+                found[path] = path.stat().st_mtime
+        except OSError:
+            continue
+    return found
