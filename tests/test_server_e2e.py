@@ -8,11 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
+from jsonrpc_pipe import PipeClient
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
 
-from jsonrpc_pipe import PipeClient
 from lsp_server.protocol import PARTIAL_COMPLETION
 
 FIB = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return \n'

@@ -51,7 +51,7 @@ def test_schema_documents_every_setting():
     schema = settings_schema()
     assert schema["completion.maxTokens"]["type"] == "integer"
     assert schema["completion.multiline"]["enum"] == ["auto", "always", "never"]
-    assert schema["context.maxTokens"]["default"] == 4096
+    assert schema["context.maxTokens"]["default"] == 1024
     assert schema["streaming"]["type"] == "boolean"
     assert all(entry["description"] for entry in schema.values())
 

@@ -87,3 +87,11 @@ def test_bad_model_and_bad_position_give_clear_errors(tmp_path):
 def test_tcp_refuses_non_loopback_hosts():
     result = run_cli("--tcp", "--host", "0.0.0.0", "--port", "0", timeout=30)
     assert result.returncode == 2 and "--allow-remote" in result.stderr
+
+
+def test_readme_demo_completes_with_a_function_from_another_file():
+    result = run_cli("complete", "examples/greeter/app.py", "--line", "3", "--character", "21",
+                     "--workspace", "examples/greeter")
+    assert result.returncode == 0, result.stderr
+    assert "greet_user" in result.stdout
+    assert "--- context: 2 files" in result.stderr

@@ -18,7 +18,14 @@ from typing import Protocol
 from lsp_server.engine.llama_engine import Cancelled, GenerationParams, GenerationStats, LlamaEngine
 from lsp_server.fim.formats import CompletionMode
 from lsp_server.fim.postprocess import Shaped, cursor_context, shape
-from lsp_server.fim.prompt import Prompt, assemble, fit_window, normalize_newlines, render_context_frame, render_snippet
+from lsp_server.fim.prompt import (
+    Prompt,
+    assemble,
+    fit_window,
+    normalize_newlines,
+    render_context_frame,
+    render_snippet,
+)
 from lsp_server.settings import CompletionSettings
 
 ContextSource = Callable[[tuple[int, int], int, Callable[[object], int]], list]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -109,8 +110,6 @@ class LlamaEngine:
     """Owns the model, its context and the record of what the KV cache holds."""
 
     def __init__(self, model_path: str, *, n_ctx: int = 0, n_gpu_layers: int | None = None, n_threads: int = 0) -> None:
-        import os
-
         if n_gpu_layers is None:
             n_gpu_layers = 999 if supports_gpu_offload() else 0
         self.model = NativeModel(model_path, n_gpu_layers=n_gpu_layers)

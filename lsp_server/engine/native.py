@@ -12,6 +12,7 @@ import ctypes
 import logging
 import os
 import threading
+
 import llama_cpp
 
 from lsp_server.fim.formats import SpecialTokens

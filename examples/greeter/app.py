@@ -1,0 +1,4 @@
+import greetings
+
+message = greetings.
+print(message)
