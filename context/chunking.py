@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import sys
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -47,15 +48,16 @@ class Chunk:
     defines: frozenset[str]
     identifiers: tuple[str, ...]
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[str, int]:
-        """Stable identity within an index generation."""
+        """Stable identity within an index generation (one shared tuple per chunk)."""
         return (self.path, self.start_line)
 
 
 def identifiers_in(text: str) -> list[str]:
     """Identifiers worth matching on (no keywords, at least three characters)."""
-    return [word for word in IDENTIFIER.findall(text) if word.lower() not in _KEYWORDS]
+    # Interned: the same names recur across thousands of chunks and postings.
+    return [sys.intern(word) for word in IDENTIFIER.findall(text) if word.lower() not in _KEYWORDS]
 
 
 @functools.lru_cache(maxsize=None)

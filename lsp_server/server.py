@@ -125,9 +125,6 @@ class InfillServer(LanguageServer):
             logger.info("completion id=%d skipped: no_model", request_id)
             return empty
         result = await self._run(request, uri, version, position)
-        current = self.workspace.text_documents.get(uri)
-        if result.text and (current is None or current.version != version):
-            result = CompletionResult("", result.mode, result.stats, reason="content_modified")
         _log_result(request_id, uri, version, result, started)
         if not result.text:
             return empty
@@ -177,8 +174,10 @@ class InfillServer(LanguageServer):
             return CompletionResult("", "", reason="engine_error")
         finally:
             self.requests.end(uri, cancel)
-        if result.text:
-            publish(Shaped(result.text, True, len(result.text)), done=True)
+        current = self.workspace.text_documents.get(uri)
+        if result.text and (current is None or current.version != version):
+            result = CompletionResult("", result.mode, result.stats, reason="content_modified")
+        publish(Shaped(result.text, True, len(result.text)), done=True)  # streaming clients always get an end
         return result
 
 
