@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -38,15 +39,20 @@ def _model_flags(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=default(0), help="-v: debug logs; -vv: also llama.cpp and pygls")
 
 
+def _doc(name: str) -> str:
+    """The setting's own description, so flags and settings say the same thing."""
+    return next(f.metadata["description"] for f in dataclasses.fields(CompletionSettings) if f.name == name)
+
+
 def _position_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="source file")
     parser.add_argument("--line", type=int, required=True, help="cursor line, 1-based as editors show it")
     parser.add_argument("--character", type=int, required=True, help="cursor column, 1-based, in characters")
-    parser.add_argument("--max-tokens", type=int, default=CompletionSettings.max_tokens)
-    parser.add_argument("--multiline", choices=("auto", "always", "never"), default="auto")
-    parser.add_argument("--fim", choices=("auto", "on", "off"), default="auto")
-    parser.add_argument("--fim-order", choices=("auto", "psm", "spm"), default="auto")
-    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--max-tokens", type=int, default=CompletionSettings.max_tokens, help=_doc("max_tokens"))
+    parser.add_argument("--multiline", choices=("auto", "always", "never"), default="auto", help=_doc("multiline"))
+    parser.add_argument("--fim", choices=("auto", "on", "off"), default="auto", help=_doc("fim"))
+    parser.add_argument("--fim-order", choices=("auto", "psm", "spm"), default="auto", help=_doc("fim_order"))
+    parser.add_argument("--temperature", type=float, default=0.0, help=_doc("temperature"))
     parser.add_argument("--workspace", help="repository to draw context from (default: the file's git root)")
     parser.add_argument("--context-tokens", type=int, default=ContextSettings.max_tokens,
                         help="repository-context budget in tokens; 0 disables it")
