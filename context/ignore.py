@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,17 @@ SECRET_PATTERNS = (
 )
 GENERATED_PATTERNS = ("*.min.js", "*.min.css", "*.map", "*.lock", "package-lock.json", "*.pb.go", "*_pb2.py", "*.svg")
 IGNORE_FILES = (".gitignore", ".infillignore")
+# Content that means "this file holds a credential", whatever its name.
+SECRET_CONTENT = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"|\bAKIA[0-9A-Z]{16}\b"
+    r"|aws_secret_access_key\s*[=:]"
+    r"|\bgh[pousr]_[A-Za-z0-9]{36}\b"
+    r"|\bxox[abprs]-[A-Za-z0-9-]{10,}"
+    r"|\bsk-[A-Za-z0-9_-]{20,}"
+    r"|\bAIza[0-9A-Za-z_-]{35}\b",
+    re.IGNORECASE,
+)
 _SNIFF_BYTES = 8192
 
 
@@ -145,13 +157,15 @@ class WorkspaceFilter:
 
 
 def text_if_source(data: bytes) -> str | None:
-    """Decode source code; None for binary, minified or machine-generated content."""
+    """Decode source code; None for binary, minified, generated or credential-bearing content."""
     head = data[:_SNIFF_BYTES]
     if b"\0" in head:
         return None
     text = data.decode("utf-8", errors="replace")
     first_lines = text[:2000]
     if "@generated" in first_lines or "DO NOT EDIT" in first_lines:
+        return None
+    if SECRET_CONTENT.search(text):
         return None
     lines = text.count("\n") + 1
     if len(text) > 5000 and len(text) / lines > 300:  # minified: few, very long lines

@@ -32,6 +32,9 @@ def test_rules_skip_secrets_ignored_vendored_binary_huge_and_generated(tmp_path)
         "pkg/local_settings.py": CANARY, "pkg/ok.py": "x = 1\n", "private/a.py": CANARY,
         ".infillignore": "private/\n", "blob.bin": b"\x00\x01" + CANARY.encode(),
         "big.py": "x = 1\n" * 300_000, "gen.py": f"# @generated\n{CANARY}\n", "app.min.js": CANARY,
+        "config.py": f"KEY = '{CANARY}'\nAWS = 'AKIAABCDEFGHIJKLMNOP'\n",
+        "deploy.py": f"# {CANARY}\nPEM = '-----BEGIN RSA PRIVATE KEY-----'\n",
+        "client.py": f"# {CANARY}\nTOKEN = 'ghp_{'a' * 36}'\n",
     })
     found = sorted(p.relative_to(tmp_path).as_posix() for p in WorkspaceFilter(tmp_path).walk())
     readable = [p for p in found if WorkspaceFilter(tmp_path).read_text(tmp_path / p) is not None]
