@@ -34,6 +34,7 @@ from lsp_server.protocol import (
 )
 from lsp_server.scheduler import LatestWins
 from lsp_server.settings import Settings, resolve_settings
+from lsp_server.type_through import TypeThrough
 from lsp_server.workspace_context import rules_from, start_indexing, workspace_roots
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class InfillServer(LanguageServer):
         self.model_options = model
         self.worker = InferenceWorker()
         self.requests = LatestWins()
+        self.shown = TypeThrough()
         self.settings = Settings()
         self.client_streams = False
         self.roots: list[Path] = []
@@ -118,7 +120,12 @@ class InfillServer(LanguageServer):
             return empty
         version, text = document.version, document.source
         offset = document.offset_at_position(position)
-        request = self._request(uri, text[:offset], text[offset:])
+        prefix, suffix = text[:offset], text[offset:]
+        continued = self.shown.continuation(uri, prefix, suffix)
+        if continued is not None:
+            logger.info("completion id=%d uri=%s version=%s type_through chars=%d", request_id, uri, version, len(continued))
+            return _suggestion(continued, position)
+        request = self._request(uri, prefix, suffix)
         await self.worker.wait_loaded()
         if self.worker.backend is None:
             self.tell_user_once("model", self.worker.error or "Infill: no model is loaded.")
@@ -128,9 +135,8 @@ class InfillServer(LanguageServer):
         _log_result(request_id, uri, version, result, started)
         if not result.text:
             return empty
-        end = types.Position(position.line, position.character)
-        item = types.InlineCompletionItem(insert_text=result.text, range=types.Range(position, end))
-        return types.InlineCompletionList(items=[item])
+        self.shown.remember(uri, prefix, suffix, result.text)
+        return _suggestion(result.text, position)
 
     def _request(self, uri: str, prefix: str, suffix: str) -> CompletionRequest:
         path = Path(to_fs_path(uri) or uri)
@@ -179,6 +185,12 @@ class InfillServer(LanguageServer):
             result = CompletionResult("", result.mode, result.stats, reason="content_modified")
         publish(Shaped(result.text, True, len(result.text)), done=True)  # streaming clients always get an end
         return result
+
+
+def _suggestion(text: str, position: types.Position) -> types.InlineCompletionList:
+    """One inline item inserted at the cursor."""
+    end = types.Position(position.line, position.character)
+    return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text, range=types.Range(position, end))])
 
 
 def _why_not(server: InfillServer, document, position: types.Position) -> str:
@@ -266,6 +278,7 @@ def create_server(model: ModelOptions) -> InfillServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.requests.cancel(params.text_document.uri)
+        ls.shown.forget(params.text_document.uri)
         path = to_fs_path(params.text_document.uri)
         if ls.context is not None and path:
             ls.context.close_buffer(Path(path))

@@ -211,3 +211,19 @@ async def test_fim_model_completes_through_the_server(starcoder_model, tmp_path)
         items = await complete(client, URI, 4, 11)
         assert isinstance(items, list)
     assert "mode=fim-psm" in log.read_text()
+
+
+async def test_typing_along_the_suggestion_is_answered_without_the_model(default_model, tmp_path):
+    log = tmp_path / "server.log"
+    async with session(default_model, args=("--log-file", str(log))) as client:
+        open_document(client, FIB)
+        first = (await complete(client, URI, 4, 11))[0].insert_text
+        assert len(first) > 2
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=URI, version=2),
+            [types.TextDocumentContentChangePartial(
+                range=types.Range(types.Position(4, 11), types.Position(4, 11)), text=first[:2])],
+        ))
+        second = (await complete(client, URI, 4, 13))[0].insert_text
+        assert second == first[2:]
+    assert "type_through" in log.read_text()
