@@ -7,6 +7,7 @@ progress, messages, URIs).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from lsp_server.settings import ContextSettings
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_TOKEN = "infill/indexing"
+_runs = itertools.count(1)
 
 
 def rules_from(settings: ContextSettings) -> FileRules:
@@ -43,13 +44,14 @@ async def start_indexing(server, roots: list[Path], settings: ContextSettings) -
     for root in roots:
         engine.add_folder(root)
     loop = asyncio.get_running_loop()
+    token = f"infill/indexing/{next(_runs)}"  # a token may be created only once per session
     progress = server.work_done_progress
     capabilities = server.client_capabilities.window
     reporting = bool(capabilities and capabilities.work_done_progress) and bool(roots)
     if reporting:
         try:
-            await asyncio.wait_for(asyncio.wrap_future(progress.create(PROGRESS_TOKEN)), 5)
-            progress.begin(PROGRESS_TOKEN, types.WorkDoneProgressBegin(title="Infill: indexing", percentage=0))
+            await asyncio.wait_for(asyncio.wrap_future(progress.create(token)), 5)
+            progress.begin(token, types.WorkDoneProgressBegin(title="Infill: indexing", percentage=0))
         except Exception as exc:  # a client that refuses progress still gets completions
             logger.info("no indexing progress shown: %s", exc)
             reporting = False
@@ -58,10 +60,10 @@ async def start_indexing(server, roots: list[Path], settings: ContextSettings) -
         if not reporting:
             return
         if done >= total:
-            progress.end(PROGRESS_TOKEN, types.WorkDoneProgressEnd(message=f"{total} files indexed"))
+            progress.end(token, types.WorkDoneProgressEnd(message=f"{total} files indexed"))
         else:
             percent = int(100 * done / max(total, 1))
-            progress.report(PROGRESS_TOKEN, types.WorkDoneProgressReport(message=f"{done}/{total} files", percentage=percent))
+            progress.report(token, types.WorkDoneProgressReport(message=f"{done}/{total} files", percentage=percent))
 
     def warn(message: str) -> None:
         loop.call_soon_threadsafe(server.tell_user_once, "watch", message, types.MessageType.Warning)
