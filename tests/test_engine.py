@@ -92,7 +92,7 @@ def test_fim_stop_tokens_end_generation(engine):
 
 def test_prompt_longer_than_context_is_refused(engine):
     with pytest.raises(ValueError, match="does not fit"):
-        engine.evaluate_prompt([1] * 2000, threading.Event(), type("S", (), {})())
+        engine.evaluate_prompt([1] * 2000, threading.Event(), GenerationStats())
 
 
 def test_completer_respects_window_and_returns_stats(engine):

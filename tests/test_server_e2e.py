@@ -97,13 +97,16 @@ async def test_default_model_completes_after_incremental_edits(default_model):
         assert "fibonacci" in items[0].insert_text or "n" in items[0].insert_text
 
 
-async def test_unknown_documents_and_bad_positions_get_empty_results(default_model):
-    async with session(default_model) as client:
+async def test_unknown_documents_and_bad_positions_get_empty_results(default_model, tmp_path):
+    log = tmp_path / "server.log"
+    async with session(default_model, args=("--log-file", str(log))) as client:
         open_document(client, "x = 1\n")
         assert await complete(client, "file:///nowhere.py", 0, 0) == []
         assert await complete(client, URI, 99, 0) == []
         assert await complete(client, URI, 0, 500) == []
-        assert await complete(client, URI, 1, 0) is not None  # end of document is a valid position
+        await complete(client, URI, 1, 0)  # the end of the document is a valid position
+    skipped = [line for line in log.read_text().splitlines() if "skipped:" in line]
+    assert [line.split("skipped: ")[1] for line in skipped] == ["unknown_document", "bad_position", "bad_position"]
 
 
 async def test_configuration_disables_completion_and_reports_bad_values(default_model):
@@ -181,6 +184,8 @@ async def test_newer_request_for_the_same_document_wins(default_model, tmp_path)
         earlier = await first
         assert list(earlier.items) == []
         assert second is not None
+    finished = [line for line in log.read_text().splitlines() if line.count("completion id=") and "stop=" in line]
+    assert any("stop=cancelled" not in line for line in finished), "the newer request must run to its end"
     prompt, evaluated = cancelled_generation(log)
     assert evaluated < prompt
 
@@ -208,9 +213,9 @@ async def test_fim_model_completes_through_the_server(starcoder_model, tmp_path)
     log = tmp_path / "server.log"
     async with session(starcoder_model, options={"completion": {"maxTokens": 16}}, args=("--log-file", str(log))) as client:
         open_document(client, FIB)
-        items = await complete(client, URI, 4, 11)
-        assert isinstance(items, list)
-    assert "mode=fim-psm" in log.read_text()
+        await complete(client, URI, 4, 11)
+    fim_lines = [line for line in log.read_text().splitlines() if "completion id=" in line and "mode=fim-psm" in line]
+    assert fim_lines and "generated=" in fim_lines[0], "the FIM prompt must have been evaluated and sampled"
 
 
 async def test_typing_along_the_suggestion_is_answered_without_the_model(default_model, tmp_path):

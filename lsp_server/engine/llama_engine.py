@@ -121,6 +121,7 @@ class LlamaEngine:
         self.model_name = self.model.metadata("general.name") or os.path.basename(model_path)
         self.architecture = self.model.metadata("general.architecture") or "unknown"
         self._kv_tokens: list[int] = []
+        self._modes: dict[tuple[str, str], CompletionMode] = {}
         self._special_text = {
             token: self.model.token_text(token)
             for token in (self.model.special.fim_pre, self.model.special.fim_suf, self.model.special.fim_mid)
@@ -133,8 +134,11 @@ class LlamaEngine:
         return self.context.n_ctx
 
     def mode(self, fim: str = "auto", order: str = "auto") -> CompletionMode:
-        """The completion mode for this model under the given settings."""
-        return detect_mode(self.model.special, self._special_text, self.model_name, fim=fim, order=order)
+        """The completion mode for this model under the given settings (decided once per setting pair)."""
+        key = (fim, order)
+        if key not in self._modes:
+            self._modes[key] = detect_mode(self.model.special, self._special_text, self.model_name, fim=fim, order=order)
+        return self._modes[key]
 
     def bos_for_prefix_only(self) -> int | None:
         """BOS to start a prefix-only prompt with, if the vocabulary wants one."""
