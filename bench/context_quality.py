@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from context import ContextEngine, Snippet
-from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
+from lsp_server.engine.completer import CompletionRequest, LlamaCompleter, split_healing
 from lsp_server.engine.llama_engine import LlamaEngine
 from lsp_server.engine.models import default_model_path
 from lsp_server.settings import CompletionSettings
@@ -180,7 +180,8 @@ class Runner:
                                     repo=example.package.name, context=source,
                                     context_tokens=self.context_tokens if source else 0)
         prompt, _mode = self.completer.prompt(request)
-        reference = self.engine.encoder.encode_infilling(example.reference)
+        # The healed prompt ends before the line's indentation, which the model must write first.
+        reference = self.engine.encoder.encode_infilling(split_healing(example.prefix)[1] + example.reference)
         scores = self.engine.log_probs(prompt.tokens, reference)
         generated = self.completer.complete(request, threading.Event(), lambda _s: None).text.strip()
         return {

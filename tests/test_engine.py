@@ -135,7 +135,7 @@ def test_prompt_after_indentation_or_a_space_ends_before_the_whitespace(engine):
     completer = LlamaCompleter(engine)
     settings = CompletionSettings()
     indented, _ = completer.prompt(CompletionRequest("def f():\n    ", "", settings))
-    assert indented.prefix == "def f():\n"
+    assert indented.prefix == "def f():"
     spaced, _ = completer.prompt(CompletionRequest("x = ", "", settings))
     assert spaced.prefix == "x ="
 
@@ -146,5 +146,27 @@ def test_suggestion_never_starts_with_whitespace_the_cursor_already_has(default_
         request = CompletionRequest("def double(x):\n    ", "\n", CompletionSettings(multiline="never"))
         result = LlamaCompleter(engine).complete(request, threading.Event(), lambda _s: None)
         assert result.text and not result.text[0].isspace()
+    finally:
+        engine.close()
+
+
+def test_generation_begins_with_the_forced_whitespace(engine):
+    # After "return x" the model would rather end the function; healing makes it write the
+    # indentation of the next statement first, whatever its own preference.
+    texts = []
+    engine.generate(engine.encoder.encode("def f(x):\n    y = x\n    return y"),
+                    GenerationParams(max_tokens=6, forced_prefix="\n        "), threading.Event(),
+                    lambda text: texts.append(text) or True)
+    assert texts[-1].startswith("\n        ")
+
+
+def test_a_healed_blank_indented_line_is_completed_as_a_statement_of_its_block(default_model):
+    engine = LlamaEngine(str(default_model), n_ctx=512, n_threads=1)
+    try:
+        prefix = "def area(width, height):\n    if width < 0:\n        raise ValueError(width)\n    "
+        request = CompletionRequest(prefix, "\n", CompletionSettings(multiline="never"))
+        result = LlamaCompleter(engine).complete(request, threading.Event(), lambda _s: None)
+        # Without healing the prompt ends in a lone newline and the model starts top-level code.
+        assert result.text and not result.text.startswith(("def ", "class ", "#", "import "))
     finally:
         engine.close()

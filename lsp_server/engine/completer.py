@@ -80,19 +80,22 @@ class CompletionBackend(Protocol):
         ...
 
 
-def healed_prefix(prefix: str) -> str:
-    """The prefix as the prompt sees it: without trailing spaces or tabs.
+def split_healing(prefix: str) -> tuple[str, str]:
+    """Token healing: the prefix as the prompt sees it, and the whitespace the model must generate.
 
-    A prompt that ends inside whitespace makes the model start with a space-prefixed word
-    (``    `` + `` return``), so the spaces are left for the model to generate and :func:`heal`
-    removes them from its output again.
+    Tokenizers merge a newline with the next line's indentation (``"\\n   "`` is one token) and
+    spaces with the next word (``" return"``), so a prompt that ends in whitespace ends in a
+    token the model rarely saw there: after a lone ``"\\n"`` it writes top-level code. The
+    trailing whitespace is taken off the prompt instead, and generation is constrained to
+    produce it first (``GenerationParams.forced_prefix``).
     """
-    return prefix.rstrip(" \t")
+    kept = prefix.rstrip(" \t\r\n")
+    return kept, prefix[len(kept):].replace("\r\n", "\n")
 
 
-def heal(generated: str) -> str:
-    """The generated text as it continues after the cursor's whitespace."""
-    return generated.lstrip(" \t\n")
+def healed_prefix(prefix: str) -> str:
+    """The prefix as the prompt sees it (see :func:`split_healing`)."""
+    return split_healing(prefix)[0]
 
 
 class LlamaCompleter:
@@ -164,10 +167,12 @@ class LlamaCompleter:
             return CompletionResult("", mode.name, stats, reason="cancelled")
         cursor = cursor_context(normalize_newlines(request.prefix), normalize_newlines(request.suffix), settings.multiline)
         raw = [""]
-        heals = healed_prefix(request.prefix) != request.prefix
+        forced = split_healing(request.prefix)[1]
 
         def on_text(text: str) -> bool:
-            raw[0] = text = heal(text) if heals else text
+            if forced.startswith(text):
+                return True  # still inside the whitespace that healing took off the prompt
+            raw[0] = text = text[len(forced):] if text.startswith(forced) else text
             shaped = shape(text, cursor)
             on_update(shaped)
             return not shaped.done
@@ -177,6 +182,7 @@ class LlamaCompleter:
             temperature=settings.temperature,
             stop_tokens=mode.fim.stop_tokens if mode.fim else frozenset(),
             deadline=time.monotonic() + settings.time_budget_ms / 1000,
+            forced_prefix=forced,
         )
         try:
             stats = self.engine.generate(prompt.tokens, params, cancel, on_text)

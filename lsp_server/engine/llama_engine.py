@@ -58,6 +58,8 @@ class GenerationParams:
     stop_tokens: frozenset[int] = frozenset()
     deadline: float | None = None
     """``time.monotonic()`` after which generation stops at the next newline."""
+    forced_prefix: str = ""
+    """Text the output must begin with (whitespace taken off the prompt by token healing)."""
 
 
 @dataclass
@@ -121,6 +123,8 @@ class LlamaEngine:
         self.model_name = self.model.metadata("general.name") or os.path.basename(model_path)
         self.architecture = self.model.metadata("general.architecture") or "unknown"
         self._kv_tokens: list[int] = []
+        self._token_texts: list[str] | None = None
+        self._consistent: dict[str, object] = {}
         self._modes: dict[tuple[str, str], CompletionMode] = {}
         self._special_text = {
             token: self.model.token_text(token)
@@ -182,13 +186,19 @@ class LlamaEngine:
         sampler = self.context.new_sampler(temperature=params.temperature)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         text = ""
+        pending = params.forced_prefix
         try:
             stats.stop_reason = "max_tokens"
             for _ in range(params.max_tokens):
                 if cancel.is_set():
                     stats.stop_reason = "cancelled"
                     break
-                token = sampler.sample()
+                if pending:
+                    token = self._best_consistent(pending)
+                    piece = self._texts()[token]
+                    pending = pending[len(piece):] if pending.startswith(piece) else ""
+                else:
+                    token = sampler.sample()
                 if not stats.generated_tokens:
                     stats.first_token_ms = (time.perf_counter() - started) * 1000
                 stats.generated_tokens += 1
@@ -210,6 +220,27 @@ class LlamaEngine:
             sampler.close()
         stats.total_ms = (time.perf_counter() - started) * 1000
         return stats
+
+    def _texts(self) -> list[str]:
+        if self._token_texts is None:
+            self._token_texts = [self.model.piece(token).decode("utf-8", "replace") for token in range(self.model.n_vocab)]
+        return self._token_texts
+
+    def _best_consistent(self, pending: str) -> int:
+        """The likeliest token that agrees with ``pending`` (is a prefix of it or starts with it)."""
+        import numpy as np
+
+        allowed = self._consistent.get(pending)
+        if allowed is None:
+            allowed = np.array([token for token, text in enumerate(self._texts())
+                                if text and (pending.startswith(text) or text.startswith(pending))], dtype=np.int64)
+            if len(self._consistent) > 64:
+                self._consistent.clear()
+            self._consistent[pending] = allowed
+        if not len(allowed):
+            raise ValueError(f"no token of the vocabulary starts with {pending!r}")
+        logits = self.context.last_logits()
+        return int(allowed[int(logits[allowed].argmax())])
 
     def log_probs(self, prompt: list[int], continuation: list[int]) -> list[float]:
         """Log-probability of each continuation token after ``prompt`` (teacher forcing)."""
