@@ -122,7 +122,9 @@ def test_trimmed_prefix_starts_on_an_aligned_line_and_stays_put_while_typing(sta
     mode = starcoder.mode()
     first = build_prompt(document, "", mode, starcoder.encoder, budget=600)
     typed = build_prompt(document + "res", "", mode, starcoder.encoder, budget=600)
-    start_line = document[: len(document) - len(first.prefix)].count("\n")
+    # The window starts at the newline before an aligned line (see lsp_server/fim/blocks.py).
+    assert first.prefix.startswith("\n")
+    start_line = document[: len(document) - len(first.prefix)].count("\n") + 1
     assert start_line % LINE_QUANTUM == 0
     assert first.n_prefix_tokens <= 600 - 4
     assert typed.prefix.startswith(first.prefix)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lsp_server.engine.llama_engine import Cancelled, GenerationParams, GenerationStats, LlamaEngine
+from lsp_server.fim.blocks import PromptMemo
 from lsp_server.fim.formats import CompletionMode
 from lsp_server.fim.postprocess import Shaped, cursor_context, shape
 from lsp_server.fim.prompt import (
@@ -104,6 +105,7 @@ class LlamaCompleter:
     def __init__(self, engine: LlamaEngine) -> None:
         self.engine = engine
         self._snippet_tokens: OrderedDict[tuple, list[int]] = OrderedDict()
+        self._memo = PromptMemo()
 
     def prompt(self, request: CompletionRequest) -> tuple[Prompt, CompletionMode]:
         """Build the prompt: the local window first, then repository context in what is left."""
@@ -111,7 +113,7 @@ class LlamaCompleter:
         mode = self.engine.mode(settings.fim, settings.fim_order)
         room = self.engine.n_ctx - settings.max_tokens - _GENERATION_MARGIN
         window = fit_window(healed_prefix(request.prefix), request.suffix, mode, self.engine.encoder,
-                            budget=max(16, min(settings.window_tokens, room)))
+                            budget=max(16, min(settings.window_tokens, room)), memo=self._memo)
         bos = self.engine.bos_for_prefix_only()
         local = assemble(window, mode, bos=bos)
         budget = min(request.context_tokens, room - len(local.tokens))

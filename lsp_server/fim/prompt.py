@@ -15,25 +15,10 @@ the user types, the start of the prompt stays put and the KV cache stays valid.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
+from lsp_server.fim.blocks import LINE_QUANTUM as LINE_QUANTUM
+from lsp_server.fim.blocks import PromptMemo, TextEncoder, head_lines, tail_blocks
 from lsp_server.fim.formats import CompletionMode
-
-LINE_QUANTUM = 16
-"""Granularity, in lines, of where a trimmed prefix may start."""
-
-
-class TextEncoder(Protocol):
-    """Turns user text into token ids with control tokens disabled."""
-
-    def encode(self, text: str) -> list[int]:
-        """Tokens for text at the start of a sequence (SentencePiece adds a leading space)."""
-        ...
-
-    def encode_infilling(self, text: str) -> list[int]:
-        """Tokens for text without any implicit leading space."""
-        ...
-
 
 @dataclass(frozen=True)
 class Prompt:
@@ -54,36 +39,13 @@ def normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _line_starts(text: str) -> list[int]:
-    starts = [0]
-    position = text.find("\n")
-    while position != -1:
-        starts.append(position + 1)
-        position = text.find("\n", position + 1)
-    return starts
-
-
-def trim_prefix(prefix: str, encode, budget: int) -> tuple[str, list[int]]:
-    """Keep the end of ``prefix`` that fits ``budget`` tokens, starting on a quantum-aligned line."""
-    tokens = encode(prefix)
-    if len(tokens) <= budget or not prefix:
-        return prefix, tokens
-    starts = _line_starts(prefix)
-    candidates = list(range(LINE_QUANTUM, len(starts), LINE_QUANTUM))
-    # Binary search for the earliest aligned line whose tail fits the budget.
-    low, high, best = 0, len(candidates) - 1, None
-    while low <= high:
-        middle = (low + high) // 2
-        tail = prefix[starts[candidates[middle]]:]
-        tail_tokens = encode(tail)
-        if len(tail_tokens) <= budget:
-            best, high = (tail, tail_tokens), middle - 1
-        else:
-            low = middle + 1
-    if best is not None:
-        return best
+def trim_prefix(prefix: str, encoder: TextEncoder, budget: int, memo: PromptMemo) -> tuple[str, list[int]]:
+    """Keep the end of ``prefix`` that fits ``budget`` tokens, starting on an aligned line."""
+    blocks = tail_blocks(prefix, encoder, budget, memo.blocks)
+    if blocks is not None:
+        return blocks
     # The last lines alone are too long (minified code, a huge line): keep the last tokens.
-    return _tail_by_tokens(prefix, encode, budget)
+    return _tail_by_tokens(prefix, encoder.encode_infilling, budget)
 
 
 def _tail_by_tokens(text: str, encode, budget: int) -> tuple[str, list[int]]:
@@ -98,23 +60,9 @@ def _tail_by_tokens(text: str, encode, budget: int) -> tuple[str, list[int]]:
     return "", []
 
 
-def trim_suffix(suffix: str, encode, budget: int) -> tuple[str, list[int]]:
+def trim_suffix(suffix: str, encoder: TextEncoder, budget: int, memo: PromptMemo) -> tuple[str, list[int]]:
     """Keep the start of ``suffix`` that fits ``budget`` tokens, cut at a line end."""
-    if budget <= 0 or not suffix:
-        return "", []
-    tokens = encode(suffix)
-    if len(tokens) <= budget:
-        return suffix, tokens
-    ends = [i + 1 for i, char in enumerate(suffix) if char == "\n"]
-    low, high, best = 0, len(ends) - 1, ("", [])
-    while low <= high:
-        middle = (low + high) // 2
-        head_tokens = encode(suffix[: ends[middle]])
-        if len(head_tokens) <= budget:
-            best, low = (suffix[: ends[middle]], head_tokens), middle + 1
-        else:
-            high = middle - 1
-    return best
+    return memo.suffixes.get((suffix, budget), lambda: head_lines(suffix, encoder.encode_infilling, budget))
 
 
 @dataclass(frozen=True)
@@ -127,15 +75,20 @@ class Window:
     suffix_tokens: list[int]
 
 
-def fit_window(prefix: str, suffix: str, mode: CompletionMode, encoder: TextEncoder, *, budget: int) -> Window:
-    """Trim prefix and suffix to ``budget`` tokens; the suffix gets at most a quarter (FIM only)."""
+def fit_window(prefix: str, suffix: str, mode: CompletionMode, encoder: TextEncoder, *, budget: int,
+               memo: PromptMemo | None = None) -> Window:
+    """Trim prefix and suffix to ``budget`` tokens; the suffix gets at most a quarter (FIM only).
+
+    ``memo`` keeps token lists between calls (see ``blocks``); without it nothing is kept.
+    """
+    memo = memo or PromptMemo()
     prefix, suffix = normalize_newlines(prefix), normalize_newlines(suffix)
     if mode.fim is None:
-        kept, tokens = trim_prefix(prefix, encoder.encode, max(1, budget - 1))  # room for BOS
+        kept, tokens = trim_prefix(prefix, encoder, max(1, budget - 1), memo)  # room for BOS
         return Window(kept, "", tokens, [])
     available = max(2, budget - 4)  # BOS and three sentinels
-    suffix_text, suffix_tokens = trim_suffix(suffix, encoder.encode_infilling, available // 4)
-    prefix_text, prefix_tokens = trim_prefix(prefix, encoder.encode, available - len(suffix_tokens))
+    suffix_text, suffix_tokens = trim_suffix(suffix, encoder, available // 4, memo)
+    prefix_text, prefix_tokens = trim_prefix(prefix, encoder, available - len(suffix_tokens), memo)
     return Window(prefix_text, suffix_text, prefix_tokens, suffix_tokens)
 
 

@@ -1,0 +1,68 @@
+"""Incremental tokenization: blocks joined are the text's own tokens, and typing re-encodes little."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lsp_server.engine.llama_engine import LlamaEngine
+from lsp_server.fim.blocks import LINE_QUANTUM, PromptMemo, block_starts, tail_blocks
+from lsp_server.fim.prompt import build_prompt, fit_window
+
+# Real code with the shapes that matter at block seams: indentation, blank lines, decorators,
+# strings, comments and closing brackets at the end of a line.
+SOURCE = (Path(__file__).resolve().parent.parent / "lsp_server" / "server.py").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module", params=["starcoder", "codellama"])
+def engine(request):
+    engine = LlamaEngine(str(request.getfixturevalue(f"{request.param}_model")), n_ctx=512, n_threads=1)
+    yield engine
+    engine.close()
+
+
+class CountingEncoder:
+    """The real encoder, counting the characters it is asked to encode."""
+
+    def __init__(self, encoder) -> None:
+        self.encoder, self.characters = encoder, 0
+
+    def encode(self, text: str) -> list[int]:
+        self.characters += len(text)
+        return self.encoder.encode(text)
+
+    def encode_infilling(self, text: str) -> list[int]:
+        self.characters += len(text)
+        return self.encoder.encode_infilling(text)
+
+
+def test_blocks_start_at_the_newline_before_every_sixteenth_line():
+    text = "".join(f"line {i}\n" for i in range(40))
+    starts = block_starts(text)
+    assert [text[start + 1:].split("\n")[0] for start in starts[1:]] == [f"line {LINE_QUANTUM}", f"line {2 * LINE_QUANTUM}"]
+
+
+def test_joined_block_tokens_are_the_tokens_of_the_whole_text(engine):
+    assert SOURCE.count("\n") > 8 * LINE_QUANTUM
+    kept, tokens = tail_blocks(SOURCE, engine.encoder, 100_000, PromptMemo().blocks)
+    assert kept == SOURCE
+    assert tokens == engine.encoder.encode(SOURCE)
+
+
+def test_a_keystroke_reencodes_only_the_block_being_typed_in(engine):
+    counting, memo = CountingEncoder(engine.encoder), PromptMemo()
+    mode = engine.mode()
+    document = SOURCE[: SOURCE.index("def create_server(")]
+    fit_window(document, "\n", mode, counting, budget=300, memo=memo)
+    counting.characters = 0
+    typed = fit_window(document + "def cre", "\n", mode, counting, budget=300, memo=memo)
+    last_block = len(document) - block_starts(document)[-1] + len("def cre")
+    assert counting.characters <= last_block + 2
+    assert typed.prefix_tokens == fit_window(document + "def cre", "\n", mode, engine.encoder, budget=300).prefix_tokens
+
+
+def test_a_long_prefix_is_cut_to_whole_blocks_within_the_budget(engine):
+    prompt = build_prompt(SOURCE * 3, "", engine.mode(fim="off"), engine.encoder, budget=500)
+    assert 500 - 200 < prompt.n_prefix_tokens <= 500
+    assert (SOURCE * 3).endswith(prompt.prefix) and prompt.prefix.startswith("\n")
