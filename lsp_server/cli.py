@@ -35,6 +35,8 @@ def _model_flags(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
     parser.add_argument("--n-gpu-layers", type=int, default=default(None),
                         help="layers to offload to the GPU (default: all when built with CUDA/Metal, else 0)")
     parser.add_argument("--threads", type=int, default=default(0), help="CPU threads (default: one per core, at most 8)")
+    parser.add_argument("--rope-scale", type=float, default=default(1.0),
+                        help="linear RoPE scaling: 4 gives a model trained on 8K tokens a 32K context (with --n-ctx)")
     parser.add_argument("--log-file", default=default(None), help="write logs here instead of stderr")
     parser.add_argument("-v", "--verbose", action="count", default=default(0), help="-v: debug logs; -vv: also llama.cpp and pygls")
 
@@ -94,7 +96,7 @@ def is_loopback(host: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``infill-lsp``."""
     args = build_parser().parse_args(argv)
-    options = ModelOptions(choose_model_path(args.model), args.n_ctx, args.n_gpu_layers, args.threads)
+    options = ModelOptions(choose_model_path(args.model), args.n_ctx, args.n_gpu_layers, args.threads, args.rope_scale)
     if args.command:
         setup_logging(args.verbose, args.log_file)
         from lsp_server import commands
@@ -124,13 +126,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def load_engine_or_exit(options: ModelOptions):
     """Load the model for a terminal command, or explain why not and exit 2."""
-    from lsp_server.engine.llama_engine import LlamaEngine
     from lsp_server.engine.native import ModelLoadError
 
     try:
         if not options.path:
             raise ModelLoadError("no model given and the bundled default is not installed")
-        return LlamaEngine(options.path, n_ctx=options.n_ctx, n_gpu_layers=options.n_gpu_layers, n_threads=options.threads)
+        return options.open()
     except (ModelLoadError, ValueError, OSError) as exc:
         print(load_error_message(options.path, str(exc)), file=sys.stderr)
         raise SystemExit(2) from exc

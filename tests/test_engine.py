@@ -170,3 +170,37 @@ def test_a_healed_blank_indented_line_is_completed_as_a_statement_of_its_block(d
         assert result.text and not result.text.startswith(("def ", "class ", "#", "import "))
     finally:
         engine.close()
+
+
+def test_plan_moves_brings_a_later_cached_run_forward():
+    from lsp_server.engine.kv_reuse import Move, plan_moves
+
+    cached = [1] + list(range(100, 180)) + list(range(200, 300))
+    prompt = [1] + list(range(200, 300)) + [7, 8]  # the first run scrolled out, two tokens typed
+    moves, reusable = plan_moves(cached, prompt, keep=1)
+    assert moves == [Move(source=81, target=1, length=100)]
+    assert reusable == 101
+    assert plan_moves(cached, [1] + list(range(200, 230)) + [7], keep=1) == ([], 1)  # too short to shift
+
+
+def test_a_scrolled_out_block_is_shifted_not_evaluated_again(engine):
+    import numpy as np
+
+    head = engine.encoder.encode("# inventory.py: weights and values\n")
+    block = engine.encoder.encode_infilling("".join(f"value_{i} = compute({i})\n" for i in range(30)))
+    rest = engine.encoder.encode_infilling("".join(f"total += weight_{i} * value_{i}\n" for i in range(30)))
+    engine.reset_cache()
+    engine.evaluate_prompt(head + block + rest, threading.Event(), GenerationStats())
+    typed = head + rest + engine.encoder.encode_infilling("total")
+    stats = GenerationStats()
+    engine.evaluate_prompt(typed, threading.Event(), stats)
+    assert stats.shifted_tokens == len(rest)
+    assert stats.evaluated_tokens == len(typed) - len(head) - len(rest)
+    shifted = engine.context.last_logits()
+    engine.reset_cache()
+    engine.evaluate_prompt(typed, threading.Event(), GenerationStats())
+    fresh = engine.context.last_logits()
+    # Shifted keys are re-rotated, not recomputed, and still carry what they saw of the dropped
+    # block: close to a fresh evaluation, not equal (llama-server's cache reuse makes the same trade).
+    assert int(shifted.argmax()) == int(fresh.argmax())
+    assert float(np.corrcoef(shifted, fresh)[0, 1]) > 0.9

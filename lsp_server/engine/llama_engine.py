@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lsp_server.engine.kv_reuse import plan_moves
 from lsp_server.engine.native import NativeContext, NativeModel, supports_gpu_offload
 from lsp_server.fim.formats import CompletionMode, detect_mode
 
@@ -68,6 +69,8 @@ class GenerationStats:
 
     prompt_tokens: int = 0
     cached_tokens: int = 0
+    shifted_tokens: int = 0
+    """Of the cached tokens, those moved into place from further along the cache."""
     evaluated_tokens: int = 0
     generated_tokens: int = 0
     prompt_ms: float = 0.0
@@ -85,7 +88,8 @@ class GenerationStats:
     def summary(self) -> str:
         """One line for logs and the terminal."""
         return (
-            f"prompt={self.prompt_tokens} cached={self.cached_tokens} evaluated={self.evaluated_tokens} "
+            f"prompt={self.prompt_tokens} cached={self.cached_tokens} shifted={self.shifted_tokens} "
+            f"evaluated={self.evaluated_tokens} "
             f"generated={self.generated_tokens} ttft_ms={self.first_token_ms:.0f} total_ms={self.total_ms:.0f} "
             f"tokens_per_s={self.tokens_per_second:.1f} stop={self.stop_reason}"
         )
@@ -111,14 +115,16 @@ def common_prefix_length(a: list[int], b: list[int]) -> int:
 class LlamaEngine:
     """Owns the model, its context and the record of what the KV cache holds."""
 
-    def __init__(self, model_path: str, *, n_ctx: int = 0, n_gpu_layers: int | None = None, n_threads: int = 0) -> None:
+    def __init__(self, model_path: str, *, n_ctx: int = 0, n_gpu_layers: int | None = None, n_threads: int = 0,
+                 rope_scale: float = 1.0) -> None:
         if n_gpu_layers is None:
             n_gpu_layers = 999 if supports_gpu_offload() else 0
         self.model = NativeModel(model_path, n_gpu_layers=n_gpu_layers)
         if n_ctx <= 0:
-            n_ctx = min(self.model.n_ctx_train or 4096, 8192)
+            n_ctx = int(min(self.model.n_ctx_train or 4096, 8192) * rope_scale)
         self.n_threads = n_threads or max(1, min(8, os.cpu_count() or 1))
-        self.context: NativeContext = self.model.new_context(n_ctx=n_ctx, n_threads=self.n_threads)
+        self.context: NativeContext = self.model.new_context(n_ctx=n_ctx, n_threads=self.n_threads,
+                                                             rope_freq_scale=1.0 / rope_scale)
         self.encoder = VocabEncoder(self.model)
         self.model_name = self.model.metadata("general.name") or os.path.basename(model_path)
         self.architecture = self.model.metadata("general.architecture") or "unknown"
@@ -158,8 +164,14 @@ class LlamaEngine:
         keep = common_prefix_length(self._kv_tokens, tokens)
         if keep == len(tokens):
             keep -= 1  # the last prompt token must be decoded again to get its logits
+        if keep < len(self._kv_tokens) and self.context.can_shift():
+            moves, reusable = plan_moves(self._kv_tokens, tokens, keep)
+            for move in moves:
+                self.context.move(move.source, move.target, move.length)
+            stats.shifted_tokens = sum(move.length for move in moves)
+            keep = reusable if moves else keep
         self.context.truncate(keep)
-        del self._kv_tokens[keep:]
+        self._kv_tokens[:] = tokens[:keep]
         stats.prompt_tokens, stats.cached_tokens = len(tokens), keep
         started = time.perf_counter()
         for start in range(keep, len(tokens), PROMPT_CHUNK):

@@ -50,6 +50,13 @@ class ModelOptions:
     """Layers to offload; None means all when a GPU backend is compiled in, else 0."""
     threads: int = 0
     """CPU threads; 0 means one per core, at most 8."""
+    rope_scale: float = 1.0
+    """Linear RoPE scaling factor: 4 runs a model trained on 8K tokens with a 32K context."""
+
+    def open(self) -> LlamaEngine:
+        """Load the model and create its context."""
+        return LlamaEngine(self.path, n_ctx=self.n_ctx, n_gpu_layers=self.n_gpu_layers, n_threads=self.threads,
+                           rope_scale=self.rope_scale)
 
 
 def load_error_message(path: str | None, problem: str) -> str:
@@ -86,9 +93,7 @@ class InferenceWorker:
         try:
             if not options.path:
                 raise ModelLoadError(f"no model given and the '{DEFAULT_MODEL_DISTRIBUTION}' package is not installed")
-            self.engine = LlamaEngine(
-                options.path, n_ctx=options.n_ctx, n_gpu_layers=options.n_gpu_layers, n_threads=options.threads
-            )
+            self.engine = options.open()
             self.backend = LlamaCompleter(self.engine)
             mode = self.engine.mode()
             logger.info(

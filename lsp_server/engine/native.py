@@ -140,9 +140,9 @@ class NativeModel:
         """Total size of the model's tensors."""
         return int(llama_cpp.llama_model_size(self._model))
 
-    def new_context(self, *, n_ctx: int, n_threads: int, n_batch: int = 512) -> NativeContext:
+    def new_context(self, *, n_ctx: int, n_threads: int, n_batch: int = 512, rope_freq_scale: float = 1.0) -> NativeContext:
         """Create an inference context (its own KV cache) over this model."""
-        return NativeContext(self, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch)
+        return NativeContext(self, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, rope_freq_scale=rope_freq_scale)
 
     def close(self) -> None:
         """Free the native model."""
@@ -154,9 +154,13 @@ class NativeModel:
 class NativeContext:
     """One llama context (KV cache for sequence 0) and the decode calls that fill it."""
 
-    def __init__(self, model: NativeModel, *, n_ctx: int, n_threads: int, n_batch: int) -> None:
+    def __init__(self, model: NativeModel, *, n_ctx: int, n_threads: int, n_batch: int,
+                 rope_freq_scale: float = 1.0) -> None:
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx
+        if rope_freq_scale != 1.0:
+            params.rope_scaling_type = llama_cpp.LLAMA_ROPE_SCALING_TYPE_LINEAR
+            params.rope_freq_scale = rope_freq_scale
         params.n_batch = n_batch
         params.n_ubatch = n_batch
         params.n_threads = n_threads
@@ -175,6 +179,15 @@ class NativeContext:
         if not llama_cpp.llama_memory_seq_rm(self._memory, 0, n_keep, -1):
             llama_cpp.llama_memory_clear(self._memory, True)
             raise RuntimeError("KV cache could not be truncated; cleared it instead")
+
+    def can_shift(self) -> bool:
+        """Whether cached positions can be moved (RoPE models can)."""
+        return bool(llama_cpp.llama_memory_can_shift(self._memory))
+
+    def move(self, source: int, target: int, length: int) -> None:
+        """Drop cached positions ``[target, source)`` and move ``[source, source + length)`` to ``target``."""
+        llama_cpp.llama_memory_seq_rm(self._memory, 0, target, source)
+        llama_cpp.llama_memory_seq_add(self._memory, 0, source, source + length, target - source)
 
     def clear(self) -> None:
         """Forget the whole KV cache."""

@@ -1,0 +1,309 @@
+"""A typing session and the two clients that replay it: Infill over stdio, llama-server over HTTP.
+
+The session retypes three consecutive lines deep inside a real source file: a newline with
+auto-indentation, then one character every 80–150 ms, a pause now and then after a word, and
+one accepted word per line (inserted at once, as an editor's "accept word" does). Each client
+sends a request after every keystroke and cancels the previous one if it is still running, as
+editors do. A request's record says when its first token and its whole suggestion arrived.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.jsonrpc_pipe import frame
+
+@dataclass
+class Keystroke:
+    delay: float
+    """Seconds since the previous keystroke."""
+    text: str
+    """What the keystroke inserts at the cursor."""
+
+
+@dataclass
+class Session:
+    before: str
+    """The document before the cursor when the session starts (ends at a line end)."""
+    after: str
+    """The document after the cursor (starts with a newline)."""
+    keystrokes: list[Keystroke]
+
+
+def make_session(document: str, first_line: int, lines: int, rng: random.Random) -> Session:
+    """Blank out ``lines`` lines from ``first_line`` (0-based) and script their retyping."""
+    source = document.split("\n")
+    typed = source[first_line:first_line + lines]
+    keystrokes = []
+    pause = 0.0
+    for line in typed:
+        indent = line[: len(line) - len(line.lstrip())]
+        keystrokes.append(Keystroke(rng.uniform(0.3, 0.6), "\n" + indent))
+        words = re.findall(r"\S+\s*", line.strip())
+        accept_at = rng.randrange(1, max(2, len(words)))
+        for number, word in enumerate(words):
+            if number == accept_at:
+                keystrokes.append(Keystroke(rng.uniform(0.4, 0.8) + pause, word))
+            else:
+                keystrokes.extend(Keystroke(rng.uniform(0.08, 0.15), char) for char in word)
+                keystrokes[-len(word)].delay += pause
+            # Now and then the user stops after a word to read the suggestion.
+            pause = rng.uniform(0.5, 1.2) if word.endswith(" ") and rng.random() < 0.2 else 0.0
+    return Session("\n".join(source[:first_line]), "\n" + "\n".join(source[first_line + lines:]), keystrokes)
+
+
+@dataclass
+class Record:
+    sent: float
+    first: float | None = None
+    done: float | None = None
+    cancelled: bool = False
+    cancelled_at: float | None = None
+    evaluated: int | None = None
+    text: str = ""
+
+
+@dataclass
+class Replayer:
+    """The shared loop: apply a keystroke, cancel what is pending, request, record."""
+
+    records: list[Record] = field(default_factory=list)
+
+    def replay(self, session: Session) -> list[Record]:
+        document = session.before
+        pending: Record | None = None
+        for keystroke in session.keystrokes:
+            time.sleep(keystroke.delay)
+            if pending is not None and pending.done is None:
+                pending.cancelled, pending.cancelled_at = True, time.perf_counter()
+                self.cancel()
+            document += keystroke.text
+            pending = Record(time.perf_counter())
+            self.records.append(pending)
+            self.request(document, session.after, keystroke.text, pending)
+        deadline = time.perf_counter() + 60
+        while pending is not None and pending.done is None and not pending.cancelled and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        return self.records
+
+    def warm(self, session: Session) -> float:
+        """One request at the starting point, waited for: the cold prompt."""
+        record = Record(time.perf_counter())
+        self.request(session.before, session.after, "", record)
+        while record.done is None:
+            time.sleep(0.01)
+        return record.done - record.sent
+
+    def request(self, before: str, after: str, typed: str, record: Record) -> None:
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        raise NotImplementedError
+
+
+class InfillClient(Replayer):
+    """Infill's LSP server over stdio, with streamed partial suggestions on."""
+
+    def __init__(self, model: Path, n_ctx: int, threads: int, rope_scale: float, settings: dict, log: Path) -> None:
+        super().__init__()
+        command = [sys.executable, "-m", "lsp_server", "--model", str(model), "--n-ctx", str(n_ctx),
+                   "--threads", str(threads), "--rope-scale", str(rope_scale), "--log-file", str(log)]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.log = log
+        self.uri = "file:///session/module.py"
+        self.version = 0
+        self.next_id = 0
+        self.by_id: dict[int, Record] = {}
+        self.by_version: dict[int, Record] = {}
+        self.pending_id: int | None = None
+        self.initialized = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        self._send({"id": "init", "method": "initialize",
+                    "params": {"processId": None, "initializationOptions": settings,
+                               "capabilities": {"experimental": {"infill": {"partialCompletion": True}}}}})
+        self.initialized.wait(120)
+        self._send({"method": "initialized", "params": {}})
+        self._send({"method": "textDocument/didOpen", "params": {"textDocument": {
+            "uri": self.uri, "languageId": "python", "version": 0, "text": ""}}})
+        self.text = ""
+
+    def _send(self, message: dict) -> None:
+        self.process.stdin.write(frame({"jsonrpc": "2.0", **message}))
+        self.process.stdin.flush()
+
+    def _read(self) -> None:
+        stream = self.process.stdout
+        while True:
+            header = b""
+            while not header.endswith(b"\r\n\r\n"):
+                byte = stream.read(1)
+                if not byte:
+                    return
+                header += byte
+            message = json.loads(stream.read(int(header.split(b":")[1].split(b"\r\n")[0])))
+            now = time.perf_counter()
+            if message.get("id") == "init":
+                self.initialized.set()
+            elif message.get("method") == "infill/partialCompletion":
+                record = self.by_version.get(message["params"]["textDocument"]["version"])
+                if record is not None and record.first is None and message["params"]["text"]:
+                    record.first = now
+            elif message.get("id") in self.by_id and "method" not in message:
+                record = self.by_id[message["id"]]
+                items = (message.get("result") or {}).get("items") or []
+                record.text = items[0]["insertText"] if items else ""
+                record.first = record.first or now
+                record.done = now
+
+    def request(self, before: str, after: str, typed: str, record: Record) -> None:
+        # An editor sends the keystroke as an incremental edit (the first time, the whole text).
+        self.version += 1
+        if self.version == 1:
+            change = {"text": before + after}
+        else:
+            at = _position(before[: len(before) - len(typed)])
+            change = {"range": {"start": at, "end": at}, "text": typed}
+        self._send({"method": "textDocument/didChange", "params": {
+            "textDocument": {"uri": self.uri, "version": self.version}, "contentChanges": [change]}})
+        self.next_id += 1
+        self.by_id[self.next_id] = self.by_version[self.version] = record
+        self.pending_id = self.next_id
+        self._send({"id": self.next_id, "method": "textDocument/inlineCompletion", "params": {
+            "textDocument": {"uri": self.uri}, "position": _position(before), "context": {"triggerKind": 2}}})
+
+    def cancel(self) -> None:
+        self._send({"method": "$/cancelRequest", "params": {"id": self.pending_id}})
+
+    def close(self) -> None:
+        self._send({"id": "bye", "method": "shutdown"})
+        time.sleep(0.2)
+        self._send({"method": "exit"})
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        evaluated = {int(m.group(1)): int(m.group(2)) for m in re.finditer(
+            r"completion id=(\d+) .*? evaluated=(\d+)", self.log.read_text(encoding="utf-8"))}
+        for request_id, record in self.by_id.items():
+            record.evaluated = evaluated.get(request_id)
+
+
+def _position(text: str) -> dict:
+    """The LSP position at the end of ``text`` (the session's lines are ASCII, so code points are UTF-16 units)."""
+    return {"line": text.count("\n"), "character": len(text) - text.rfind("\n") - 1}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LlamaServerClient(Replayer):
+    """llama-server, driven the way llama.vscode drives it: ``/infill`` (or ``/completion``), streamed."""
+
+    def __init__(self, binary: Path, model: Path, n_ctx: int, threads: int, rope_scale: float, budget: int, *,
+                 endpoint: str, spm: bool, request: dict, log: Path) -> None:
+        super().__init__()
+        self.port = free_port()
+        command = [str(binary), "-m", str(model), "-c", str(n_ctx), "-b", str(budget), "-t", str(threads),
+                   "-np", "1", "--cache-reuse", "256", "--host", "127.0.0.1", "--port", str(self.port), "--no-webui"]
+        if rope_scale != 1.0:
+            command += ["--rope-scaling", "linear", "--rope-scale", str(rope_scale)]
+        if spm:
+            command.append("--spm-infill")
+        self.process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        self.endpoint = endpoint
+        self.fields = request
+        self.connection: http.client.HTTPConnection | None = None
+        self.prefix_lines, self.suffix_lines = 256, 64  # llama.vscode's defaults, until fit() is called
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                probe.request("GET", "/health")
+                if probe.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"llama-server did not start; see {log}")
+
+    def tokenize(self, text: str) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        connection.request("POST", "/tokenize", json.dumps({"content": text}), {"Content-Type": "application/json"})
+        return len(json.loads(connection.getresponse().read())["tokens"])
+
+    def fit(self, session: Session, budget: int) -> None:
+        """Choose how many lines to send, as llama.vscode does (a fixed number of lines around the
+        cursor), so that the prompt is about ``budget`` tokens when the session starts."""
+        infill = self.endpoint == "/infill"
+        before = session.before.split("\n")[:-1]
+        after = session.after.split("\n")
+        prefix_budget = budget * 3 // 4 if infill else budget - 64
+        self.prefix_lines = self._lines_within(lambda n: "\n".join(before[-n:]), len(before), prefix_budget)
+        suffix_budget = budget // 4 - 64 if infill else 0
+        self.suffix_lines = self._lines_within(lambda n: "\n".join(after[:n]), len(after), suffix_budget)
+
+    def _lines_within(self, text_of, available: int, budget: int) -> int:
+        lines = 0
+        while lines + 16 <= available and self.tokenize(text_of(lines + 16)) <= budget:
+            lines += 16
+        return lines
+
+    def request(self, before: str, after: str, typed: str, record: Record) -> None:
+        lines = before.split("\n")
+        head = "\n".join(lines[-1 - self.prefix_lines:-1]) + "\n" if self.prefix_lines else ""
+        if self.endpoint == "/infill":
+            suffix = "\n".join(after.split("\n")[: self.suffix_lines + 1])
+            body = {"input_prefix": head, "prompt": lines[-1], "input_suffix": suffix}
+        else:
+            body = {"prompt": head + lines[-1]}
+        body.update(self.fields, stream=True, cache_prompt=True, temperature=0.0)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        self.connection = connection
+        threading.Thread(target=self._run, args=(connection, body, record), daemon=True).start()
+
+    def _run(self, connection: http.client.HTTPConnection, body: dict, record: Record) -> None:
+        try:
+            connection.request("POST", self.endpoint, json.dumps(body), {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            for raw in response:
+                if not raw.startswith(b"data: "):
+                    continue
+                chunk = json.loads(raw[6:])
+                if chunk.get("content") and record.first is None:
+                    record.first = time.perf_counter()
+                record.text += chunk.get("content", "")
+                if chunk.get("stop"):
+                    record.evaluated = chunk.get("timings", {}).get("prompt_n")
+                    break
+            record.first = record.first or time.perf_counter()
+            record.done = time.perf_counter()
+        except (OSError, http.client.HTTPException, ValueError, AttributeError):
+            record.cancelled = True
+
+    def cancel(self) -> None:
+        # Closing the connection is how an HTTP client cancels; llama-server stops the task when it sees it.
+        if self.connection is not None and self.connection.sock is not None:
+            try:
+                self.connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
