@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 VOCAB := .cache/llama-tokenizer-js/llama-tokenizer.js
 
-.PHONY: install demo test bench-context clean
+.PHONY: install demo test bench-context bench-latency clean
 
 $(BIN)/infill-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,12 @@ test: install $(VOCAB)
 # Repository-context benchmarks (numbers go to docs/benchmarks.md).
 bench-context: install
 	$(BIN)/python -m bench.context_speed
-	$(BIN)/python -m bench.context_quality --examples 60
+	$(BIN)/python -m bench.context_quality --examples 120
+
+# Keystroke latency against llama-server (LLAMA_SERVER=path to a llama-server binary built from
+# the llama.cpp tree in the llama-cpp-python sdist; see docs/benchmarks.md).
+bench-latency: install
+	$(BIN)/python -m bench.latency --llama-server $(LLAMA_SERVER)
 
 clean:
 	rm -rf $(VENV) .cache
