@@ -76,6 +76,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summarize(records: list[Record]) -> dict:
+    records = [r for r in records if not r.failed]
     finished = [r for r in records if r.done is not None and not r.cancelled]
     # A first token counts if it reached the client before the next keystroke cancelled the request.
     first = [(r.first - r.sent) * 1000 for r in records

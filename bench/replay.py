@@ -69,6 +69,8 @@ class Record:
     done: float | None = None
     cancelled: bool = False
     cancelled_at: float | None = None
+    failed: bool = False
+    """The server answered with an error (counted neither as a first token nor as finished)."""
     evaluated: int | None = None
     text: str = ""
 
@@ -100,8 +102,10 @@ class Replayer:
         """One request at the starting point, waited for: the cold prompt."""
         record = Record(time.perf_counter())
         self.request(session.before, session.after, "", record)
-        while record.done is None:
+        while record.done is None and not record.failed:
             time.sleep(0.01)
+        if record.failed:
+            raise RuntimeError("the server answered the first request with an error; see its log")
         return record.done - record.sent
 
     def request(self, before: str, after: str, typed: str, record: Record) -> None:
@@ -278,10 +282,16 @@ class LlamaServerClient(Replayer):
         try:
             connection.request("POST", self.endpoint, json.dumps(body), {"Content-Type": "application/json"})
             response = connection.getresponse()
+            if response.status != 200:
+                record.failed = True
+                return
             for raw in response:
                 if not raw.startswith(b"data: "):
                     continue
                 chunk = json.loads(raw[6:])
+                if "error" in chunk:
+                    record.failed = True
+                    return
                 if chunk.get("content") and record.first is None:
                     record.first = time.perf_counter()
                 record.text += chunk.get("content", "")
