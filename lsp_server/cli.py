@@ -35,10 +35,17 @@ def _model_flags(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
     parser.add_argument("--n-gpu-layers", type=int, default=default(None),
                         help="layers to offload to the GPU (default: all when built with CUDA/Metal, else 0)")
     parser.add_argument("--threads", type=int, default=default(0), help="CPU threads (default: one per core, at most 8)")
-    parser.add_argument("--rope-scale", type=float, default=default(1.0),
+    parser.add_argument("--rope-scale", type=_at_least_one, default=default(1.0),
                         help="linear RoPE scaling: 4 gives a model trained on 8K tokens a 32K context (with --n-ctx)")
     parser.add_argument("--log-file", default=default(None), help="write logs here instead of stderr")
     parser.add_argument("-v", "--verbose", action="count", default=default(0), help="-v: debug logs; -vv: also llama.cpp and pygls")
+
+
+def _at_least_one(text: str) -> float:
+    value = float(text)
+    if not value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {text})")
+    return value
 
 
 def _doc(name: str) -> str:
