@@ -207,7 +207,7 @@ class LlamaEngine:
                     break
                 if pending:
                     token = self._best_consistent(pending)
-                    piece = self._texts()[token]
+                    piece = self.token_texts()[token]
                     pending = pending[len(piece):] if pending.startswith(piece) else ""
                 else:
                     token = sampler.sample()
@@ -233,7 +233,8 @@ class LlamaEngine:
         stats.total_ms = (time.perf_counter() - started) * 1000
         return stats
 
-    def _texts(self) -> list[str]:
+    def token_texts(self) -> list[str]:
+        """Every token's text (for constrained decoding); built once, on first use or at load."""
         if self._token_texts is None:
             self._token_texts = [self.model.piece(token).decode("utf-8", "replace") for token in range(self.model.n_vocab)]
         return self._token_texts
@@ -244,7 +245,7 @@ class LlamaEngine:
 
         allowed = self._consistent.get(pending)
         if allowed is None:
-            allowed = np.array([token for token, text in enumerate(self._texts())
+            allowed = np.array([token for token, text in enumerate(self.token_texts())
                                 if text and (pending.startswith(text) or text.startswith(pending))], dtype=np.int64)
             if len(self._consistent) > 64:
                 self._consistent.clear()

@@ -94,6 +94,7 @@ class InferenceWorker:
             if not options.path:
                 raise ModelLoadError(f"no model given and the '{DEFAULT_MODEL_DISTRIBUTION}' package is not installed")
             self.engine = options.open()
+            self.engine.token_texts()  # here, not on the first keystroke that needs token healing
             self.backend = LlamaCompleter(self.engine)
             mode = self.engine.mode()
             logger.info(
