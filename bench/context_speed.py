@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.stats import percentile
 from context import ContextEngine
 from lsp_server.engine.llama_engine import LlamaEngine
 from lsp_server.engine.models import default_model_path
@@ -36,9 +37,7 @@ def rss_mib() -> float:
 
 
 def percentiles(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return f"p50 {statistics.median(ordered):.1f} ms, p95 {p95:.1f} ms"
+    return f"p50 {statistics.median(samples):.1f} ms, p95 {percentile(samples, 0.95):.1f} ms"
 
 
 def measure_index(tree: Path) -> ContextEngine:

@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 
 from bench.replay import InfillClient, LlamaServerClient, Record, make_session
+from bench.stats import percentile
 from lsp_server.engine.models import default_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,12 +71,8 @@ def session_start(document: str, near: int) -> int:
     raise ValueError(f"no three statement lines after line {near}")
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def summarize(records: list[Record]) -> dict:
+    sent = len(records)
     records = [r for r in records if not r.failed]
     finished = [r for r in records if r.done is not None and not r.cancelled]
     # A first token counts if it reached the client before the next keystroke cancelled the request.
@@ -83,7 +80,7 @@ def summarize(records: list[Record]) -> dict:
              if r.first is not None and (r.cancelled_at is None or r.first <= r.cancelled_at)]
     full = [(r.done - r.sent) * 1000 for r in finished]
     evaluated = [r.evaluated for r in finished if r.evaluated is not None]
-    row = {"requests": len(records), "finished": len(finished), "with_first": len(first)}
+    row = {"requests": sent, "failed": sent - len(records), "finished": len(finished), "with_first": len(first)}
     for name, values in (("first", first), ("full", full)):
         row.update({f"{name}_p50": percentile(values, 0.5), f"{name}_p95": percentile(values, 0.95),
                     f"{name}_max": max(values)} if values else {})
@@ -157,6 +154,8 @@ def main() -> None:
             for system in ("infill", "llama-server"):
                 row = run_one(system, mode, budget, args, models, logs)
                 counts = f"{row['with_first']}/{row['finished']}/{row['requests']}"
+                if row["failed"]:
+                    counts += f" ({row['failed']} errors)"
                 print(f"{budget:>6} {mode:11} {system:12} {row['cold_ms']:8.0f} {counts:>12} "
                       f"{row.get('first_p50', 0):9.0f} {row.get('first_p95', 0):6.0f} {row.get('first_max', 0):6.0f} "
                       f"{row.get('full_p50', 0):8.0f} {row.get('full_p95', 0):6.0f} {row.get('full_max', 0):6.0f} "

@@ -18,10 +18,14 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from tests.jsonrpc_pipe import frame
+from tests.jsonrpc_pipe import PipeClient
+
+FIRST_REQUEST_TIMEOUT_S = 900
+"""A cold 100K-token prompt takes minutes on 2 cores; past this the server is taken as stuck."""
+
 
 @dataclass
 class Keystroke:
@@ -67,34 +71,37 @@ class Record:
     sent: float
     first: float | None = None
     done: float | None = None
-    cancelled: bool = False
     cancelled_at: float | None = None
+    """When the next keystroke cancelled the request."""
     failed: bool = False
     """The server answered with an error (counted neither as a first token nor as finished)."""
     evaluated: int | None = None
-    text: str = ""
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_at is not None
 
 
-@dataclass
 class Replayer:
     """The shared loop: apply a keystroke, cancel what is pending, request, record."""
 
-    records: list[Record] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.records: list[Record] = []
 
     def replay(self, session: Session) -> list[Record]:
         document = session.before
         pending: Record | None = None
         for keystroke in session.keystrokes:
             time.sleep(keystroke.delay)
-            if pending is not None and pending.done is None:
-                pending.cancelled, pending.cancelled_at = True, time.perf_counter()
+            if pending is not None and pending.done is None and not pending.failed:
+                pending.cancelled_at = time.perf_counter()
                 self.cancel()
             document += keystroke.text
             pending = Record(time.perf_counter())
             self.records.append(pending)
             self.request(document, session.after, keystroke.text, pending)
         deadline = time.perf_counter() + 60
-        while pending is not None and pending.done is None and not pending.cancelled and time.perf_counter() < deadline:
+        while pending is not None and pending.done is None and not pending.failed and time.perf_counter() < deadline:
             time.sleep(0.01)
         return self.records
 
@@ -102,10 +109,11 @@ class Replayer:
         """One request at the starting point, waited for: the cold prompt."""
         record = Record(time.perf_counter())
         self.request(session.before, session.after, "", record)
-        while record.done is None and not record.failed:
+        deadline = time.perf_counter() + FIRST_REQUEST_TIMEOUT_S
+        while record.done is None and not record.failed and time.perf_counter() < deadline:
             time.sleep(0.01)
-        if record.failed:
-            raise RuntimeError("the server answered the first request with an error; see its log")
+        if record.done is None:
+            raise RuntimeError("the server did not answer the first request (error or timeout); see its log")
         return record.done - record.sent
 
     def request(self, before: str, after: str, typed: str, record: Record) -> None:
@@ -122,7 +130,7 @@ class InfillClient(Replayer):
         super().__init__()
         command = [sys.executable, "-m", "lsp_server", "--model", str(model), "--n-ctx", str(n_ctx),
                    "--threads", str(threads), "--rope-scale", str(rope_scale), "--log-file", str(log)]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.pipe = PipeClient(command=command)
         self.log = log
         self.uri = "file:///session/module.py"
         self.version = 0
@@ -139,22 +147,16 @@ class InfillClient(Replayer):
         self._send({"method": "initialized", "params": {}})
         self._send({"method": "textDocument/didOpen", "params": {"textDocument": {
             "uri": self.uri, "languageId": "python", "version": 0, "text": ""}}})
-        self.text = ""
 
     def _send(self, message: dict) -> None:
-        self.process.stdin.write(frame({"jsonrpc": "2.0", **message}))
-        self.process.stdin.flush()
+        self.pipe.send(message)
 
     def _read(self) -> None:
-        stream = self.process.stdout
         while True:
-            header = b""
-            while not header.endswith(b"\r\n\r\n"):
-                byte = stream.read(1)
-                if not byte:
-                    return
-                header += byte
-            message = json.loads(stream.read(int(header.split(b":")[1].split(b"\r\n")[0])))
+            try:
+                message = self.pipe.read()
+            except AssertionError:  # the server closed stdout
+                return
             now = time.perf_counter()
             if message.get("id") == "init":
                 self.initialized.set()
@@ -164,8 +166,9 @@ class InfillClient(Replayer):
                     record.first = now
             elif message.get("id") in self.by_id and "method" not in message:
                 record = self.by_id[message["id"]]
-                items = (message.get("result") or {}).get("items") or []
-                record.text = items[0]["insertText"] if items else ""
+                if "error" in message:
+                    record.failed = not record.cancelled  # a cancelled request is answered with an error
+                    continue
                 record.first = record.first or now
                 record.done = now
 
@@ -193,9 +196,9 @@ class InfillClient(Replayer):
         time.sleep(0.2)
         self._send({"method": "exit"})
         try:
-            self.process.wait(20)
+            self.pipe.process.wait(20)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self.pipe.process.kill()
         evaluated = {int(m.group(1)): int(m.group(2)) for m in re.finditer(
             r"completion id=(\d+) .*? evaluated=(\d+)", self.log.read_text(encoding="utf-8"))}
         for request_id, record in self.by_id.items():
@@ -294,14 +297,13 @@ class LlamaServerClient(Replayer):
                     return
                 if chunk.get("content") and record.first is None:
                     record.first = time.perf_counter()
-                record.text += chunk.get("content", "")
                 if chunk.get("stop"):
                     record.evaluated = chunk.get("timings", {}).get("prompt_n")
                     break
             record.first = record.first or time.perf_counter()
             record.done = time.perf_counter()
         except (OSError, http.client.HTTPException, ValueError, AttributeError):
-            record.cancelled = True
+            record.failed = not record.cancelled  # a cancel closes the connection under this thread
 
     def cancel(self) -> None:
         # Closing the connection is how an HTTP client cancels; llama-server stops the task when it sees it.

@@ -174,7 +174,7 @@ class LlamaCompleter:
         def on_text(text: str) -> bool:
             if forced.startswith(text):
                 return True  # still inside the whitespace that healing took off the prompt
-            raw[0] = text = text[len(forced):] if text.startswith(forced) else text
+            raw[0] = text = text[len(forced):]  # the engine makes every output begin with ``forced``
             shaped = shape(text, cursor)
             on_update(shaped)
             return not shaped.done

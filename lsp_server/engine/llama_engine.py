@@ -171,7 +171,10 @@ class LlamaEngine:
             stats.shifted_tokens = sum(move.length for move in moves)
             keep = reusable if moves else keep
         self.context.truncate(keep)
-        self._kv_tokens[:] = tokens[:keep]
+        if stats.shifted_tokens:
+            self._kv_tokens[:] = tokens[:keep]
+        else:
+            del self._kv_tokens[keep:]  # the common prefix is already there: no copy per keystroke
         stats.prompt_tokens, stats.cached_tokens = len(tokens), keep
         started = time.perf_counter()
         for start in range(keep, len(tokens), PROMPT_CHUNK):
