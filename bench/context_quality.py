@@ -14,12 +14,14 @@ appears), and the mean per-token log-probability of the reference line. Differen
 ``in-file`` come with paired bootstrap 95% confidence intervals.
 
     python -m bench.context_quality [--examples 60] [--context-tokens 768]
+    python -m bench.context_quality --report   # summarize the rows of a run so far
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import random
 import subprocess
 import sys
@@ -160,8 +162,13 @@ class Runner:
             return lambda window, budget, cost: [Snippet(c.path, c.text) for c in chunks[:1]]
         if condition == "random":
             paths = [p for p in engine.index.paths() if p != key]
+            drawn: list[Snippet] | None = None
 
             def source(window, budget, cost):
+                # Drawn once: the log-probability and the generated line see the same chunks.
+                nonlocal drawn
+                if drawn is not None:
+                    return drawn
                 chosen, used = [], 0
                 pool = [c for p in self.rng.sample(paths, min(40, len(paths))) for c in engine.index.file(p).chunks]
                 self.rng.shuffle(pool)
@@ -169,6 +176,7 @@ class Runner:
                     if used + cost(chunk) <= min(budget, budget_used[0]):
                         chosen.append(Snippet(chunk.path, chunk.text))
                         used += cost(chunk)
+                drawn = chosen
                 return chosen
             return source
         return None
@@ -206,27 +214,8 @@ class _AsChunk:
         return self.snippet.text
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=int, default=60, help="examples in total, split over the packages")
-    parser.add_argument("--context-tokens", type=int, default=768)
-    parser.add_argument("--model", default=default_model_path())
-    parser.add_argument("--seed", type=int, default=13)
-    args = parser.parse_args()
-    rng = random.Random(args.seed)
-    target = ROOT / ".cache" / "bench-packages"
-    install_packages(target)
-    examples = [e for name in PACKAGES for e in find_examples(target / name, args.examples // len(PACKAGES), rng)]
-    engine = LlamaEngine(args.model, n_ctx=2048)
-    runner = Runner(engine, args.context_tokens, rng)
-    results = {condition: [] for condition in CONDITIONS}
-    started = time.perf_counter()
-    for example in examples:
-        budget_used = [0]
-        for condition in CONDITIONS:  # "repo" runs before "random", which matches its size
-            results[condition].append(runner.run(example, condition, budget_used))
-    print(f"model {engine.model_name}; {len(examples)} examples from {', '.join(f'{k}=={v}' for k, v in PACKAGES.items())}; "
-          f"context budget {args.context_tokens} tokens; {time.perf_counter() - started:.0f} s")
+def report(results: dict[str, list[dict]], rng: random.Random) -> None:
+    """Print the means per condition and the paired differences against ``in-file``."""
     print(f"{'condition':10} {'EM':>6} {'ES':>6} {'id hit':>7} {'logprob/token':>14} {'prompt tokens':>14}")
     for condition in CONDITIONS:
         rows = results[condition]
@@ -243,6 +232,56 @@ def main() -> None:
             parts.append(f"{key} {mean:+.3f} [{low:+.3f}, {high:+.3f}]{mark}")
         print(f"  {condition:7} " + "; ".join(parts))
     print("(* the interval excludes 0)")
+
+
+def read_rows(path: Path) -> dict[str, list[dict]]:
+    """Per-condition results from a rows file written by a (possibly unfinished) run."""
+    results: dict[str, list[dict]] = {condition: [] for condition in CONDITIONS}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        for condition in CONDITIONS:
+            results[condition].append(row[condition])
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=60, help="examples in total, split over the packages")
+    parser.add_argument("--context-tokens", type=int, default=768)
+    parser.add_argument("--model", default=default_model_path())
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--rows", type=Path, default=ROOT / ".cache" / "context-quality-rows.jsonl",
+                        help="one JSON line per scored example, written as the run goes")
+    parser.add_argument("--report", action="store_true", help="only summarize the rows file of an earlier run")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    if args.report:
+        report(read_rows(args.rows), rng)
+        return
+    target = ROOT / ".cache" / "bench-packages"
+    install_packages(target)
+    examples = [e for name in PACKAGES for e in find_examples(target / name, args.examples // len(PACKAGES), rng)]
+    engine = LlamaEngine(args.model, n_ctx=2048)
+    runner = Runner(engine, args.context_tokens, rng)
+    results: dict[str, list[dict]] = {condition: [] for condition in CONDITIONS}
+    started = time.perf_counter()
+    args.rows.parent.mkdir(parents=True, exist_ok=True)
+    with args.rows.open("w", encoding="utf-8") as rows:
+        for number, example in enumerate(examples, start=1):
+            budget_used = [0]
+            row = {"path": str(example.path.relative_to(target)), "reference": example.reference}
+            for condition in CONDITIONS:  # "repo" runs before "random", which matches its size
+                row[condition] = runner.run(example, condition, budget_used)
+                results[condition].append(row[condition])
+            # Not an open document for the next example's "other open buffers".
+            runner.context_engine(example.package).close_buffer(example.path)
+            rows.write(json.dumps(row) + "\n")
+            rows.flush()
+            if number % 10 == 0:
+                print(f"{number}/{len(examples)} examples, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    print(f"model {engine.model_name}; {len(examples)} examples from {', '.join(f'{k}=={v}' for k, v in PACKAGES.items())}; "
+          f"context budget {args.context_tokens} tokens; {time.perf_counter() - started:.0f} s")
+    report(results, rng)
     engine.close()
 
 

@@ -184,7 +184,7 @@ class ContextEngine:
         with self._lock:
             recent = tuple(p for p in self._recent if p != key)
             buffers = tuple(p for p in self._buffers if p != key)
-        query = Query(key, near_cursor_text(prefix, suffix), window, imports, recent, buffers)
+        query = Query(key, near_cursor_text(prefix, suffix), window, imports, recent, buffers, prefix[-4000:])
         chosen = select(candidates(self.index, query), budget, cost)
         return [Snippet(chunk.path, chunk.text) for chunk in chosen]
 

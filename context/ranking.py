@@ -21,10 +21,12 @@ from dataclasses import dataclass
 
 from context.chunking import Chunk, identifiers_in
 from context.index import RepoIndex
+from context.similar import query_lines, rank_similar
 
 RRF_K = 60
 PER_FILE_FIRST_PASS = 3
 NEAR_CURSOR_LINES = 30
+SIMILAR_POOL = 100
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Query:
     """Recently edited paths, most recent first."""
     open_buffers: tuple[str, ...] = ()
     """Other open documents' paths."""
+    before_cursor: str = ""
+    """The lines just before the cursor: similar code elsewhere is ranked by them."""
 
 
 def near_cursor_text(prefix: str, suffix: str, lines: int = NEAR_CURSOR_LINES) -> str:
@@ -73,7 +77,10 @@ def candidates(index: RepoIndex, query: Query) -> list[Chunk]:
     imported = _chunks_of(index, query.imports, by_bm25)
     recent = _chunks_of(index, query.recent, by_bm25)
     buffers = _chunks_of(index, query.open_buffers, by_bm25)
-    fused = fuse([by_bm25, definitions, imported, recent, buffers])
+    lines = query_lines(query.before_cursor)
+    pool = {c.key: c for c in [*index.bm25(identifiers_in("\n".join(lines)), limit=SIMILAR_POOL), *by_bm25]}
+    similar = rank_similar(query.before_cursor, list(pool.values()))
+    fused = fuse([similar, by_bm25, definitions, imported, recent, buffers])
     start, end = query.window
     visible = [c for c in fused if not (c.path == query.path and c.start_line < end and c.end_line > start)]
     return _spread_over_files(visible)

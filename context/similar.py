@@ -1,0 +1,76 @@
+"""Similar code: chunks holding lines that look like the lines just before the cursor.
+
+RepoCoder's observation: code that reads like the last few lines before the cursor is usually
+followed, somewhere else in the repository, by the line the user is about to write (the same
+call after the same setup). Similarity is Jaccard over the token sets of the query lines and
+of a sliding window of the same height inside each candidate chunk; a chunk scores its best
+window. Pure functions over chunk texts; the candidates come from the index's BM25.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from context.chunking import Chunk
+
+QUERY_LINES = 8
+"""Non-blank lines before the cursor that form the query."""
+MIN_SIMILARITY = 0.2
+"""Below this a window shares little more than keywords with the query."""
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_line_cache: dict[tuple[str, int, int], tuple[frozenset[str], ...]] = {}
+_CACHE_LIMIT = 50_000
+
+
+def query_lines(prefix: str, count: int = QUERY_LINES) -> list[str]:
+    """The last ``count`` non-blank lines before the cursor (the current partial line included)."""
+    lines = [line for line in prefix.split("\n")[-4 * count:] if line.strip()]
+    return lines[-count:]
+
+
+def token_set(text: str) -> frozenset[str]:
+    """Every word-like token, keywords included: they carry the shape of the code."""
+    return frozenset(_TOKEN.findall(text))
+
+
+def _chunk_line_sets(chunk: Chunk) -> tuple[frozenset[str], ...]:
+    key = (chunk.path, chunk.start_line, hash(chunk.text))
+    sets = _line_cache.get(key)
+    if sets is None:
+        if len(_line_cache) > _CACHE_LIMIT:
+            _line_cache.clear()
+        sets = tuple(token_set(line) for line in chunk.text.split("\n") if line.strip())
+        _line_cache[key] = sets
+    return sets
+
+
+def best_window(query: frozenset[str], lines: Sequence[frozenset[str]], height: int) -> float:
+    """The highest Jaccard similarity between ``query`` and any ``height``-line window."""
+    if not query or not lines:
+        return 0.0
+    best = 0.0
+    stride = max(1, height // 2)
+    last_start = max(0, len(lines) - height)
+    starts = list(range(0, last_start + 1, stride))
+    if starts[-1] != last_start:
+        starts.append(last_start)
+    for start in starts:
+        window = frozenset().union(*lines[start:start + height])
+        union = len(query | window)
+        if union:
+            best = max(best, len(query & window) / union)
+    return best
+
+
+def rank_similar(prefix: str, pool: Sequence[Chunk]) -> list[Chunk]:
+    """Chunks of ``pool`` whose best window resembles the lines before the cursor, best first."""
+    lines = query_lines(prefix)
+    query = token_set("\n".join(lines))
+    scored = []
+    for chunk in pool:
+        score = best_window(query, _chunk_line_sets(chunk), len(lines))
+        if score >= MIN_SIMILARITY:
+            scored.append((score, chunk))
+    scored.sort(key=lambda item: (-item[0], item[1].key))
+    return [chunk for _score, chunk in scored]
