@@ -37,6 +37,10 @@ class LatestWins:
         event.set()
         return True
 
+    def busy(self) -> bool:
+        """Whether any request is in flight."""
+        return bool(self._live)
+
     def cancel_all(self) -> None:
         """Stop every request in flight (shutdown)."""
         for key in list(self._live):

@@ -23,6 +23,7 @@ from pygls.uris import to_fs_path
 from context import ContextEngine
 from context.ignore import is_secret
 from lsp_server import __version__
+from lsp_server.background import BackgroundWork
 from lsp_server.engine.completer import CompletionRequest, CompletionResult
 from lsp_server.engine.models import InferenceWorker, ModelOptions
 from lsp_server.fim.postprocess import Shaped
@@ -40,6 +41,8 @@ from lsp_server.workspace_context import rules_from, start_indexing, workspace_r
 logger = logging.getLogger(__name__)
 
 PARENT_POLL_SECONDS = 3.0
+SPECULATION_IDLE_SECONDS = 0.15
+"""Quiet time after a suggestion before the next one is computed ahead (typing goes first)."""
 
 
 class InfillProtocol(LanguageServerProtocol):
@@ -61,6 +64,7 @@ class InfillServer(LanguageServer):
         self.worker = InferenceWorker()
         self.requests = LatestWins()
         self.shown = TypeThrough()
+        self.background = BackgroundWork(self.worker, self.requests)
         self.settings = Settings()
         self.client_streams = False
         self.roots: list[Path] = []
@@ -111,6 +115,7 @@ class InfillServer(LanguageServer):
         """Answer one ``textDocument/inlineCompletion`` request."""
         request_id = next(self._request_ids)
         uri, position = params.text_document.uri, params.position
+        self.background.cancel_pending(uri)
         started = time.perf_counter()
         empty = types.InlineCompletionList(items=[])
         document = self.workspace.text_documents.get(uri)
@@ -121,10 +126,13 @@ class InfillServer(LanguageServer):
         version, text = document.version, document.source
         offset = document.offset_at_position(position)
         prefix, suffix = text[:offset], text[offset:]
-        continued = self.shown.continuation(uri, prefix, suffix)
-        if continued is not None:
-            logger.info("completion id=%d uri=%s version=%s type_through chars=%d", request_id, uri, version, len(continued))
-            return _suggestion(continued, position)
+        known = self.shown.lookup(uri, prefix, suffix)
+        if known is not None:
+            text, speculative = known
+            how = "speculative" if speculative else "type_through"
+            logger.info("completion id=%d uri=%s version=%s %s chars=%d", request_id, uri, version, how, len(text))
+            self._speculate_after(uri, prefix + text, suffix)
+            return _suggestion(text, position)
         request = self._request(uri, prefix, suffix)
         await self.worker.wait_loaded()
         if self.worker.backend is None:
@@ -136,7 +144,46 @@ class InfillServer(LanguageServer):
         if not result.text:
             return empty
         self.shown.remember(uri, prefix, suffix, result.text)
+        self._speculate_after(uri, prefix + result.text, suffix)
         return _suggestion(result.text, position)
+
+    def _speculate_after(self, uri: str, prefix: str, suffix: str) -> None:
+        """Once the user pauses, compute the suggestion for the text after an acceptance."""
+        if not self.settings.completion.speculate or self.shown.lookup(uri, prefix, suffix) is not None:
+            return
+
+        async def speculate() -> None:
+            request = self._request(uri, prefix, suffix)
+            backend = self.worker.backend
+            result = await self.background.run(lambda cancel: backend.complete(request, cancel, lambda _shaped: None))
+            if result is None:
+                return
+            if result.text:
+                self.shown.remember(uri, prefix, suffix, result.text, speculative=True)
+            stats = result.stats.summary() if result.stats else ""
+            logger.info("speculation uri=%s chars=%d %s", uri, len(result.text), stats)
+
+        self.background.after_idle(uri, SPECULATION_IDLE_SECONDS, speculate)
+
+    def warm_after_edit(self, uri: str, version: int | None, cursor: int) -> None:
+        """Once the user pauses without asking for a suggestion, evaluate the prompt at ``cursor``."""
+        idle_ms = self.settings.completion.warm_idle_ms
+        if not idle_ms or not self.settings.completion.enabled:
+            return
+
+        async def warm() -> None:
+            await self.worker.wait_loaded()
+            document = self.workspace.text_documents.get(uri)
+            if document is None or document.version != version or self.worker.backend is None:
+                return
+            text = document.source
+            request = self._request(uri, text[:cursor], text[cursor:])
+            backend = self.worker.backend
+            stats = await self.background.run(lambda cancel: backend.warm(request, cancel))
+            if stats is not None:
+                logger.info("warm uri=%s version=%s %s", uri, version, stats.summary())
+
+        self.background.after_idle(uri, idle_ms / 1000, warm)
 
     def _request(self, uri: str, prefix: str, suffix: str) -> CompletionRequest:
         path = Path(to_fs_path(uri) or uri)
@@ -156,6 +203,7 @@ class InfillServer(LanguageServer):
     async def _run(self, request: CompletionRequest, uri: str, version: int | None, position: types.Position):
         loop = asyncio.get_running_loop()
         cancel = self.requests.begin(uri)
+        self.background.preempt()
         sent = [""]
 
         def publish(shaped: Shaped, done: bool = False) -> None:
@@ -191,6 +239,20 @@ def _suggestion(text: str, position: types.Position) -> types.InlineCompletionLi
     """One inline item inserted at the cursor."""
     end = types.Position(position.line, position.character)
     return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text, range=types.Range(position, end))])
+
+
+def _cursor_after(document, changes) -> int | None:
+    """Where the cursor most likely is after ``changes``: the end of the last inserted text.
+
+    Offsets are in the document's code points. Full-text changes say nothing about the cursor.
+    """
+    if not changes or not isinstance(changes[-1], types.TextDocumentContentChangePartial):
+        return None
+    last = changes[-1]
+    try:
+        return min(len(document.source), document.offset_at_position(last.range.start) + len(last.text))
+    except (IndexError, ValueError):
+        return None
 
 
 def _why_not(server: InfillServer, document, position: types.Position) -> str:
@@ -274,10 +336,14 @@ def create_server(model: ModelOptions) -> InfillServer:
         document = ls.workspace.text_documents.get(uri)
         if document is not None:
             ls.note_document(uri, document.source, edited=True)
+            cursor = _cursor_after(document, params.content_changes)
+            if cursor is not None:
+                ls.warm_after_edit(uri, document.version, cursor)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.requests.cancel(params.text_document.uri)
+        ls.background.cancel_pending(params.text_document.uri)
         ls.shown.forget(params.text_document.uri)
         path = to_fs_path(params.text_document.uri)
         if ls.context is not None and path:
@@ -286,6 +352,7 @@ def create_server(model: ModelOptions) -> InfillServer:
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: InfillServer, _params: None) -> None:
         ls.requests.cancel_all()
+        ls.background.stop()
         if ls.context is not None:
             ls.context.stop()
         ls.worker.shutdown()

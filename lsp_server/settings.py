@@ -39,6 +39,12 @@ class CompletionSettings:
         2048, "Token budget for the code around the cursor (prefix and suffix).", minimum=64, maximum=100_000)
     time_budget_ms: int = _setting(
         2000, "After this many milliseconds, a suggestion ends at the next line break.", minimum=50, maximum=60_000)
+    speculate: bool = _setting(
+        True, "After a suggestion is shown, compute the one that would follow it in the background, so "
+        "accepting shows the next suggestion at once.")
+    warm_idle_ms: int = _setting(
+        400, "After an edit with no completion request for this many milliseconds, evaluate the prompt at the "
+        "edit in the background so the next request finds it cached; 0 disables.", minimum=0, maximum=60_000)
 
 
 @dataclass(frozen=True)

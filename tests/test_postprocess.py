@@ -115,3 +115,11 @@ def test_settled_text_never_exceeds_what_is_shown_and_holds_back_possible_overla
     shaped = shape("a + b  # t", cursor_context(prefix, suffix))
     assert not shaped.done
     assert shaped.text[: shaped.settled] == "a + b  "
+
+
+def test_at_the_end_of_a_line_of_code_the_suggestion_may_be_the_next_line():
+    shown, consumed = run("import os║\n", "\nimport sys\nimport re\n")
+    assert shown == "\nimport sys"
+    assert consumed == len("\nimport sys\n")
+    assert run("import os║\nimport sys\n", "\nimport sys\n")[0] == ""  # already there
+    assert run("call(a║)\n", "\nb)\n")[0] == ""  # code after the cursor: not at the end of the line

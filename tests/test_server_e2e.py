@@ -232,3 +232,46 @@ async def test_typing_along_the_suggestion_is_answered_without_the_model(default
         second = (await complete(client, URI, 4, 13))[0].insert_text
         assert second == first[2:]
     assert "type_through" in log.read_text()
+
+
+def change(client, uri: str, version: int, line: int, character: int, text: str) -> None:
+    """The user typed ``text`` at ``line:character``."""
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        [types.TextDocumentContentChangePartial(
+            range=types.Range(types.Position(line, character), types.Position(line, character)), text=text)],
+    ))
+
+
+def log_lines(log: Path, marker: str) -> list[str]:
+    return [line for line in log.read_text().splitlines() if marker in line] if log.exists() else []
+
+
+async def test_accepting_a_suggestion_shows_the_next_one_computed_ahead(default_model, tmp_path):
+    log = tmp_path / "server.log"
+    document = "import os\n\n\ndef list_python_files(folder):\n    "
+    async with session(default_model, args=("--log-file", str(log)),
+                       options={"completion": {"multiline": "never"}}) as client:
+        open_document(client, document)
+        first = (await complete(client, URI, 4, 4))[0].insert_text
+        await eventually(lambda: log_lines(log, "speculation uri="))
+        assert "chars=0" not in log_lines(log, "speculation uri=")[0], "the model had nothing to say after the line"
+        change(client, URI, 2, 4, 4, first)  # Tab: the suggestion is now text
+        lines = (document + first).split("\n")
+        second = (await complete(client, URI, len(lines) - 1, len(lines[-1])))[0].insert_text
+        assert second.strip()
+    answered = log_lines(log, "completion id=2 ")
+    assert answered and " speculative " in answered[0], answered
+
+
+async def test_idle_time_after_an_edit_warms_the_cache_for_the_next_request(default_model, tmp_path):
+    log = tmp_path / "server.log"
+    async with session(default_model, args=("--log-file", str(log))) as client:
+        open_document(client, FIB.replace("    return \n", "    \n"))
+        change(client, URI, 2, 4, 4, "return ")  # no request follows: the user paused
+        await eventually(lambda: log_lines(log, "warm uri="))
+        warmed = log_lines(log, "warm uri=")[0]
+        assert "stop=warmed" in warmed and int(warmed.split("evaluated=")[1].split()[0]) > 20
+        await complete(client, URI, 4, 11)
+    answered = log_lines(log, "completion id=1 ")[0]
+    assert int(answered.split("evaluated=")[1].split()[0]) <= 2, answered

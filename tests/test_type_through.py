@@ -34,3 +34,13 @@ def test_documents_are_forgotten_on_close_and_memory_is_bounded():
         memory.remember(f"{index}.py", "x = ", "", "1 + 2")
     assert memory.continuation("0.py", "x = 1", "") is None
     assert memory.continuation("99.py", "x = 1", "") == " + 2"
+
+
+def test_the_suggestion_computed_ahead_answers_right_after_the_acceptance():
+    memory = TypeThrough()
+    memory.remember("a.py", *split("total = ║\n"), "price * quantity")
+    memory.remember("a.py", *split("total = price * quantity║\n"), "\nprint(total)", speculative=True)
+    assert memory.lookup("a.py", *split("total = price * quantity║\n")) == ("\nprint(total)", True)
+    assert memory.continuation("a.py", *split("total = price * quantity\npri║\n")) == "nt(total)"
+    assert memory.continuation("a.py", *split("total = pri║\n")) == "ce * quantity"  # the shown one still holds
+    assert memory.lookup("a.py", *split("total = price * quantity║\nmore\n")) is None

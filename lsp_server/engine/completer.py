@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lsp_server.engine.llama_engine import Cancelled, GenerationParams, GenerationStats, LlamaEngine
+from lsp_server.engine.llama_engine import BACKGROUND_CHUNK, Cancelled, GenerationParams, GenerationStats, LlamaEngine
 from lsp_server.fim.blocks import PromptMemo
 from lsp_server.fim.formats import CompletionMode
 from lsp_server.fim.postprocess import Shaped, cursor_context, shape
@@ -80,6 +80,10 @@ class CompletionBackend(Protocol):
         """The exact prompt ``complete`` would evaluate, and the mode that shaped it."""
         ...
 
+    def warm(self, request: CompletionRequest, cancel: threading.Event) -> GenerationStats:
+        """Evaluate the prompt of ``request`` into the cache without generating (idle time)."""
+        ...
+
 
 def split_healing(prefix: str) -> tuple[str, str]:
     """Token healing: the prefix as the prompt sees it, and the whitespace the model must generate.
@@ -141,6 +145,20 @@ class LlamaCompleter:
         if len(context) == len(opening):
             return local, mode
         return assemble(window, mode, bos=bos, context=context + closing), mode
+
+    def warm(self, request: CompletionRequest, cancel: threading.Event) -> GenerationStats:
+        """Evaluate the prompt of ``request`` into the KV cache, so the next keystroke finds it there."""
+        prompt, _mode = self.prompt(request)
+        stats = GenerationStats(prompt_tokens=len(prompt.tokens))
+        if not prompt.tokens or cancel.is_set():
+            stats.stop_reason = "cancelled" if cancel.is_set() else "empty_prompt"
+            return stats
+        try:
+            self.engine.evaluate_prompt(prompt.tokens, cancel, stats, chunk_size=BACKGROUND_CHUNK)
+            stats.stop_reason = "warmed"
+        except Cancelled as stopped:
+            stats = stopped.stats
+        return stats
 
     def _tokens_of(self, path: str, text: str, mode: CompletionMode) -> list[int]:
         # Chunks recur from keystroke to keystroke: tokenize each once.

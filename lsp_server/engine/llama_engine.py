@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 PROMPT_CHUNK = 128
 """Tokens per decode call during prompt evaluation: cancellation is checked between chunks."""
+BACKGROUND_CHUNK = 32
+"""Smaller chunks for background warming, so a keystroke waits at most one short decode."""
 
 _INFILL_MARKER = "☺"
 
@@ -155,8 +157,12 @@ class LlamaEngine:
         special = self.model.special
         return special.bos if special.add_bos and special.bos >= 0 else None
 
-    def evaluate_prompt(self, tokens: list[int], cancel: threading.Event, stats: GenerationStats) -> None:
-        """Bring the KV cache to exactly ``tokens``, reusing the longest common prefix."""
+    def evaluate_prompt(self, tokens: list[int], cancel: threading.Event, stats: GenerationStats,
+                        chunk_size: int = PROMPT_CHUNK) -> None:
+        """Bring the KV cache to exactly ``tokens``, reusing the longest common prefix.
+
+        Cancelled between chunks, the chunks already decoded stay cached for the next prompt.
+        """
         if not tokens:
             raise ValueError("empty prompt")
         if len(tokens) >= self.n_ctx:
@@ -177,12 +183,12 @@ class LlamaEngine:
             del self._kv_tokens[keep:]  # the common prefix is already there: no copy per keystroke
         stats.prompt_tokens, stats.cached_tokens = len(tokens), keep
         started = time.perf_counter()
-        for start in range(keep, len(tokens), PROMPT_CHUNK):
+        for start in range(keep, len(tokens), chunk_size):
             if cancel.is_set():
                 stats.stop_reason = "cancelled"
                 stats.prompt_ms = (time.perf_counter() - started) * 1000
                 raise Cancelled(stats)
-            chunk = tokens[start:start + PROMPT_CHUNK]
+            chunk = tokens[start:start + chunk_size]
             self._decode(chunk)
             stats.evaluated_tokens += len(chunk)
         stats.prompt_ms = (time.perf_counter() - started) * 1000

@@ -75,10 +75,16 @@ def _width(line: str) -> int:
 
 
 def stop_single_line(text: str, ctx: CursorContext) -> int | None:
-    """Single-line mode ends at the first newline."""
+    """Single-line mode ends at the first newline.
+
+    At the end of a line of code the suggestion may be the next line instead (the model
+    starts with a newline): after accepting a line, the next one is what the user wants.
+    """
     if ctx.multiline:
         return None
     newline = text.find("\n")
+    if newline == 0 and ctx.line_prefix.strip() and not ctx.line_suffix.strip():
+        newline = text.find("\n", 1)
     return None if newline == -1 else newline
 
 
