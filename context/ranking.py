@@ -1,12 +1,13 @@
 """Ranking: which chunks of the repository go into the prompt.
 
-Five ranked lists, fused by reciprocal rank (RRF):
+Six ranked lists, fused by reciprocal rank (RRF):
 
-1. BM25 over the identifiers near the cursor;
-2. definitions of names used near the cursor (a signature beats a usage);
-3. chunks of the files the current file imports;
-4. chunks of recently edited files;
-5. chunks of other open buffers.
+1. chunks whose lines resemble the lines before the cursor (``context.similar``);
+2. BM25 over the identifiers near the cursor;
+3. definitions of names used near the cursor (a signature beats a usage);
+4. chunks of the files the current file imports;
+5. chunks of recently edited files;
+6. chunks of other open buffers.
 
 Chunks inside the local prefix/suffix window are never repeated, and each file contributes a
 few chunks before any file contributes more. Selection fills the token budget exactly; the

@@ -11,6 +11,7 @@ from context.chunking import chunk_text
 from context.ignore import WorkspaceFilter, is_secret
 from context.index import RepoIndex, imported_modules
 from context.ranking import Query, candidates, select
+from context.similar import rank_similar
 
 CANARY = "CANARY-7f3a9c"
 
@@ -119,6 +120,37 @@ def test_ranking_skips_the_local_window_and_fills_the_budget_exactly():
     chosen = select(ranked, budget=costs[ranked[0].key], cost=lambda c: costs[c.key])
     assert [c.path for c in chosen] == ["defs.py"]
     assert sum(costs[c.key] for c in chosen) <= costs[ranked[0].key]
+
+
+def test_code_that_reads_like_the_lines_before_the_cursor_ranks_first():
+    # The user is writing the same setup as in report.py; the line that follows it there
+    # (console.print) is the line they are about to write.
+    index = RepoIndex()
+    index.update_file("report.py", (
+        "def show_users(users):\n"
+        "    table = Table(title='Users')\n"
+        "    table.add_column('name')\n"
+        "    for user in users:\n"
+        "        table.add_row(user.name)\n"
+        "    console.print(table)\n"
+    ))
+    index.update_file("tables.py", "class Table:\n    def add_column(self, title):\n        pass\n")
+    index.update_file("noise.py", "def table_count(tables):\n    return len(tables)\n")
+    before = "def show_teams(teams):\n    table = Table(title='Teams')\n    table.add_column('name')\n" \
+             "    for team in teams:\n        table.add_row(team.name)\n    "
+    ranked = [c.path for c in rank_similar(before, [index.file(p).chunks[0] for p in index.paths()])]
+    assert ranked[0] == "report.py" and "noise.py" not in ranked
+
+
+def test_similar_code_is_found_even_when_its_names_are_too_short_to_search_for():
+    index = RepoIndex()
+    index.update_file("stats.py", "def peak(xs):\n    m = 0\n    for x in xs:\n        if x > m:\n"
+                                  "            m = x\n    return m\n")
+    index.update_file("noise.py", "def unrelated():\n    pass\n")
+    before = "def best(ys):\n    m = 0\n    for y in ys:\n        if y > m:\n            "
+    assert candidates(index, Query("cur.py", before, window=(0, 5))) == []  # nothing for BM25 or definitions
+    found = candidates(index, Query("cur.py", before, window=(0, 5), before_cursor=before))
+    assert [c.path for c in found] == ["stats.py"]
 
 
 def test_engine_watches_the_file_system(tmp_path):
