@@ -79,7 +79,8 @@ def candidates(index: RepoIndex, query: Query) -> list[Chunk]:
     recent = _chunks_of(index, query.recent, by_bm25)
     buffers = _chunks_of(index, query.open_buffers, by_bm25)
     lines = query_lines(query.before_cursor)
-    pool = {c.key: c for c in [*index.bm25(identifiers_in("\n".join(lines)), limit=SIMILAR_POOL), *by_bm25]}
+    pool = {c.key: c for c in [*index.bm25(identifiers_in("\n".join(lines)), limit=SIMILAR_POOL), *by_bm25,
+                                *imported, *recent, *buffers]}
     similar = rank_similar(query.before_cursor, list(pool.values()))
     fused = fuse([similar, by_bm25, definitions, imported, recent, buffers])
     start, end = query.window

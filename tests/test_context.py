@@ -142,15 +142,16 @@ def test_code_that_reads_like_the_lines_before_the_cursor_ranks_first():
     assert ranked[0] == "report.py" and "noise.py" not in ranked
 
 
-def test_similar_code_is_found_even_when_its_names_are_too_short_to_search_for():
+def test_similar_code_comes_first_even_when_its_names_are_too_short_to_search_for():
     index = RepoIndex()
-    index.update_file("stats.py", "def peak(xs):\n    m = 0\n    for x in xs:\n        if x > m:\n"
+    index.update_file("stats.py", "def mean(xs):\n    return sum(xs) / len(xs)\n\n\n"
+                                  "def peak(xs):\n    m = 0\n    for x in xs:\n        if x > m:\n"
                                   "            m = x\n    return m\n")
-    index.update_file("noise.py", "def unrelated():\n    pass\n")
     before = "def best(ys):\n    m = 0\n    for y in ys:\n        if y > m:\n            "
-    assert candidates(index, Query("cur.py", before, window=(0, 5))) == []  # nothing for BM25 or definitions
-    found = candidates(index, Query("cur.py", before, window=(0, 5), before_cursor=before))
-    assert [c.path for c in found] == ["stats.py"]
+    plain = candidates(index, Query("cur.py", before, window=(0, 5), recent=("stats.py",)))
+    assert [c.defines for c in plain] == [{"mean"}, {"peak"}]  # file order: nothing to search for
+    query = Query("cur.py", before, window=(0, 5), recent=("stats.py",), before_cursor=before)
+    assert [c.defines for c in candidates(index, query)] == [{"peak"}, {"mean"}]
 
 
 def test_engine_watches_the_file_system(tmp_path):
