@@ -13,7 +13,8 @@ prefix/suffix trimming (¾ prefix, ¼ suffix of ``n_batch``) matches Infill's; i
 fixed number of lines around the cursor, as llama.vscode does, sized to the budget. Reported
 per system: the cold first request; time to the first token over the requests whose first
 token arrived before the next keystroke cancelled them; time to the whole suggestion over the
-requests that finished; prompt tokens evaluated per finished request (median/max).
+requests that finished; prompt tokens evaluated per finished request (median/max); and, for
+Infill, the tokens its background work (speculative next suggestion) evaluated in the whole run.
 
     python -m bench.latency --llama-server /path/to/llama-server [--budgets 2048,8192] [--threads 2]
 
@@ -114,7 +115,7 @@ def run_one(system: str, mode: str, budget: int, args, models: dict[bool, Path],
         client.close()  # Infill's evaluated-token counts come from its log, read at close
     row = summarize(records)
     return {"system": system, "mode": mode, "budget": budget, "cold_ms": cold * 1000,
-            "keystrokes": len(session.keystrokes), **row}
+            "keystrokes": len(session.keystrokes), "background": getattr(client, "background_evaluated", 0), **row}
 
 
 def main() -> None:
@@ -147,7 +148,7 @@ def main() -> None:
           f"{models[True].name if args.tiny else args.model.name}; {args.threads} threads; {MAX_TOKENS} tokens max, "
           f"single-line; logs in {logs}")
     header = (f"{'budget':>6} {'mode':11} {'system':12} {'cold ms':>8} {'1st/done/req':>12} {'first p50':>9} {'p95':>6} "
-              f"{'max':>6} {'full p50':>8} {'p95':>6} {'max':>6} {'eval med':>8} {'max':>5}")
+              f"{'max':>6} {'full p50':>8} {'p95':>6} {'max':>6} {'eval med':>8} {'max':>5} {'bg eval':>7}")
     print(header)
     for budget in (int(b) for b in args.budgets.split(",")):
         for mode in args.modes.split(","):
@@ -159,7 +160,7 @@ def main() -> None:
                 print(f"{budget:>6} {mode:11} {system:12} {row['cold_ms']:8.0f} {counts:>12} "
                       f"{row.get('first_p50', 0):9.0f} {row.get('first_p95', 0):6.0f} {row.get('first_max', 0):6.0f} "
                       f"{row.get('full_p50', 0):8.0f} {row.get('full_p95', 0):6.0f} {row.get('full_max', 0):6.0f} "
-                      f"{row.get('evaluated_median', 0):8.0f} {row.get('evaluated_max', 0):5.0f}", flush=True)
+                      f"{row.get('evaluated_median', 0):8.0f} {row.get('evaluated_max', 0):5.0f} {row['background']:7d}", flush=True)
 
 
 if __name__ == "__main__":

@@ -138,6 +138,7 @@ class InfillClient(Replayer):
         self.by_id: dict[int, Record] = {}
         self.by_version: dict[int, Record] = {}
         self.pending_id: int | None = None
+        self.background_evaluated = 0
         self.initialized = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
         self._send({"id": "init", "method": "initialize",
@@ -199,10 +200,13 @@ class InfillClient(Replayer):
             self.pipe.process.wait(20)
         except subprocess.TimeoutExpired:
             self.pipe.process.kill()
-        evaluated = {int(m.group(1)): int(m.group(2)) for m in re.finditer(
-            r"completion id=(\d+) .*? evaluated=(\d+)", self.log.read_text(encoding="utf-8"))}
+        log = self.log.read_text(encoding="utf-8")
+        evaluated = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"completion id=(\d+) .*? evaluated=(\d+)", log)}
         for request_id, record in self.by_id.items():
             record.evaluated = evaluated.get(request_id)
+        # Speculation and idle warming evaluate tokens too, off the keystrokes' critical path.
+        self.background_evaluated = sum(int(m.group(1)) for m in re.finditer(
+            r"(?:speculation|warm) uri=.*? evaluated=(\d+)", log))
 
 
 def _position(text: str) -> dict:
