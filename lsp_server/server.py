@@ -29,6 +29,7 @@ from lsp_server.engine.models import InferenceWorker, ModelOptions
 from lsp_server.fim.postprocess import Shaped
 from lsp_server.protocol import (
     PARTIAL_COMPLETION,
+    STATUS,
     PartialCompletion,
     client_wants_partials,
     server_experimental_capabilities,
@@ -184,6 +185,20 @@ class InfillServer(LanguageServer):
                 logger.info("warm uri=%s version=%s %s", uri, version, stats.summary())
 
         self.background.after_idle(uri, idle_ms / 1000, warm)
+
+    async def status(self) -> dict:
+        """The ``infill/status`` answer (see ``lsp_server/protocol.py``)."""
+        engine, settings = self.worker.engine, self.settings.completion
+        # Not through the inference thread: a status must not wait behind a generation. The mode
+        # only reads the vocabulary, which is fixed once the model is loaded.
+        mode = engine.mode(settings.fim, settings.fim_order) if self.worker.backend is not None else None
+        context = self.context
+        return {
+            "version": __version__, "model": self.model_options.path, "loaded": self.worker.backend is not None,
+            "error": self.worker.error, "mode": mode.name if mode else None, "modeReason": mode.reason if mode else None,
+            "enabled": settings.enabled, "indexedFiles": len(context.index) if context is not None else 0,
+            "indexing": context is not None and not context.indexing_done.is_set(),
+        }
 
     def _request(self, uri: str, prefix: str, suffix: str) -> CompletionRequest:
         path = Path(to_fs_path(uri) or uri)
@@ -356,6 +371,10 @@ def create_server(model: ModelOptions) -> InfillServer:
         if ls.context is not None:
             ls.context.stop()
         ls.worker.shutdown()
+
+    @server.feature(STATUS)
+    async def status(ls: InfillServer, _params) -> dict:
+        return await ls.status()
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls: InfillServer, params: types.InlineCompletionParams):

@@ -275,3 +275,23 @@ async def test_idle_time_after_an_edit_warms_the_cache_for_the_next_request(defa
         await complete(client, URI, 4, 11)
     answered = log_lines(log, "completion id=1 ")[0]
     assert int(answered.split("evaluated=")[1].split()[0]) <= 2, answered
+
+
+async def test_a_client_shaped_like_lsp4ij_gets_plain_text_at_the_cursor_and_a_status(default_model, tmp_path):
+    # LSP4IJ (JetBrains) sends every request as Automatic, with no work-done token and no
+    # experimental capabilities, cancels a request when the user types on (after its 300 ms
+    # debounce), and shows StringValue snippets raw: items must be plain strings.
+    log = tmp_path / "server.log"
+    async with session(default_model, args=("--log-file", str(log))) as client:
+        status = await client.protocol.send_request_async("infill/status", None)
+        assert client.init_result.capabilities.experimental["infill"]["status"] is True
+        open_document(client, FIB)
+        stale = asyncio.ensure_future(client.text_document_inline_completion_async(inline_request(URI, 4, 11)))
+        await asyncio.sleep(0.3)
+        stale.cancel()
+        items = await complete(client, URI, 4, 11)
+        assert len(items) == 1 and isinstance(items[0].insert_text, str) and items[0].insert_text.strip()
+        assert items[0].range == types.Range(types.Position(4, 11), types.Position(4, 11))
+        status = await client.protocol.send_request_async("infill/status", None)
+    assert status.loaded is True and status.mode == "prefix-only" and status.error is None
+    assert status.model == str(default_model) and status.enabled is True

