@@ -129,11 +129,11 @@ class InfillServer(LanguageServer):
         prefix, suffix = text[:offset], text[offset:]
         known = self.shown.lookup(uri, prefix, suffix)
         if known is not None:
-            text, speculative = known
+            rest, speculative = known
             how = "speculative" if speculative else "type_through"
-            logger.info("completion id=%d uri=%s version=%s %s chars=%d", request_id, uri, version, how, len(text))
-            self._speculate_after(uri, prefix + text, suffix)
-            return _suggestion(text, position)
+            logger.info("completion id=%d uri=%s version=%s %s chars=%d", request_id, uri, version, how, len(rest))
+            self._speculate_after(uri, prefix + rest, suffix)
+            return _suggestion(rest, position)
         request = self._request(uri, prefix, suffix)
         await self.worker.wait_loaded()
         if self.worker.backend is None:
@@ -169,8 +169,8 @@ class InfillServer(LanguageServer):
     def warm_after_edit(self, uri: str, version: int | None, cursor: int) -> None:
         """Once the user pauses without asking for a suggestion, evaluate the prompt at ``cursor``."""
         idle_ms = self.settings.completion.warm_idle_ms
-        if not idle_ms or not self.settings.completion.enabled:
-            return
+        if not idle_ms or not self.settings.completion.enabled or is_secret(Path(to_fs_path(uri) or uri).name):
+            return  # a secret file never becomes a prompt, not even one that is only evaluated
 
         async def warm() -> None:
             await self.worker.wait_loaded()
