@@ -15,6 +15,7 @@ appears), and the mean per-token log-probability of the reference line. Differen
 
     python -m bench.context_quality [--examples 60] [--context-tokens 768]
     python -m bench.context_quality --report   # summarize the rows of a run so far
+    python -m bench.context_quality --recall-only --examples 400   # retrieval only, no model
 """
 
 from __future__ import annotations
@@ -126,6 +127,21 @@ def bootstrap(differences: list[float], rng: random.Random) -> tuple[float, floa
     return sum(differences) / n, means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP)]
 
 
+class PackageIndexes:
+    """One context engine per package, indexed on first use."""
+
+    def __init__(self) -> None:
+        self._engines: dict[Path, ContextEngine] = {}
+
+    def __call__(self, package: Path) -> ContextEngine:
+        if package not in self._engines:
+            engine = ContextEngine()
+            engine.add_folder(package)
+            engine.index_all()
+            self._engines[package] = engine
+        return self._engines[package]
+
+
 class Runner:
     """Scores examples under each condition with one model."""
 
@@ -135,15 +151,7 @@ class Runner:
         self.context_tokens = context_tokens
         self.rng = rng
         self.settings = CompletionSettings(max_tokens=48, multiline="never", window_tokens=512)
-        self._engines: dict[Path, ContextEngine] = {}
-
-    def context_engine(self, package: Path) -> ContextEngine:
-        if package not in self._engines:
-            engine = ContextEngine()
-            engine.add_folder(package)
-            engine.index_all()
-            self._engines[package] = engine
-        return self._engines[package]
+        self.context_engine = PackageIndexes()
 
     def snippets(self, example: Example, condition: str, budget_used: list[int]):
         engine = self.context_engine(example.package)
@@ -214,6 +222,24 @@ class _AsChunk:
         return self.snippet.text
 
 
+def retrieval_recall(examples: list[Example], context_tokens: int) -> None:
+    """No model: how often the repository context holds a call of the name the line calls."""
+    indexes = PackageIndexes()
+    holds = 0
+    started = time.perf_counter()
+    for example in examples:
+        engine = indexes(example.package)
+        engine.set_buffer(example.path, example.prefix + example.suffix, edited=False)
+        line = example.prefix.count("\n")
+        chosen = engine.gather(example.path, example.prefix, example.suffix, (max(0, line - 40), line + 1),
+                               context_tokens, lambda chunk: len(chunk.text) // 4 + 2)  # about 4 characters a token
+        holds += any(example.name + "(" in snippet.text for snippet in chosen)
+        engine.close_buffer(example.path)
+    elapsed = (time.perf_counter() - started) * 1000 / max(1, len(examples))
+    print(f"{len(examples)} examples: a call of the line's name is in the context for {holds / len(examples):.3f} "
+          f"of them ({elapsed:.1f} ms per gather)")
+
+
 def report(results: dict[str, list[dict]], rng: random.Random) -> None:
     """Print the means per condition and the paired differences against ``in-file``."""
     print(f"{'condition':10} {'EM':>6} {'ES':>6} {'id hit':>7} {'logprob/token':>14} {'prompt tokens':>14}")
@@ -253,6 +279,8 @@ def main() -> None:
     parser.add_argument("--rows", type=Path, default=ROOT / ".cache" / "context-quality-rows.jsonl",
                         help="one JSON line per scored example, written as the run goes")
     parser.add_argument("--report", action="store_true", help="only summarize the rows file of an earlier run")
+    parser.add_argument("--recall-only", action="store_true",
+                        help="no model: only how often the context holds a call of the line's name")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     if args.report:
@@ -261,6 +289,9 @@ def main() -> None:
     target = ROOT / ".cache" / "bench-packages"
     install_packages(target)
     examples = [e for name in PACKAGES for e in find_examples(target / name, args.examples // len(PACKAGES), rng)]
+    if args.recall_only:
+        retrieval_recall(examples, args.context_tokens)
+        return
     engine = LlamaEngine(args.model, n_ctx=2048)
     runner = Runner(engine, args.context_tokens, rng)
     results: dict[str, list[dict]] = {condition: [] for condition in CONDITIONS}

@@ -277,21 +277,28 @@ async def test_idle_time_after_an_edit_warms_the_cache_for_the_next_request(defa
     assert int(answered.split("evaluated=")[1].split()[0]) <= 2, answered
 
 
-async def test_a_client_shaped_like_lsp4ij_gets_plain_text_at_the_cursor_and_a_status(default_model, tmp_path):
+def test_a_client_shaped_like_lsp4ij_gets_plain_text_at_the_cursor_and_a_status(default_model, tmp_path):
     # LSP4IJ (JetBrains) sends every request as Automatic, with no work-done token and no
     # experimental capabilities, cancels a request when the user types on (after its 300 ms
     # debounce), and shows StringValue snippets raw: items must be plain strings.
-    log = tmp_path / "server.log"
-    async with session(default_model, args=("--log-file", str(log))) as client:
-        status = await client.protocol.send_request_async("infill/status", None)
-        assert client.init_result.capabilities.experimental["infill"]["status"] is True
-        open_document(client, FIB)
-        stale = asyncio.ensure_future(client.text_document_inline_completion_async(inline_request(URI, 4, 11)))
-        await asyncio.sleep(0.3)
-        stale.cancel()
-        items = await complete(client, URI, 4, 11)
-        assert len(items) == 1 and isinstance(items[0].insert_text, str) and items[0].insert_text.strip()
-        assert items[0].range == types.Range(types.Position(4, 11), types.Position(4, 11))
-        status = await client.protocol.send_request_async("infill/status", None)
-    assert status.loaded is True and status.mode == "prefix-only" and status.error is None
-    assert status.model == str(default_model) and status.enabled is True
+    client = PipeClient("--model", str(default_model), "--threads", "2")
+    try:
+        capabilities = client.initialize()["result"]["capabilities"]
+        assert capabilities["inlineCompletionProvider"] is not None and capabilities["experimental"]["infill"]["status"]
+        client.open(URI, FIB)
+        client.inline("stale", URI, 4, 11)
+        time.sleep(0.3)
+        client.send({"method": "$/cancelRequest", "params": {"id": "stale"}})
+        stale = client.response("stale")
+        assert "result" in stale or stale["error"]["code"] == types.LSPErrorCodes.RequestCancelled
+        client.inline("typed-on", URI, 4, 11)
+        items = client.response("typed-on")["result"]["items"]
+        assert len(items) == 1 and isinstance(items[0]["insertText"], str) and items[0]["insertText"].strip()
+        assert items[0]["range"] == {"start": {"line": 4, "character": 11}, "end": {"line": 4, "character": 11}}
+        assert not [m for m in client.seen if m.get("method") == "infill/partialCompletion"]  # not asked for
+        client.send({"id": "status", "method": "infill/status"})
+        status = client.response("status")["result"]
+    finally:
+        client.close()
+    assert status["loaded"] is True and status["mode"] == "prefix-only" and status["error"] is None
+    assert status["model"] == str(default_model) and status["enabled"] is True
