@@ -19,7 +19,8 @@ NEOVIMS = {"0.11": ROOT / ".cache" / "nvim11" / "bin" / "nvim", "0.12": ROOT / "
 SOURCE = 'import os\n\n\ndef list_python_files(folder):\n    names = os.listdir(folder)\n    return [n for n in names if n.endswith(".py")]\n\n\ndef main():\n    print(\n'
 
 
-def drive(version: str, tmp_path: Path, default_model: Path, *, builtin: bool, scenario: str = "accept") -> tuple[dict, str]:
+def drive(version: str, tmp_path: Path, default_model: Path, *, builtin: bool, scenario: str = "accept",
+          streaming: bool = True) -> tuple[dict, str]:
     nvim = NEOVIMS[version]
     assert nvim.exists(), f"{nvim} is missing: run 'make test' (it installs the Neovim binaries)"
     source = tmp_path / "project" / "files.py"
@@ -30,6 +31,7 @@ def drive(version: str, tmp_path: Path, default_model: Path, *, builtin: bool, s
     out = tmp_path / "out.json"
     env = {**os.environ, "INFILL_RTP": str(PLUGIN), "INFILL_CMD": json.dumps(command), "INFILL_FILE": str(source),
            "INFILL_LINE": "10", "INFILL_BUILTIN": "1" if builtin else "0", "INFILL_SCENARIO": scenario,
+           "INFILL_STREAMING": "1" if streaming else "0",
            "INFILL_OUT": str(out), "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_DATA_HOME": str(tmp_path / "data"),
            "XDG_CONFIG_HOME": str(tmp_path / "config")}
     process = subprocess.run([str(nvim), "--headless", "-u", "NONE", "-i", "NONE", "-n", "-S", str(DRIVER)],
@@ -40,9 +42,10 @@ def drive(version: str, tmp_path: Path, default_model: Path, *, builtin: bool, s
     return result, log.read_text() if log.exists() else ""
 
 
-@pytest.mark.parametrize("version", ["0.11", "0.12"])
-def test_ghost_text_appears_and_accept_inserts_it(version, tmp_path, default_model):
-    result, _log = drive(version, tmp_path, default_model, builtin=False)
+@pytest.mark.parametrize(("version", "streaming"), [("0.11", False), ("0.12", True)])
+def test_ghost_text_appears_and_accept_inserts_it(version, streaming, tmp_path, default_model):
+    # Without streaming the ghost text comes from the response; with it, from partials first.
+    result, _log = drive(version, tmp_path, default_model, builtin=False, streaming=streaming)
     assert "debounce_ms" in result["bad_option"]  # a bad option is refused with its name
     assert result["clients"] == 1 and result["builtin"] is False
     assert result["position"] == "inline"

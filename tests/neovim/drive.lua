@@ -1,6 +1,6 @@
 -- Drives the Infill plugin in a real, headless Neovim (run with -S, see tests/test_neovim.py).
 -- Env: INFILL_RTP, INFILL_CMD (JSON list), INFILL_FILE, INFILL_LINE (1-based), INFILL_BUILTIN,
--- INFILL_SCENARIO ("accept" or "stale"), INFILL_OUT (JSON results are written there).
+-- INFILL_SCENARIO ("accept" or "stale"), INFILL_STREAMING, INFILL_OUT (JSON results are written there).
 local env = vim.env
 vim.cmd("filetype on")
 vim.opt.rtp:prepend(env.INFILL_RTP)
@@ -17,15 +17,15 @@ local function finish(failure)
   vim.cmd(failure and "cquit 1" or "qall!")
 end
 
-local ok, err = pcall(infill.setup, { cmd = vim.json.decode(env.INFILL_CMD), builtin = env.INFILL_BUILTIN == "1",
-  debounce_ms = 20, filetypes = { "python" } })
+local options = { cmd = vim.json.decode(env.INFILL_CMD), builtin = env.INFILL_BUILTIN == "1", debounce_ms = 20,
+  filetypes = { "python" }, streaming = env.INFILL_STREAMING == "1" }
+local ok, err = pcall(infill.setup, options)
 if not ok then
   finish("setup: " .. tostring(err))
   return
 end
 out.bad_option = select(2, pcall(infill.setup, { debounce_ms = -1 }))
-infill.setup({ cmd = vim.json.decode(env.INFILL_CMD), builtin = env.INFILL_BUILTIN == "1", debounce_ms = 20,
-  filetypes = { "python" } }) -- again: setup is idempotent
+infill.setup(options) -- again: setup is idempotent
 vim.cmd.edit(env.INFILL_FILE)
 local buf = vim.api.nvim_get_current_buf()
 local attached = vim.wait(60000, function()

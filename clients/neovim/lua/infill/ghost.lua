@@ -14,7 +14,8 @@ vim.api.nvim_set_hl(0, "InfillGhost", { default = true, link = "Comment" })
 ---@class infill.BufferState
 ---@field client vim.lsp.Client
 ---@field timer uv.uv_timer_t|nil
----@field request_id integer|nil
+---@field request_id integer|nil the live request, for cancelling it
+---@field live table|nil identity of the live request (Neovim 0.11 gives handlers no request id)
 ---@field row integer 0-based row of the shown or requested suggestion
 ---@field col integer byte column of the shown or requested suggestion
 ---@field text string|nil the suggestion shown
@@ -70,6 +71,7 @@ function M.cancel(buf)
     state.client:cancel_request(state.request_id)
     state.request_id = nil
   end
+  state.live = nil
 end
 
 local function still_at(buf, state)
@@ -90,11 +92,13 @@ local function request(buf)
   state.sequence = -1
   local params = vim.lsp.util.make_position_params(0, state.client.offset_encoding)
   params.context = { triggerKind = 2 } -- Automatic
-  local ok, id = state.client:request("textDocument/inlineCompletion", params, function(err, result, ctx)
-    if state.request_id ~= ctx.request_id then
-      return -- superseded
+  local live = {}
+  state.live = live
+  local ok, id = state.client:request("textDocument/inlineCompletion", params, function(err, result)
+    if state.live ~= live then
+      return -- superseded or cancelled
     end
-    state.request_id = nil
+    state.request_id, state.live = nil, nil
     if err then
       M.last_error = err.message
       return
@@ -108,13 +112,16 @@ local function request(buf)
     render(buf, state, text)
   end, buf)
   state.request_id = ok and id or nil
+  if not ok then
+    state.live = nil
+  end
 end
 
 --- Handler of `infill/partialCompletion`: show the suggestion while it is generated.
 function M.on_partial(_, params)
   local buf = vim.uri_to_bufnr(params.textDocument.uri)
   local state = buffers[buf]
-  if not state or not state.request_id or params.sequence <= state.sequence then
+  if not state or not state.live or params.sequence <= state.sequence then
     return
   end
   if params.position.line ~= state.row or not still_at(buf, state) then
@@ -262,7 +269,7 @@ end
 --- Whether a request is in flight for `buf` (for tests and :Infill status).
 function M.pending(buf)
   local state = buffers[buf or vim.api.nvim_get_current_buf()]
-  return state ~= nil and state.request_id ~= nil
+  return state ~= nil and state.live ~= nil
 end
 
 M.namespace = ns
