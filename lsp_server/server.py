@@ -8,6 +8,7 @@ module knows about LSP types.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import os
@@ -154,7 +155,7 @@ class InfillServer(LanguageServer):
             return
 
         async def speculate() -> None:
-            request = self._request(uri, prefix, suffix)
+            request = dataclasses.replace(self._request(uri, prefix, suffix), after_accept=True)
             backend = self.worker.backend
             result = await self.background.run(lambda cancel: backend.complete(request, cancel, lambda _shaped: None))
             if result is None:

@@ -9,10 +9,10 @@ import pytest
 from lsp_server.fim.postprocess import cursor_context, shape
 
 
-def run(document: str, raw: str, multiline: str = "auto"):
+def run(document: str, raw: str, multiline: str = "auto", after_accept: bool = False):
     """Feed ``raw`` one character at a time, as the engine would; return (shown, consumed)."""
     prefix, suffix = document.split("║")
-    ctx = cursor_context(prefix, suffix, multiline)
+    ctx = cursor_context(prefix, suffix, multiline, after_accept=after_accept)
     for end in range(1, len(raw) + 1):
         shaped = shape(raw[:end], ctx)
         if shaped.done:
@@ -117,9 +117,10 @@ def test_settled_text_never_exceeds_what_is_shown_and_holds_back_possible_overla
     assert shaped.text[: shaped.settled] == "a + b  "
 
 
-def test_at_the_end_of_a_line_of_code_the_suggestion_may_be_the_next_line():
-    shown, consumed = run("import os║\n", "\nimport sys\nimport re\n")
+def test_after_an_accepted_line_the_suggestion_computed_ahead_may_be_the_next_line():
+    shown, consumed = run("import os║\n", "\nimport sys\nimport re\n", after_accept=True)
     assert shown == "\nimport sys"
     assert consumed == len("\nimport sys\n")
-    assert run("import os║\nimport sys\n", "\nimport sys\n")[0] == ""  # already there
-    assert run("call(a║)\n", "\nb)\n")[0] == ""  # code after the cursor: not at the end of the line
+    assert run("import os║\nimport sys\n", "\nimport sys\n", after_accept=True)[0] == ""  # already there
+    assert run("call(a║)\n", "\nb)\n", after_accept=True)[0] == ""  # code after the cursor
+    assert run("import os║\n", "\nimport sys\n") == ("", 1)  # while typing: nothing, at once

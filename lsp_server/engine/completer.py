@@ -55,6 +55,8 @@ class CompletionRequest:
     """Where repository context comes from; None for none."""
     context_tokens: int = 0
     """Most tokens of repository context (``context.maxTokens``)."""
+    after_accept: bool = False
+    """Computed ahead for the text after an acceptance: the next line is a fine suggestion."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,8 @@ class LlamaCompleter:
             stats = GenerationStats(prompt_tokens=len(prompt.tokens), stop_reason="cancelled")
             logger.info("generation cancelled before it started: %s", stats.summary())
             return CompletionResult("", mode.name, stats, reason="cancelled")
-        cursor = cursor_context(normalize_newlines(request.prefix), normalize_newlines(request.suffix), settings.multiline)
+        cursor = cursor_context(normalize_newlines(request.prefix), normalize_newlines(request.suffix), settings.multiline,
+                                after_accept=request.after_accept)
         raw = [""]
         forced = split_healing(request.prefix)[1]
 

@@ -31,6 +31,8 @@ class CursorContext:
     """The first non-blank line after the cursor's line ('' if none)."""
     multiline: bool
     """Whether the suggestion may span several lines."""
+    after_accept: bool = False
+    """Whether a single-line suggestion at the end of a line of code may be the next line instead."""
 
     @property
     def indent(self) -> int:
@@ -43,13 +45,19 @@ class CursorContext:
         return self.line_prefix.rstrip().endswith(_BLOCK_OPENERS)
 
 
-def cursor_context(prefix: str, suffix: str, multiline: MultilineSetting = "auto") -> CursorContext:
-    """Describe the cursor position from the document text around it."""
+def cursor_context(prefix: str, suffix: str, multiline: MultilineSetting = "auto", *,
+                   after_accept: bool = False) -> CursorContext:
+    """Describe the cursor position from the document text around it.
+
+    ``after_accept`` is for the suggestion computed ahead for the text after an acceptance: there
+    the cursor ends a line the user just took, and the next line is the useful suggestion.
+    While typing, a model that wants a newline gets no suggestion at once instead.
+    """
     line_prefix = prefix[prefix.rfind("\n") + 1:]
     newline = suffix.find("\n")
     line_suffix = suffix if newline == -1 else suffix[:newline]
     rest = "" if newline == -1 else suffix[newline + 1:]
-    next_line = next((line for line in rest.split("\n") if line.strip()), "")
+    following = next((line for line in rest.split("\n") if line.strip()), "")
     if multiline == "auto":
         # A blank line (even before auto-inserted closers) starts a block; a block opener
         # does too when nothing follows it, but ``foo(║)`` is an inline argument list.
@@ -57,7 +65,7 @@ def cursor_context(prefix: str, suffix: str, multiline: MultilineSetting = "auto
         wants_many = blank_line or (not line_suffix.strip() and line_prefix.rstrip().endswith(_BLOCK_OPENERS))
     else:
         wants_many = multiline == "always"
-    return CursorContext(line_prefix, line_suffix, next_line, wants_many)
+    return CursorContext(line_prefix, line_suffix, following, wants_many, after_accept)
 
 
 @dataclass(frozen=True)
@@ -75,15 +83,11 @@ def _width(line: str) -> int:
 
 
 def stop_single_line(text: str, ctx: CursorContext) -> int | None:
-    """Single-line mode ends at the first newline.
-
-    At the end of a line of code the suggestion may be the next line instead (the model
-    starts with a newline): after accepting a line, the next one is what the user wants.
-    """
+    """Single-line mode ends at the first newline (or at the second, for a next-line suggestion)."""
     if ctx.multiline:
         return None
     newline = text.find("\n")
-    if newline == 0 and ctx.line_prefix.strip() and not ctx.line_suffix.strip():
+    if newline == 0 and ctx.after_accept and ctx.line_prefix.strip() and not ctx.line_suffix.strip():
         newline = text.find("\n", 1)
     return None if newline == -1 else newline
 
