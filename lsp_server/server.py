@@ -162,7 +162,7 @@ class InfillServer(LanguageServer):
                 return
             if result.text:
                 self.shown.remember(uri, prefix, suffix, result.text, speculative=True)
-            stats = result.stats.summary() if result.stats else ""
+            stats = result.stats.summary() if result.stats else f"skipped: {result.reason}"
             logger.info("speculation uri=%s chars=%d %s", uri, len(result.text), stats)
 
         self.background.after_idle(uri, SPECULATION_IDLE_SECONDS, speculate)

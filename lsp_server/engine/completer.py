@@ -56,7 +56,9 @@ class CompletionRequest:
     context_tokens: int = 0
     """Most tokens of repository context (``context.maxTokens``)."""
     after_accept: bool = False
-    """Computed ahead for the text after an acceptance: the next line is a fine suggestion."""
+    """Computed ahead for the text after an acceptance: the next line is a fine suggestion, and
+    the prompt must extend the one the user's last request left in the cache (a speculation that
+    rearranged the cache would make the user's next keystroke re-evaluate it)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class LlamaCompleter:
         self.engine = engine
         self._snippet_tokens: OrderedDict[tuple, list[int]] = OrderedDict()
         self._memo = PromptMemo()
+        self._foreground_prompt = 0
 
     def prompt(self, request: CompletionRequest) -> tuple[Prompt, CompletionMode]:
         """Build the prompt: the local window first, then repository context in what is left."""
@@ -183,6 +186,8 @@ class LlamaCompleter:
         prompt, mode = self.prompt(request)
         if not prompt.tokens:
             return CompletionResult("", mode.name, reason="empty_prompt")
+        if request.after_accept and self.engine.cached_prefix(prompt.tokens) < self._foreground_prompt - 1:
+            return CompletionResult("", mode.name, reason="would_rearrange_cache")
         if cancel.is_set():
             stats = GenerationStats(prompt_tokens=len(prompt.tokens), stop_reason="cancelled")
             logger.info("generation cancelled before it started: %s", stats.summary())
@@ -207,6 +212,8 @@ class LlamaCompleter:
             deadline=time.monotonic() + settings.time_budget_ms / 1000,
             forced_prefix=forced,
         )
+        if not request.after_accept:
+            self._foreground_prompt = len(prompt.tokens)
         try:
             stats = self.engine.generate(prompt.tokens, params, cancel, on_text)
         except Cancelled as stopped:

@@ -157,6 +157,10 @@ class LlamaEngine:
         special = self.model.special
         return special.bos if special.add_bos and special.bos >= 0 else None
 
+    def cached_prefix(self, tokens: list[int]) -> int:
+        """How many leading tokens of ``tokens`` the KV cache already holds in place."""
+        return common_prefix_length(self._kv_tokens, tokens)
+
     def evaluate_prompt(self, tokens: list[int], cancel: threading.Event, stats: GenerationStats,
                         chunk_size: int = PROMPT_CHUNK) -> None:
         """Bring the KV cache to exactly ``tokens``, reusing the longest common prefix.
