@@ -296,7 +296,7 @@ def test_a_client_shaped_like_lsp4ij_gets_plain_text_at_the_cursor_and_a_status(
         assert len(items) == 1 and isinstance(items[0]["insertText"], str) and items[0]["insertText"].strip()
         assert items[0]["range"] == {"start": {"line": 4, "character": 11}, "end": {"line": 4, "character": 11}}
         assert not [m for m in client.seen if m.get("method") == "infill/partialCompletion"]  # not asked for
-        client.send({"id": "status", "method": "infill/status"})
+        client.send({"id": "status", "method": "infill/status", "params": {}})
         status = client.response("status")["result"]
     finally:
         client.close()
