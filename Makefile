@@ -43,7 +43,7 @@ test: install $(VOCAB) $(NVIM11) $(NVIM12)
 # Repository-context benchmarks (numbers go to docs/benchmarks.md).
 bench-context: install
 	$(BIN)/python -m bench.context_speed
-	$(BIN)/python -m bench.context_quality --examples 120
+	$(BIN)/python -m bench.context_quality --examples 400   # all 290 examples; about 100 minutes on 2 cores
 
 # Keystroke latency against llama-server (LLAMA_SERVER=path to a llama-server binary built from
 # the llama.cpp tree in the llama-cpp-python sdist; see docs/benchmarks.md).
