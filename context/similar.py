@@ -19,7 +19,7 @@ QUERY_LINES = 8
 MIN_SIMILARITY = 0.2
 """Below this a window shares little more than keywords with the query."""
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_line_cache: dict[tuple[str, int, int], tuple[frozenset[str], ...]] = {}
+_window_cache: dict[tuple[str, int, int, int], tuple[frozenset[str], ...]] = {}
 _CACHE_LIMIT = 50_000
 
 
@@ -34,32 +34,37 @@ def token_set(text: str) -> frozenset[str]:
     return frozenset(_TOKEN.findall(text))
 
 
-def _chunk_line_sets(chunk: Chunk) -> tuple[frozenset[str], ...]:
-    key = (chunk.path, chunk.start_line, hash(chunk.text))
-    sets = _line_cache.get(key)
-    if sets is None:
-        if len(_line_cache) > _CACHE_LIMIT:
-            _line_cache.clear()
-        sets = tuple(token_set(line) for line in chunk.text.split("\n") if line.strip())
-        _line_cache[key] = sets
-    return sets
-
-
-def best_window(query: frozenset[str], lines: Sequence[frozenset[str]], height: int) -> float:
-    """The highest Jaccard similarity between ``query`` and any ``height``-line window."""
-    if not query or not lines:
-        return 0.0
-    best = 0.0
+def windows(lines: Sequence[frozenset[str]], height: int) -> tuple[frozenset[str], ...]:
+    """Token sets of the ``height``-line windows over ``lines``, half a window apart, the last flush."""
+    if not lines:
+        return ()
     stride = max(1, height // 2)
     last_start = max(0, len(lines) - height)
     starts = list(range(0, last_start + 1, stride))
     if starts[-1] != last_start:
         starts.append(last_start)
-    for start in starts:
-        window = frozenset().union(*lines[start:start + height])
-        union = len(query | window)
-        if union:
-            best = max(best, len(query & window) / union)
+    return tuple(frozenset().union(*lines[start:start + height]) for start in starts)
+
+
+def _chunk_windows(chunk: Chunk, height: int) -> tuple[frozenset[str], ...]:
+    # Chunks recur from keystroke to keystroke: their windows are built once per height.
+    key = (chunk.path, chunk.start_line, hash(chunk.text), height)
+    found = _window_cache.get(key)
+    if found is None:
+        if len(_window_cache) > _CACHE_LIMIT:
+            _window_cache.clear()
+        found = windows([token_set(line) for line in chunk.text.split("\n") if line.strip()], height)
+        _window_cache[key] = found
+    return found
+
+
+def best_similarity(query: frozenset[str], candidates: Sequence[frozenset[str]]) -> float:
+    """The highest Jaccard similarity between ``query`` and any of ``candidates``."""
+    best = 0.0
+    for window in candidates:
+        shared = len(query & window)
+        if shared:
+            best = max(best, shared / (len(query) + len(window) - shared))
     return best
 
 
@@ -68,8 +73,10 @@ def rank_similar(prefix: str, pool: Sequence[Chunk]) -> list[Chunk]:
     lines = query_lines(prefix)
     query = token_set("\n".join(lines))
     scored = []
+    if not query:
+        return []
     for chunk in pool:
-        score = best_window(query, _chunk_line_sets(chunk), len(lines))
+        score = best_similarity(query, _chunk_windows(chunk, len(lines)))
         if score >= MIN_SIMILARITY:
             scored.append((score, chunk))
     scored.sort(key=lambda item: (-item[0], item[1].key))
