@@ -81,7 +81,7 @@ def candidates(index: RepoIndex, query: Query) -> list[Chunk]:
     lines = query_lines(query.before_cursor)
     pool = {c.key: c for c in [*index.bm25(identifiers_in("\n".join(lines)), limit=SIMILAR_POOL), *by_bm25,
                                 *imported, *recent, *buffers]}
-    similar = rank_similar(query.before_cursor, list(pool.values()))
+    similar = rank_similar(lines, list(pool.values()))
     fused = fuse([similar, by_bm25, definitions, imported, recent, buffers])
     start, end = query.window
     visible = [c for c in fused if not (c.path == query.path and c.start_line < end and c.end_line > start)]

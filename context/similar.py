@@ -4,7 +4,8 @@ RepoCoder's observation: code that reads like the last few lines before the curs
 followed, somewhere else in the repository, by the line the user is about to write (the same
 call after the same setup). Similarity is Jaccard over the token sets of the query lines and
 of a sliding window of the same height inside each candidate chunk; a chunk scores its best
-window. Pure functions over chunk texts; the candidates come from the index's BM25.
+window. Pure functions over chunk texts (window token sets are cached per chunk); the ranking
+module supplies the candidates.
 """
 
 from __future__ import annotations
@@ -68,13 +69,12 @@ def best_similarity(query: frozenset[str], candidates: Sequence[frozenset[str]])
     return best
 
 
-def rank_similar(prefix: str, pool: Sequence[Chunk]) -> list[Chunk]:
-    """Chunks of ``pool`` whose best window resembles the lines before the cursor, best first."""
-    lines = query_lines(prefix)
+def rank_similar(lines: Sequence[str], pool: Sequence[Chunk]) -> list[Chunk]:
+    """Chunks of ``pool`` whose best window resembles ``lines`` (see :func:`query_lines`), best first."""
     query = token_set("\n".join(lines))
-    scored = []
     if not query:
         return []
+    scored = []
     for chunk in pool:
         score = best_similarity(query, _chunk_windows(chunk, len(lines)))
         if score >= MIN_SIMILARITY:

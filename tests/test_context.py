@@ -11,7 +11,7 @@ from context.chunking import chunk_text
 from context.ignore import WorkspaceFilter, is_secret
 from context.index import RepoIndex, imported_modules
 from context.ranking import Query, candidates, select
-from context.similar import rank_similar
+from context.similar import query_lines, rank_similar
 
 CANARY = "CANARY-7f3a9c"
 
@@ -138,7 +138,7 @@ def test_code_that_reads_like_the_lines_before_the_cursor_ranks_first():
     index.update_file("noise.py", "def table_count(tables):\n    return len(tables)\n")
     before = "def show_teams(teams):\n    table = Table(title='Teams')\n    table.add_column('name')\n" \
              "    for team in teams:\n        table.add_row(team.name)\n    "
-    ranked = [c.path for c in rank_similar(before, [index.file(p).chunks[0] for p in index.paths()])]
+    ranked = [c.path for c in rank_similar(query_lines(before), [index.file(p).chunks[0] for p in index.paths()])]
     assert ranked[0] == "report.py" and "noise.py" not in ranked
 
 
