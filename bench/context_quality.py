@@ -150,7 +150,8 @@ class Runner:
         self.completer = LlamaCompleter(engine)
         self.context_tokens = context_tokens
         self.rng = rng
-        self.settings = CompletionSettings(max_tokens=48, multiline="never", window_tokens=512)
+        self.settings = CompletionSettings(max_tokens=48, multiline="never", window_tokens=512,
+                                           prompt_budget_ms=0)  # quality of the full prompt, however slow
         self.context_engine = PackageIndexes()
 
     def snippets(self, example: Example, condition: str, budget_used: list[int]):

@@ -11,7 +11,9 @@ same model, threads and context size, and the session of ``bench/replay.py``:
 llama-server runs with ``-np 1 --cache-reuse 256`` and ``-b`` equal to the budget, so its own
 prefix/suffix trimming (¾ prefix, ¼ suffix of ``n_batch``) matches Infill's; its client sends a
 fixed number of lines around the cursor, as llama.vscode does, sized to the budget. Reported
-per system: the cold first request; time to the first token over the requests whose first
+per system: the cold first request (Infill answers a prompt over its time budget shortened,
+then evaluates the full prompt in the background: "full" is when that was done, and the replay
+starts only then, so both systems type with the same context); time to the first token over the requests whose first
 token arrived before the next keystroke cancelled them; time to the whole suggestion over the
 requests that finished; prompt tokens evaluated per finished request (median/max); and, for
 Infill, the tokens its background work (speculative next suggestion) evaluated in the whole run.
@@ -114,7 +116,8 @@ def run_one(system: str, mode: str, budget: int, args, models: dict[bool, Path],
     finally:
         client.close()  # Infill's evaluated-token counts come from its log, read at close
     row = summarize(records)
-    return {"system": system, "mode": mode, "budget": budget, "cold_ms": cold * 1000,
+    full_context_ms = client.full_context_ms if client.full_context_ms is not None else cold * 1000
+    return {"system": system, "mode": mode, "budget": budget, "cold_ms": cold * 1000, "full_context_ms": full_context_ms,
             "keystrokes": len(session.keystrokes), "background": getattr(client, "background_evaluated", 0), **row}
 
 
@@ -147,7 +150,7 @@ def main() -> None:
     print(f"session: {', '.join(p.name for p in args.session_files)} from line {args.session_line}; model "
           f"{models[True].name if args.tiny else args.model.name}; {args.threads} threads; {MAX_TOKENS} tokens max, "
           f"single-line; logs in {logs}")
-    header = (f"{'budget':>6} {'mode':11} {'system':12} {'cold ms':>8} {'1st/done/req':>12} {'first p50':>9} {'p95':>6} "
+    header = (f"{'budget':>6} {'mode':11} {'system':12} {'cold ms':>8} {'full ms':>8} {'1st/done/req':>12} {'first p50':>9} {'p95':>6} "
               f"{'max':>6} {'full p50':>8} {'p95':>6} {'max':>6} {'eval med':>8} {'max':>5} {'bg eval':>7}")
     print(header)
     for budget in (int(b) for b in args.budgets.split(",")):
@@ -157,7 +160,7 @@ def main() -> None:
                 counts = f"{row['with_first']}/{row['finished']}/{row['requests']}"
                 if row["failed"]:
                     counts += f" ({row['failed']} errors)"
-                print(f"{budget:>6} {mode:11} {system:12} {row['cold_ms']:8.0f} {counts:>12} "
+                print(f"{budget:>6} {mode:11} {system:12} {row['cold_ms']:8.0f} {row['full_context_ms']:8.0f} {counts:>12} "
                       f"{row.get('first_p50', 0):9.0f} {row.get('first_p95', 0):6.0f} {row.get('first_max', 0):6.0f} "
                       f"{row.get('full_p50', 0):8.0f} {row.get('full_p95', 0):6.0f} {row.get('full_max', 0):6.0f} "
                       f"{row.get('evaluated_median', 0):8.0f} {row.get('evaluated_max', 0):5.0f} {row['background']:7d}", flush=True)

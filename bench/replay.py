@@ -105,6 +105,10 @@ class Replayer:
             time.sleep(0.01)
         return self.records
 
+    full_context_ms: float | None = None
+    """From the first request until the full prompt was in the cache (Infill shortens a cold
+    prompt to its time budget and evaluates the rest once the user pauses); None: at once."""
+
     def warm(self, session: Session) -> float:
         """One request at the starting point, waited for: the cold prompt."""
         record = Record(time.perf_counter())
@@ -173,6 +177,22 @@ class InfillClient(Replayer):
                 record.first = record.first or now
                 record.done = now
 
+    def warm(self, session: Session) -> float:
+        """The first answer; then, if its prompt was shortened, wait until the full one is cached."""
+        started = time.perf_counter()
+        first = super().warm(session)
+        if " shortened " in next((line for line in self._log_lines() if "completion id=1 " in line), ""):
+            deadline = started + FIRST_REQUEST_TIMEOUT_S
+            while not any("grow uri=" in line and "stop=warmed" in line for line in self._log_lines()):
+                if time.perf_counter() > deadline:
+                    raise RuntimeError("the full prompt was not evaluated in time; see the server log")
+                time.sleep(0.05)
+            self.full_context_ms = (time.perf_counter() - started) * 1000
+        return first
+
+    def _log_lines(self) -> list[str]:
+        return self.log.read_text(encoding="utf-8").splitlines() if self.log.exists() else []
+
     def request(self, before: str, after: str, typed: str, record: Record) -> None:
         # An editor sends the keystroke as an incremental edit (the first time, the whole text).
         self.version += 1
@@ -206,7 +226,7 @@ class InfillClient(Replayer):
             record.evaluated = evaluated.get(request_id)
         # Speculation and idle warming evaluate tokens too, off the keystrokes' critical path.
         self.background_evaluated = sum(int(m.group(1)) for m in re.finditer(
-            r"(?:speculation|warm) uri=.*? evaluated=(\d+)", log))
+            r"(?:speculation|warm|grow) uri=.*? evaluated=(\d+)", log))
 
 
 def _position(text: str) -> dict:

@@ -74,6 +74,7 @@ def _request(args: argparse.Namespace) -> CompletionRequest:
     settings = CompletionSettings(
         max_tokens=args.max_tokens, multiline=args.multiline, temperature=args.temperature,
         fim=args.fim, fim_order=args.fim_order,
+        prompt_budget_ms=0,  # one suggestion, no background to grow a shortened prompt: always the full one
     )
     if args.context_tokens <= 0:
         return CompletionRequest(prefix, suffix, settings, path=path.name)

@@ -133,7 +133,7 @@ class InfillServer(LanguageServer):
             rest, speculative = known
             how = "speculative" if speculative else "type_through"
             logger.info("completion id=%d uri=%s version=%s %s chars=%d", request_id, uri, version, how, len(rest))
-            self._speculate_after(uri, prefix + rest, suffix)
+            self._follow_up(uri, prefix + rest, suffix)
             return _suggestion(rest, position)
         request = self._request(uri, prefix, suffix)
         await self.worker.wait_loaded()
@@ -143,29 +143,46 @@ class InfillServer(LanguageServer):
             return empty
         result = await self._run(request, uri, version, position)
         _log_result(request_id, uri, version, result, started)
-        if not result.text:
-            return empty
-        self.shown.remember(uri, prefix, suffix, result.text)
-        self._speculate_after(uri, prefix + result.text, suffix)
-        return _suggestion(result.text, position)
+        if result.text:
+            self.shown.remember(uri, prefix, suffix, result.text)
+        if result.reason not in ("cancelled", "content_modified"):  # else a newer request follows up
+            self._follow_up(uri, prefix + result.text, suffix, speculate=bool(result.text),
+                                  then_grow=(prefix, suffix) if result.shortened else None)
+        return _suggestion(result.text, position) if result.text else empty
 
-    def _speculate_after(self, uri: str, prefix: str, suffix: str) -> None:
-        """Once the user pauses, compute the suggestion for the text after an acceptance."""
-        if not self.settings.completion.speculate or self.shown.lookup(uri, prefix, suffix) is not None:
+    def _follow_up(self, uri: str, prefix: str, suffix: str, *, speculate: bool = True,
+                         then_grow: tuple[str, str] | None = None) -> None:
+        """Once the user pauses, compute the suggestion for the text after an acceptance.
+
+        ``then_grow``: the text around the cursor of a request whose prompt was shortened; its
+        full prompt is evaluated next, so the keystrokes after the pause get the whole context.
+        """
+        speculate = speculate and self.settings.completion.speculate and self.shown.lookup(uri, prefix, suffix) is None
+        if not speculate and then_grow is None:
             return
 
-        async def speculate() -> None:
-            request = dataclasses.replace(self._request(uri, prefix, suffix), after_accept=True)
-            backend = self.worker.backend
-            result = await self.background.run(lambda cancel: backend.complete(request, cancel, lambda _shaped: None))
-            if result is None:
-                return
-            if result.text:
-                self.shown.remember(uri, prefix, suffix, result.text, speculative=True)
-            stats = result.stats.summary() if result.stats else f"skipped: {result.reason}"
-            logger.info("speculation uri=%s chars=%d %s", uri, len(result.text), stats)
+        async def follow_up() -> None:
+            if speculate:
+                request = dataclasses.replace(self._request(uri, prefix, suffix), after_accept=True)
+                backend = self.worker.backend
+                result = await self.background.run(lambda cancel: backend.complete(request, cancel, lambda _shaped: None))
+                if result is None:
+                    return
+                if result.text:
+                    self.shown.remember(uri, prefix, suffix, result.text, speculative=True)
+                stats = result.stats.summary() if result.stats else f"skipped: {result.reason}"
+                logger.info("speculation uri=%s chars=%d %s", uri, len(result.text), stats)
+            if then_grow is not None:
+                await self._warm("grow", uri, None, self._request(uri, *then_grow))
 
-        self.background.after_idle(uri, SPECULATION_IDLE_SECONDS, speculate)
+        self.background.after_idle(uri, SPECULATION_IDLE_SECONDS, follow_up)
+
+    async def _warm(self, what: str, uri: str, version: int | None, request: CompletionRequest) -> None:
+        """Evaluate the full prompt of ``request`` in the background (``what`` names the job in the log)."""
+        backend = self.worker.backend
+        stats = await self.background.run(lambda cancel: backend.warm(request, cancel))
+        if stats is not None:
+            logger.info("%s uri=%s version=%s %s", what, uri, version, stats.summary())
 
     def warm_after_edit(self, uri: str, version: int | None, cursor: int) -> None:
         """Once the user pauses without asking for a suggestion, evaluate the prompt at ``cursor``."""
@@ -179,11 +196,7 @@ class InfillServer(LanguageServer):
             if document is None or document.version != version or self.worker.backend is None:
                 return
             text = document.source
-            request = self._request(uri, text[:cursor], text[cursor:])
-            backend = self.worker.backend
-            stats = await self.background.run(lambda cancel: backend.warm(request, cancel))
-            if stats is not None:
-                logger.info("warm uri=%s version=%s %s", uri, version, stats.summary())
+            await self._warm("warm", uri, version, self._request(uri, text[:cursor], text[cursor:]))
 
         self.background.after_idle(uri, idle_ms / 1000, warm)
 
@@ -294,6 +307,8 @@ def _log_result(request_id: int, uri: str, version, result: CompletionResult, st
     elapsed = (time.perf_counter() - started) * 1000
     stats = result.stats.summary() if result.stats else ""
     outcome = f"chars={len(result.text)}" if result.text else f"empty: {result.reason}"
+    if result.shortened:
+        outcome += " shortened"
     logger.info("completion id=%d uri=%s version=%s mode=%s %s ms=%.0f %s",
                 request_id, uri, version, result.mode, outcome, elapsed, stats)
     logger.debug("completion id=%d text=%r", request_id, result.text)

@@ -39,6 +39,11 @@ class CompletionSettings:
         2048, "Token budget for the code around the cursor (prefix and suffix).", minimum=64, maximum=100_000)
     time_budget_ms: int = _setting(
         2000, "After this many milliseconds, a suggestion ends at the next line break.", minimum=50, maximum=60_000)
+    prompt_budget_ms: int = _setting(
+        400, "Longest the prompt may take to evaluate before a suggestion, at the measured speed. A prompt "
+        "that would take longer (cold cache, new context) is shortened to the repository context already "
+        "cached and a smaller window, and the full prompt is evaluated in the background once the user "
+        "pauses; 0 always evaluates the full prompt.", minimum=0, maximum=600_000)
     speculate: bool = _setting(
         True, "After a suggestion is shown, compute the one that would follow it in the background, so "
         "accepting shows the next suggestion at once.")

@@ -150,7 +150,7 @@ def _with_context(engine, snippets, *, context_tokens=500):
 
     request = CompletionRequest("x = ", "\n", CompletionSettings(), path="app.py", repo="shop",
                                 context=source, context_tokens=context_tokens)
-    return LlamaCompleter(engine).prompt(request)[0]
+    return LlamaCompleter(engine).prompt(request, within_budget=False)[0]
 
 
 def test_repository_context_uses_repo_and_file_separator_tokens(starcoder):

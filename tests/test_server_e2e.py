@@ -153,7 +153,7 @@ def test_client_cancellation_stops_prompt_evaluation(default_model, tmp_path):
     long_file = "".join(f"value_{i} = compute_something({i}, factor={i * 3})\n" for i in range(400))
     client = PipeClient("--model", str(default_model), "--log-file", str(log))
     try:
-        client.initialize({"completion": {"windowTokens": 6000, "multiline": "always"}})
+        client.initialize({"completion": {"windowTokens": 6000, "multiline": "always", "promptBudgetMs": 0}})
         client.open(URI, long_file + "\n")
         client.inline("warm", URI, 0, 0)
         client.response("warm")  # the model is loaded: the next request starts at once
@@ -302,3 +302,23 @@ def test_a_client_shaped_like_lsp4ij_gets_plain_text_at_the_cursor_and_a_status(
         client.close()
     assert status["loaded"] is True and status["mode"] == "prefix-only" and status["error"] is None
     assert status["model"] == str(default_model) and status["enabled"] is True
+
+
+async def test_a_cold_prompt_over_the_time_budget_is_shortened_then_grown_while_the_user_pauses(default_model,
+                                                                                               tmp_path):
+    log = tmp_path / "server.log"
+    text = "".join(f"def scale_{n}(value):\n    return value * {n} + {n * 7}\n\n\n" for n in range(60))
+    line = text.count("\n")
+    options = {"completion": {"windowTokens": 512, "promptBudgetMs": 50, "multiline": "never", "maxTokens": 8}}
+    async with session(default_model, options=options, args=("--log-file", str(log))) as client:
+        open_document(client, text + "def total(values):\n    return sum(scale_3(v) for v in val\n")
+        await complete(client, URI, line + 1, 38)
+        first = log_lines(log, "completion id=1 ")[0]
+        assert " shortened " in first and int(first.split("evaluated=")[1].split()[0]) <= 80, first
+        await eventually(lambda: log_lines(log, "grow uri="))  # the user paused: the full prompt is evaluated
+        grown = log_lines(log, "grow uri=")[0]
+        assert "stop=warmed" in grown and int(grown.split("evaluated=")[1].split()[0]) > 300, grown
+        change(client, URI, 2, line + 1, 38, "u")
+        await complete(client, URI, line + 1, 39)
+    typed_on = log_lines(log, "completion id=2 ")[0]
+    assert " shortened " not in typed_on and int(typed_on.split("evaluated=")[1].split()[0]) <= 4, typed_on

@@ -7,6 +7,7 @@ can drive them with any model file or backend without patching internals.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -21,6 +22,7 @@ from lsp_server.fim.formats import CompletionMode
 from lsp_server.fim.postprocess import Shaped, cursor_context, shape
 from lsp_server.fim.prompt import (
     Prompt,
+    Window,
     assemble,
     fit_window,
     normalize_newlines,
@@ -38,6 +40,9 @@ _GENERATION_MARGIN = 8
 """Tokens kept free in the context besides the prompt and ``maxTokens``."""
 _SNIPPET_CACHE_SIZE = 20_000
 _MIN_CONTEXT_BUDGET = 32
+_ALWAYS_AFFORDABLE = 64
+"""A prompt with at most this many uncached tokens is never shortened (typing costs 1–3)."""
+_MIN_WINDOW = 64
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class CompletionResult:
     mode: str
     stats: GenerationStats | None = None
     reason: str = ""
+    shortened: bool = False
+    """The prompt was cut to the time budget (see ``LlamaCompleter.prompt``): the full one is still to warm."""
 
 
 class CompletionBackend(Protocol):
@@ -80,12 +87,12 @@ class CompletionBackend(Protocol):
         """Generate one suggestion; ``on_update`` sees it grow; ``cancel`` stops it within a token."""
         ...
 
-    def prompt(self, request: CompletionRequest) -> tuple[Prompt, CompletionMode]:
+    def prompt(self, request: CompletionRequest, *, within_budget: bool = True) -> tuple[Prompt, CompletionMode]:
         """The exact prompt ``complete`` would evaluate, and the mode that shaped it."""
         ...
 
     def warm(self, request: CompletionRequest, cancel: threading.Event) -> GenerationStats:
-        """Evaluate the prompt of ``request`` into the cache without generating (idle time)."""
+        """Evaluate the full prompt of ``request`` into the cache without generating (idle time)."""
         ...
 
 
@@ -110,24 +117,48 @@ def healed_prefix(prefix: str) -> str:
 class LlamaCompleter:
     """``CompletionBackend`` over a llama.cpp engine."""
 
-    def __init__(self, engine: LlamaEngine) -> None:
+    def __init__(self, engine: LlamaEngine, prefill_speed: Callable[[], float] | None = None) -> None:
+        """``prefill_speed``: prompt tokens evaluated per second (default: the engine's measurement)."""
         self.engine = engine
+        self._prefill_speed = prefill_speed or engine.prefill_tokens_per_s
         self._snippet_tokens: OrderedDict[tuple, list[int]] = OrderedDict()
         self._memo = PromptMemo()
         self._foreground_prompt = 0
 
-    def prompt(self, request: CompletionRequest) -> tuple[Prompt, CompletionMode]:
-        """Build the prompt: the local window first, then repository context in what is left."""
+    def prompt(self, request: CompletionRequest, *, within_budget: bool = True) -> tuple[Prompt, CompletionMode]:
+        """Build the prompt: the local window first, then repository context in what is left.
+
+        ``within_budget``: shorten a prompt that would take longer than ``promptBudgetMs`` to
+        evaluate (see :meth:`_shortened`); background work passes False to get the full prompt.
+        """
         settings = request.settings
         mode = self.engine.mode(settings.fim, settings.fim_order)
         room = self.engine.n_ctx - settings.max_tokens - _GENERATION_MARGIN
-        window = fit_window(healed_prefix(request.prefix), request.suffix, mode, self.engine.encoder,
-                            budget=max(16, min(settings.window_tokens, room)), memo=self._memo)
+        window_budget = max(16, min(settings.window_tokens, room))
+        window = self._window(request, mode, window_budget)
         bos = self.engine.bos_for_prefix_only()
         local = assemble(window, mode, bos=bos)
-        budget = min(request.context_tokens, room - len(local.tokens))
+        parts = self._context_parts(request, mode, window, min(request.context_tokens, room - len(local.tokens)))
+        full = assemble(window, mode, bos=bos, context=[t for part in parts for t in part]) if parts else local
+        if not within_budget or not settings.prompt_budget_ms:
+            return full, mode
+        uncached = len(full.tokens) - self.engine.reusable(full.tokens)
+        if uncached <= _ALWAYS_AFFORDABLE:
+            return full, mode
+        allowance = settings.prompt_budget_ms / 1000 * self._prefill_speed()
+        if uncached <= allowance:
+            return full, mode
+        return self._shortened(request, mode, full, parts, window_budget, allowance), mode
+
+    def _window(self, request: CompletionRequest, mode: CompletionMode, budget: int) -> Window:
+        return fit_window(healed_prefix(request.prefix), request.suffix, mode, self.engine.encoder, budget=budget,
+                          memo=self._memo)
+
+    def _context_parts(self, request: CompletionRequest, mode: CompletionMode, window: Window,
+                       budget: int) -> list[list[int]]:
+        """Repository context as token lists: the opening frame, one per chunk, the closing frame."""
         if request.context is None or budget < _MIN_CONTEXT_BUDGET:
-            return local, mode
+            return []
         cursor_line = normalize_newlines(request.prefix).count("\n")
         first_line = cursor_line - window.prefix.count("\n")
         last_line = cursor_line + window.suffix.count("\n") + 1
@@ -139,21 +170,46 @@ class LlamaCompleter:
             return len(self._tokens_of(chunk.path, chunk.text, mode))
 
         snippets = request.context((first_line, last_line), budget, cost) if budget > 0 else []
-        if not snippets:
-            return local, mode
-        context = list(opening)
+        parts, used = [opening], 0
         for snippet in snippets:
             tokens = self._tokens_of(snippet.path, snippet.text, mode)
-            if len(context) + len(tokens) - len(opening) > budget:
+            if used + len(tokens) > budget:
                 break  # the source overshot its budget: the local window always keeps its room
-            context += tokens
-        if len(context) == len(opening):
-            return local, mode
-        return assemble(window, mode, bos=bos, context=context + closing), mode
+            parts.append(tokens)
+            used += len(tokens)
+        return parts + [closing] if len(parts) > 1 else []
+
+    def _shortened(self, request: CompletionRequest, mode: CompletionMode, full: Prompt, parts: list[list[int]],
+                   window_budget: int, allowance: float) -> Prompt:
+        """A prompt that evaluates within ``allowance`` tokens: cached context, then a smaller window.
+
+        The chunks kept are those the cache already holds in place at the head of the full prompt,
+        so the background evaluation of the full prompt extends this one's context. The window
+        budget is halved until the uncached part fits; halving keeps the window's start on the
+        block boundaries, so it stays put while the user types.
+        """
+        in_place = self.engine.cached_prefix(full.tokens)
+        head = 1 if (mode.fim.bos if mode.fim else self.engine.bos_for_prefix_only()) is not None else 0
+        context: list[int] = []
+        end = head + len(parts[0]) if parts else 0
+        for chunk in parts[1:-1]:
+            end += len(chunk)
+            if end > in_place:
+                break
+            context += chunk
+        if context:
+            context = parts[0] + context + parts[-1]
+        budget = window_budget
+        while True:
+            prompt = assemble(self._window(request, mode, budget), mode, bos=self.engine.bos_for_prefix_only(),
+                              context=context)
+            if budget <= _MIN_WINDOW or len(prompt.tokens) - self.engine.reusable(prompt.tokens) <= allowance:
+                return dataclasses.replace(prompt, shortened=True)
+            budget = max(_MIN_WINDOW, budget // 2)
 
     def warm(self, request: CompletionRequest, cancel: threading.Event) -> GenerationStats:
-        """Evaluate the prompt of ``request`` into the KV cache, so the next keystroke finds it there."""
-        prompt, _mode = self.prompt(request)
+        """Evaluate the full prompt of ``request`` into the KV cache, so the next keystroke finds it there."""
+        prompt, _mode = self.prompt(request, within_budget=False)
         stats = GenerationStats(prompt_tokens=len(prompt.tokens))
         if not prompt.tokens or cancel.is_set():
             stats.stop_reason = "cancelled" if cancel.is_set() else "empty_prompt"
@@ -191,7 +247,7 @@ class LlamaCompleter:
         if cancel.is_set():
             stats = GenerationStats(prompt_tokens=len(prompt.tokens), stop_reason="cancelled")
             logger.info("generation cancelled before it started: %s", stats.summary())
-            return CompletionResult("", mode.name, stats, reason="cancelled")
+            return CompletionResult("", mode.name, stats, reason="cancelled", shortened=prompt.shortened)
         cursor = cursor_context(normalize_newlines(request.prefix), normalize_newlines(request.suffix), settings.multiline,
                                 after_accept=request.after_accept)
         raw = [""]
@@ -220,6 +276,7 @@ class LlamaCompleter:
             stats = stopped.stats
         if stats.stop_reason == "cancelled":
             logger.info("generation cancelled: %s", stats.summary())
-            return CompletionResult("", mode.name, stats, reason="cancelled")
+            return CompletionResult("", mode.name, stats, reason="cancelled", shortened=prompt.shortened)
         text = shape(raw[0], cursor, final=True).text
-        return CompletionResult(text, mode.name, stats, reason="" if text.strip() else "empty_suggestion")
+        return CompletionResult(text, mode.name, stats, reason="" if text.strip() else "empty_suggestion",
+                                shortened=prompt.shortened)

@@ -28,6 +28,11 @@ BACKGROUND_CHUNK = 32
 """Smaller chunks for background warming, so a keystroke waits at most one short decode."""
 
 _INFILL_MARKER = "☺"
+_SPEED_SAMPLE = 32
+"""Prompt chunks of at least this many tokens update the measured prefill speed."""
+_SPEED_WEIGHT = 0.3
+"""Weight of the newest chunk in the moving average (recent chunks run at the current depth)."""
+_PROBE_TOKENS = 64
 
 
 class VocabEncoder:
@@ -131,6 +136,7 @@ class LlamaEngine:
         self.model_name = self.model.metadata("general.name") or os.path.basename(model_path)
         self.architecture = self.model.metadata("general.architecture") or "unknown"
         self._kv_tokens: list[int] = []
+        self._prefill_tokens_per_s: float | None = None
         self._token_texts: list[str] | None = None
         self._consistent: dict[str, object] = {}
         self._modes: dict[tuple[str, str], CompletionMode] = {}
@@ -160,6 +166,30 @@ class LlamaEngine:
     def cached_prefix(self, tokens: list[int]) -> int:
         """How many leading tokens of ``tokens`` the KV cache already holds in place."""
         return common_prefix_length(self._kv_tokens, tokens)
+
+    def reusable(self, tokens: list[int]) -> int:
+        """How many leading tokens of ``tokens`` evaluation would take from the cache, shifts included."""
+        keep = common_prefix_length(self._kv_tokens, tokens)
+        if keep < len(self._kv_tokens) and keep < len(tokens) - 1 and self.context.can_shift():
+            moves, reusable = plan_moves(self._kv_tokens, tokens, keep)
+            return reusable if moves else keep
+        return keep
+
+    def prefill_tokens_per_s(self) -> float:
+        """Measured prompt-evaluation speed: a moving average over recent prompt chunks.
+
+        Until a prompt chunk has been timed, a short probe is evaluated once and the cache emptied
+        (before that point it held at most a few tokens per prompt, cheap to evaluate again).
+        """
+        if self._prefill_tokens_per_s is None:
+            probe = self.encoder.encode("def probe(value):\n    return value\n" * 8)[:_PROBE_TOKENS]
+            self.reset_cache()
+            self._decode(probe[:8])  # the first decode allocates buffers: not a fair sample
+            started = time.perf_counter()
+            self._decode(probe[8:])
+            self._prefill_tokens_per_s = (len(probe) - 8) / max(time.perf_counter() - started, 1e-6)
+            self.reset_cache()
+        return self._prefill_tokens_per_s
 
     def evaluate_prompt(self, tokens: list[int], cancel: threading.Event, stats: GenerationStats,
                         chunk_size: int = PROMPT_CHUNK) -> None:
@@ -193,7 +223,7 @@ class LlamaEngine:
                 stats.prompt_ms = (time.perf_counter() - started) * 1000
                 raise Cancelled(stats)
             chunk = tokens[start:start + chunk_size]
-            self._decode(chunk)
+            self._timed_decode(chunk)
             stats.evaluated_tokens += len(chunk)
         stats.prompt_ms = (time.perf_counter() - started) * 1000
 
@@ -285,6 +315,14 @@ class LlamaEngine:
         """Empty the KV cache (measurements that must start cold)."""
         self.context.clear()
         self._kv_tokens.clear()
+
+    def _timed_decode(self, chunk: list[int]) -> None:
+        started = time.perf_counter()
+        self._decode(chunk)
+        if len(chunk) >= _SPEED_SAMPLE:
+            speed = len(chunk) / max(time.perf_counter() - started, 1e-6)
+            known = self._prefill_tokens_per_s
+            self._prefill_tokens_per_s = speed if known is None else known + _SPEED_WEIGHT * (speed - known)
 
     def _decode(self, chunk: list[int]) -> None:
         try:

@@ -32,6 +32,8 @@ class Prompt:
     """The part of the document suffix that is in the prompt (empty in prefix-only mode)."""
     n_prefix_tokens: int
     n_suffix_tokens: int
+    shortened: bool = False
+    """Cut to the prompt time budget: less context or a smaller window than the settings allow."""
 
 
 def normalize_newlines(text: str) -> str:

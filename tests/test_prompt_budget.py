@@ -1,0 +1,98 @@
+"""The prompt time budget: a cold prompt is shortened to what evaluates in time, then grows.
+
+Runs the real tiny FIM model; the prefill speed is fixed through the completer's seam so the
+token allowance (budget × speed) does not depend on the machine.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from context import Snippet
+from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
+from lsp_server.engine.llama_engine import LlamaEngine
+from lsp_server.settings import CompletionSettings
+
+SPEED = 1000.0
+"""Tokens per second the completer is told the engine evaluates."""
+BUDGET_MS = 100
+ALLOWANCE = SPEED * BUDGET_MS / 1000
+
+FILE_BEFORE = "".join(f"def scale_{n}(value):\n    return value * {n} + {n * 7}\n\n\n" for n in range(60))
+TYPED = "def total(values):\n    return sum(scale_3(v) for v in val"
+SNIPPETS = [Snippet(f"pkg/mod_{n}.py", f"def helper_{n}(items):\n    return [item + {n} for item in items]\n" * 3)
+            for n in range(4)]
+
+
+@pytest.fixture(scope="module")
+def engine(starcoder_model):
+    engine = LlamaEngine(str(starcoder_model), n_ctx=4096, n_threads=2)
+    yield engine
+    engine.close()
+
+
+def request_at(prefix: str) -> CompletionRequest:
+    settings = CompletionSettings(window_tokens=1024, max_tokens=8, prompt_budget_ms=BUDGET_MS, multiline="never",
+                                  fim_order="spm")  # typing appends: the cached prompt stays a prefix
+    return CompletionRequest(prefix, "\n\nprint(total([1, 2]))\n", settings, path="app.py", repo="shop",
+                             context=lambda window, budget, cost: SNIPPETS, context_tokens=1024)
+
+
+def uncached(engine: LlamaEngine, tokens: list[int]) -> int:
+    return len(tokens) - engine.reusable(tokens)
+
+
+def test_a_cold_prompt_is_shortened_then_grows_to_the_full_prompt_in_the_background(engine):
+    engine.reset_cache()
+    completer = LlamaCompleter(engine, prefill_speed=lambda: SPEED)
+    cold = request_at(FILE_BEFORE + TYPED)
+    full, _mode = completer.prompt(cold, within_budget=False)
+    assert not full.shortened and uncached(engine, full.tokens) > 4 * ALLOWANCE
+
+    shortened, _mode = completer.prompt(cold)
+    assert shortened.shortened and uncached(engine, shortened.tokens) <= ALLOWANCE
+    assert shortened.prefix.endswith("for v in val") and len(shortened.prefix) < len(full.prefix)
+    assert "helper_0" not in shortened.prefix and len(shortened.tokens) < len(full.tokens) - sum(
+        len(completer._tokens_of(s.path, s.text, _mode)) for s in SNIPPETS), "no context is cached yet"
+    result = completer.complete(cold, threading.Event(), lambda _shaped: None)
+    assert result.shortened and result.stats.evaluated_tokens <= ALLOWANCE
+
+    warmed = completer.warm(cold, threading.Event())  # what the server runs once the user pauses
+    assert warmed.stop_reason == "warmed" and warmed.prompt_tokens == len(full.tokens)
+
+    typed_on = request_at(FILE_BEFORE + TYPED + "ue")
+    after, _mode = completer.prompt(typed_on)
+    assert not after.shortened and uncached(engine, after.tokens) <= 4
+    result = completer.complete(typed_on, threading.Event(), lambda _shaped: None)
+    assert not result.shortened and result.stats.evaluated_tokens <= 4
+
+
+def test_chunks_already_cached_are_kept_and_the_window_shrinks_to_fit(engine):
+    engine.reset_cache()
+    completer = LlamaCompleter(engine, prefill_speed=lambda: SPEED)
+    # The context is cached (an earlier prompt evaluated it), then the user jumps far up the file.
+    completer.warm(request_at(FILE_BEFORE + TYPED), threading.Event())
+    elsewhere = request_at(FILE_BEFORE[: len(FILE_BEFORE) // 3] + "def jump(values):\n    return ")
+    prompt, mode = completer.prompt(elsewhere)
+    assert prompt.shortened and uncached(engine, prompt.tokens) <= ALLOWANCE
+    context = [t for s in SNIPPETS for t in completer._tokens_of(s.path, s.text, mode)]
+    assert any(prompt.tokens[i:i + len(context)] == context for i in range(len(prompt.tokens) - len(context) + 1))
+
+
+def test_a_zero_budget_always_evaluates_the_full_prompt(engine):
+    engine.reset_cache()
+    completer = LlamaCompleter(engine, prefill_speed=lambda: 1.0)
+    request = request_at(FILE_BEFORE + TYPED)
+    unlimited = CompletionRequest(request.prefix, request.suffix,
+                                  CompletionSettings(window_tokens=1024, prompt_budget_ms=0), path="app.py",
+                                  context=request.context, context_tokens=1024)
+    prompt, _mode = completer.prompt(unlimited)
+    assert not prompt.shortened and prompt.tokens == completer.prompt(unlimited, within_budget=False)[0].tokens
+
+
+def test_the_measured_speed_is_positive_and_leaves_an_empty_cache(engine):
+    engine.reset_cache()
+    speed = engine.prefill_tokens_per_s()
+    assert speed > 0 and engine.cached_prefix([1, 2, 3]) == 0
