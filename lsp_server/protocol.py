@@ -22,8 +22,14 @@ Standard LSP first: suggestions are answered through ``textDocument/inlineComple
     ``mode`` (``fim-psm``, ``fim-spm`` or ``prefix-only``, null before the model loads),
     ``modeReason``, ``enabled``, ``indexedFiles`` and ``indexing`` (bool).
 
+``infill/explain`` (client → server request)
+    Params ``{textDocument: {uri}, position}``. Answers ``{reason, message}``: why a suggestion
+    did or did not appear there (completions off, secret file, model not loaded, never asked
+    at this spot, the last request's outcome such as ``empty_suggestion`` or ``cancelled``).
+    For an editor's "why no completion here?" command.
+
 The server announces the extension under ``capabilities.experimental.infill``:
-``{"partialCompletion": true, "status": true, "version": 1}``.
+``{"partialCompletion": true, "status": true, "explain": true, "version": 1}``.
 """
 
 from __future__ import annotations
@@ -34,12 +40,13 @@ from typing import Any
 EXPERIMENTAL_KEY = "infill"
 PARTIAL_COMPLETION = "infill/partialCompletion"
 STATUS = "infill/status"
+EXPLAIN = "infill/explain"
 EXTENSION_VERSION = 1
 
 
 def server_experimental_capabilities() -> dict[str, Any]:
     """What the server puts under ``capabilities.experimental``."""
-    return {EXPERIMENTAL_KEY: {"partialCompletion": True, "status": True, "version": EXTENSION_VERSION}}
+    return {EXPERIMENTAL_KEY: {"partialCompletion": True, "status": True, "explain": True, "version": EXTENSION_VERSION}}
 
 
 def client_wants_partials(experimental: Any) -> bool:

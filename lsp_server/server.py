@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 
 from context import ContextEngine
@@ -27,14 +27,16 @@ from lsp_server import __version__
 from lsp_server.background import BackgroundWork
 from lsp_server.engine.completer import CompletionRequest, CompletionResult
 from lsp_server.engine.models import InferenceWorker, ModelOptions
+from lsp_server.explain import Outcome, explain
 from lsp_server.fim.postprocess import Shaped
 from lsp_server.protocol import (
+    EXPLAIN,
     PARTIAL_COMPLETION,
     STATUS,
     PartialCompletion,
     client_wants_partials,
-    server_experimental_capabilities,
 )
+from lsp_server.rpc import InfillProtocol, plain
 from lsp_server.scheduler import LatestWins
 from lsp_server.settings import Settings, resolve_settings
 from lsp_server.type_through import TypeThrough
@@ -45,16 +47,6 @@ logger = logging.getLogger(__name__)
 PARENT_POLL_SECONDS = 3.0
 SPECULATION_IDLE_SECONDS = 0.15
 """Quiet time after a suggestion before the next one is computed ahead (typing goes first)."""
-
-
-class InfillProtocol(LanguageServerProtocol):
-    """Adds Infill's extensions to the capabilities pygls computes."""
-
-    @lsp_method(types.INITIALIZE)
-    def lsp_initialize(self, params: types.InitializeParams):
-        result = yield from super().lsp_initialize(params)
-        result.capabilities.experimental = server_experimental_capabilities()
-        return result
 
 
 class InfillServer(LanguageServer):
@@ -74,6 +66,8 @@ class InfillServer(LanguageServer):
         self._sequence = itertools.count(1)
         self._request_ids = itertools.count(1)
         self._told_user: set[str] = set()
+        self.outcomes: dict[str, Outcome] = {}
+        """How the last completion request of each open document ended (for ``infill/explain``)."""
 
     @property
     def streams_partials(self) -> bool:
@@ -124,6 +118,8 @@ class InfillServer(LanguageServer):
         reason = _why_not(self, document, position)
         if reason:
             logger.info("completion id=%d uri=%s skipped: %s", request_id, uri, reason)
+            if document is not None:
+                self._note(uri, document.version, position, reason)
             return empty
         version, text = document.version, document.source
         offset = document.offset_at_position(position)
@@ -133,6 +129,7 @@ class InfillServer(LanguageServer):
             rest, speculative = known
             how = "speculative" if speculative else "type_through"
             logger.info("completion id=%d uri=%s version=%s %s chars=%d", request_id, uri, version, how, len(rest))
+            self._note(uri, version, position, "shown", len(rest))
             self._follow_up(uri, prefix + rest, suffix)
             return _suggestion(rest, position)
         request = self._request(uri, prefix, suffix)
@@ -140,15 +137,33 @@ class InfillServer(LanguageServer):
         if self.worker.backend is None:
             self.tell_user_once("model", self.worker.error or "Infill: no model is loaded.")
             logger.info("completion id=%d skipped: no_model", request_id)
+            self._note(uri, version, position, "no_model_at_request")
             return empty
         result = await self._run(request, uri, version, position)
         _log_result(request_id, uri, version, result, started)
+        self._note(uri, version, position, "shown" if result.text else result.reason, len(result.text))
         if result.text:
             self.shown.remember(uri, prefix, suffix, result.text)
         if result.reason not in ("cancelled", "content_modified"):  # else a newer request follows up
             self._follow_up(uri, prefix + result.text, suffix, speculate=bool(result.text),
                                   then_grow=(prefix, suffix) if result.shortened else None)
         return _suggestion(result.text, position) if result.text else empty
+
+    def _note(self, uri: str, version: int | None, position: types.Position, reason: str, chars: int = 0) -> None:
+        self.outcomes[uri] = Outcome(version, position.line, position.character, reason, chars)
+
+    def explain(self, params: dict) -> dict:
+        """The ``infill/explain`` answer: why a suggestion did or did not appear at a position."""
+        try:
+            uri = params["textDocument"]["uri"]
+            line, character = int(params["position"]["line"]), int(params["position"]["character"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise JsonRpcInvalidParams("infill/explain needs {textDocument: {uri}, position: {line, character}}") from exc
+        document = self.workspace.text_documents.get(uri)
+        gate = _why_not(self, document, types.Position(line, character)) if line >= 0 and character >= 0 else "bad_position"
+        loaded = self.worker.backend is not None
+        return explain(gate, loaded, self.worker.error, self.outcomes.get(uri),
+                       document.version if document else None, line, character)
 
     def _follow_up(self, uri: str, prefix: str, suffix: str, *, speculate: bool = True,
                          then_grow: tuple[str, str] | None = None) -> None:
@@ -376,6 +391,7 @@ def create_server(model: ModelOptions) -> InfillServer:
         ls.requests.cancel(params.text_document.uri)
         ls.background.cancel_pending(params.text_document.uri)
         ls.shown.forget(params.text_document.uri)
+        ls.outcomes.pop(params.text_document.uri, None)
         path = to_fs_path(params.text_document.uri)
         if ls.context is not None and path:
             ls.context.close_buffer(Path(path))
@@ -391,6 +407,11 @@ def create_server(model: ModelOptions) -> InfillServer:
     @server.feature(STATUS)
     async def status(ls: InfillServer, _params) -> dict:
         return await ls.status()
+
+    @server.feature(EXPLAIN)
+    async def explain_spot(ls: InfillServer, params) -> dict:
+        params = plain(params)
+        return ls.explain(params if isinstance(params, dict) else {})
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls: InfillServer, params: types.InlineCompletionParams):

@@ -322,3 +322,53 @@ async def test_a_cold_prompt_over_the_time_budget_is_shortened_then_grown_while_
         await complete(client, URI, line + 1, 39)
     typed_on = log_lines(log, "completion id=2 ")[0]
     assert " shortened " not in typed_on and int(typed_on.split("evaluated=")[1].split()[0]) <= 4, typed_on
+
+
+def test_why_no_completion_here_names_the_cause_at_the_cursor(default_model):
+    client = PipeClient("--model", str(default_model), "--threads", "2")
+
+    def explain(request_id: str, line: int, character: int, uri: str = URI) -> dict:
+        client.send({"id": request_id, "method": "infill/explain",
+                     "params": {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}}})
+        return client.response(request_id)
+
+    try:
+        assert client.initialize()["result"]["capabilities"]["experimental"]["infill"]["explain"] is True
+        client.open(URI, FIB)
+        client.inline("asked", URI, 4, 11)
+        items = client.response("asked")["result"]["items"]
+        answer = explain("here", 4, 11)["result"]
+        assert answer["reason"] == ("shown" if items else "empty_suggestion") and answer["message"], answer
+        assert explain("elsewhere", 0, 0)["result"]["reason"] == "never_asked"
+        assert explain("outside", 99, 0)["result"]["reason"] == "bad_position"
+        assert explain("unknown", 0, 0, "file:///work/never-opened.py")["result"]["reason"] == "unknown_document"
+        client.open("file:///work/.env", "API_KEY=\n")
+        secret = explain("secret", 0, 8, "file:///work/.env")["result"]
+        assert secret["reason"] == "secret_file" and "never sent" in secret["message"]
+        client.send({"id": "malformed", "method": "infill/explain", "params": {"position": "nowhere"}})
+        assert "textDocument" in client.response("malformed")["error"]["message"]
+        assert explain("still-serving", 4, 11)["result"]["reason"] in ("shown", "empty_suggestion")
+    finally:
+        client.close()
+
+
+def test_a_form_feed_does_not_shift_the_line_numbers_of_edits(starcoder_model):
+    # Editors end lines only at \n, \r\n and \r; a form feed is an ordinary character.
+    client = PipeClient("--model", str(starcoder_model), "--threads", "1")
+
+    def reason(request_id: str, line: int, character: int) -> str:
+        client.send({"id": request_id, "method": "infill/explain",
+                     "params": {"textDocument": {"uri": URI}, "position": {"line": line, "character": character}}})
+        return client.response(request_id)["result"]["reason"]
+
+    try:
+        client.initialize()
+        client.open(URI, "x = 1\x0c\ny = ")
+        assert reason("end of line 1", 1, 4) != "bad_position"
+        client.send({"method": "textDocument/didChange", "params": {"textDocument": {"uri": URI, "version": 2},
+                     "contentChanges": [{"range": {"start": {"line": 1, "character": 4},
+                                                   "end": {"line": 1, "character": 4}}, "text": "2"}]}})
+        assert reason("after the edit", 1, 5) != "bad_position"
+        assert reason("past the end", 1, 6) == "bad_position"
+    finally:
+        client.close()

@@ -1,0 +1,274 @@
+/**
+ * The VS Code side of Infill: starts `infill-lsp` over stdio and lets vscode-languageclient
+ * turn `textDocument/inlineCompletion` into ghost text. On top of that: per-language switch,
+ * streamed partial suggestions, a status bar item, and four commands.
+ */
+
+import * as vscode from "vscode";
+import {
+  ClientCapabilities,
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  State,
+  StaticFeature,
+  TransportKind,
+} from "vscode-languageclient/node";
+import { needsRestart, serverLaunch, serverSettings } from "./launch";
+import { PartialCompletion, Streams, spotKey } from "./partials";
+import { ClientState, ServerStatus, statusView } from "./status";
+
+const SECTION = "infill";
+const STATUS_POLL_BUSY_MS = 1000;
+const STATUS_POLL_IDLE_MS = 15000;
+
+type Suggestions = vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined;
+type ProvideInlineCompletionItems = (
+  document: vscode.TextDocument,
+  position: vscode.Position,
+  context: vscode.InlineCompletionContext,
+  token: vscode.CancellationToken,
+) => vscode.ProviderResult<vscode.InlineCompletionItem[] | vscode.InlineCompletionList>;
+
+/** Opts in to the server's streaming extension (`experimental.infill.partialCompletion`). */
+const streamingCapability: StaticFeature = {
+  fillClientCapabilities(capabilities: ClientCapabilities): void {
+    const experimental = (capabilities.experimental ?? {}) as Record<string, unknown>;
+    capabilities.experimental = { ...experimental, infill: { partialCompletion: true } };
+  },
+  initialize(): void {},
+  getState: () => ({ kind: "static" }),
+  clear(): void {},
+};
+
+class Infill implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private readonly output = vscode.window.createOutputChannel("Infill", { log: true });
+  private readonly statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  private readonly streams = new Streams();
+  private readonly state: ClientState = { phase: "starting", generating: 0 };
+  private statusTimer: NodeJS.Timeout | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(private readonly context: vscode.ExtensionContext) {
+    this.statusItem.command = "infill.showLog";
+    this.statusItem.name = "Infill";
+    this.render();
+    this.statusItem.show();
+    const commands: Array<[string, () => unknown]> = [
+      ["infill.toggle", () => this.toggle()],
+      ["infill.showLog", () => this.output.show(true)],
+      ["infill.restart", () => this.restart()],
+      ["infill.whyNoCompletion", () => this.whyNoCompletion()],
+    ];
+    for (const [name, run] of commands) {
+      this.disposables.push(vscode.commands.registerCommand(name, run));
+    }
+    this.disposables.push(
+      vscode.workspace.onDidChangeConfiguration((event) => this.onSettingsChanged(event)),
+      vscode.window.onDidChangeActiveTextEditor(() => this.render()),
+    );
+  }
+
+  private settings(scope?: vscode.ConfigurationScope): vscode.WorkspaceConfiguration {
+    return vscode.workspace.getConfiguration(SECTION, scope);
+  }
+
+  private contributedKeys(): string[] {
+    return Object.keys(this.context.extension.packageJSON.contributes.configuration.properties);
+  }
+
+  async start(): Promise<void> {
+    const launch = serverLaunch(this.settings());
+    const serverOptions: ServerOptions = { command: launch.command, args: launch.args, transport: TransportKind.stdio };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+      initializationOptions: serverSettings(this.settings(), this.contributedKeys()),
+      outputChannel: this.output,
+      middleware: {
+        provideInlineCompletionItems: (document, position, context, token, next) =>
+          this.provide(document, position, context, token, next),
+      },
+    };
+    const client = new LanguageClient(SECTION, "Infill", serverOptions, clientOptions);
+    this.client = client;
+    client.registerFeature(streamingCapability);
+    client.onDidChangeState((event) => {
+      this.state.phase = event.newState === State.Running ? "running" : event.newState === State.Starting ? "starting" : "stopped";
+      this.render();
+    });
+    client.onNotification("infill/partialCompletion", (partial: PartialCompletion) => this.streams.receive(partial));
+    this.state.failure = undefined;
+    this.state.server = undefined;
+    this.render();
+    try {
+      await client.start();
+    } catch (error) {
+      this.state.failure = `the server did not start (${launch.command}): ${error instanceof Error ? error.message : String(error)}`;
+      this.render();
+      return;
+    }
+    this.pollStatus();
+  }
+
+  private async provide(
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
+    next: ProvideInlineCompletionItems,
+  ): Promise<Suggestions> {
+    if (!this.settings(document).get<boolean>("completion.enabled", true)) {
+      return null;
+    }
+    const version = document.version;
+    const key = spotKey(document.uri.toString(), version, position.line, position.character);
+    const kept = this.streams.takeFinished(key);
+    if (kept !== undefined) {
+      return [new vscode.InlineCompletionItem(kept, new vscode.Range(position, position))];
+    }
+    this.state.generating += 1;
+    this.render();
+    const response = Promise.resolve(next(document, position, context, token)).finally(() => {
+      this.state.generating -= 1;
+      this.render();
+    });
+    const early = this.streams.firstText(key, (listener) => token.onCancellationRequested(listener));
+    const first = await Promise.race([
+      response.then((result) => ({ final: true as const, result })),
+      early.then((text) => ({ final: false as const, text })),
+    ]);
+    if (first.final) {
+      this.streams.release(key);
+      return first.result;
+    }
+    if (first.text === undefined) {
+      return response;
+    }
+    const shown = first.text;
+    void response.then((result) => {
+      const final = firstInsertText(result);
+      const editor = vscode.window.activeTextEditor;
+      const stillThere = editor?.document === document && document.version === version
+        && editor.selection.active.isEqual(position);
+      if (stillThere && this.streams.finish(key, shown, final)) {
+        void vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
+      }
+    }, () => undefined);
+    return [new vscode.InlineCompletionItem(shown, new vscode.Range(position, position))];
+  }
+
+  private pollStatus(): void {
+    clearTimeout(this.statusTimer);
+    const client = this.client;
+    if (!client || !client.isRunning()) {
+      return;
+    }
+    client.sendRequest<ServerStatus>("infill/status", {}).then(
+      (status) => {
+        this.state.server = status;
+        this.render();
+        const busy = !status.loaded || status.indexing;
+        this.statusTimer = setTimeout(() => this.pollStatus(), busy ? STATUS_POLL_BUSY_MS : STATUS_POLL_IDLE_MS);
+      },
+      () => {
+        this.statusTimer = setTimeout(() => this.pollStatus(), STATUS_POLL_IDLE_MS);
+      },
+    );
+  }
+
+  private render(): void {
+    const document = vscode.window.activeTextEditor?.document;
+    this.state.languageDisabled = document ? !this.settings(document).get<boolean>("completion.enabled", true) : false;
+    const view = statusView(this.state);
+    this.statusItem.text = view.text;
+    this.statusItem.tooltip = view.tooltip;
+    this.statusItem.backgroundColor = view.error ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
+  }
+
+  private async onSettingsChanged(event: vscode.ConfigurationChangeEvent): Promise<void> {
+    if (!event.affectsConfiguration(SECTION)) {
+      return;
+    }
+    if (needsRestart((section) => event.affectsConfiguration(section))) {
+      await this.restart();
+      return;
+    }
+    const settings = serverSettings(this.settings(), this.contributedKeys());
+    await this.client?.sendNotification("workspace/didChangeConfiguration", { settings: { [SECTION]: settings } });
+    this.pollStatus();
+  }
+
+  private async toggle(): Promise<void> {
+    const enabled = this.settings().get<boolean>("completion.enabled", true);
+    await this.settings().update("completion.enabled", !enabled, vscode.ConfigurationTarget.Global);
+    vscode.window.setStatusBarMessage(`Infill: completions ${enabled ? "off" : "on"}`, 3000);
+  }
+
+  async restart(): Promise<void> {
+    clearTimeout(this.statusTimer);
+    const client = this.client;
+    this.client = undefined;
+    this.state.phase = "starting";
+    if (client) {
+      await client.dispose().catch(() => undefined);
+    }
+    await this.start();
+  }
+
+  private async whyNoCompletion(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    let message: string;
+    if (!editor) {
+      message = "Open a file and put the cursor where you expected a suggestion.";
+    } else if (!this.settings(editor.document).get<boolean>("completion.enabled", true)) {
+      message = `Completions are off for ${editor.document.languageId} (setting infill.completion.enabled).`;
+    } else if (!vscode.workspace.getConfiguration("editor", editor.document).get<boolean>("inlineSuggest.enabled", true)) {
+      message = "VS Code's inline suggestions are off (setting editor.inlineSuggest.enabled).";
+    } else if (!this.client?.isRunning()) {
+      message = this.state.failure ?? "The Infill server is not running: see the log (Infill: Show Log).";
+    } else {
+      const position = editor.selection.active;
+      const answer = await this.client.sendRequest<{ reason: string; message: string }>("infill/explain", {
+        textDocument: { uri: editor.document.uri.toString() },
+        position: { line: position.line, character: position.character },
+      });
+      message = answer.message;
+    }
+    const choice = await vscode.window.showInformationMessage(`Infill: ${message}`, "Show Log");
+    if (choice === "Show Log") {
+      this.output.show(true);
+    }
+  }
+
+  dispose(): void {
+    clearTimeout(this.statusTimer);
+    for (const disposable of this.disposables) {
+      disposable.dispose();
+    }
+    this.statusItem.dispose();
+    this.output.dispose();
+  }
+
+  async stop(): Promise<void> {
+    await this.client?.stop().catch(() => undefined);
+  }
+}
+
+function firstInsertText(result: Suggestions): string | undefined {
+  const items = Array.isArray(result) ? result : result?.items;
+  const text = items?.[0]?.insertText;
+  return typeof text === "string" ? text : text?.value;
+}
+
+let infill: Infill | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  infill = new Infill(context);
+  context.subscriptions.push(infill);
+  await infill.start();
+}
+
+export async function deactivate(): Promise<void> {
+  await infill?.stop();
+}

@@ -1,0 +1,43 @@
+"""Open documents as the client numbers their lines: only ``\\n``, ``\\r\\n`` and ``\\r`` end a line.
+
+pygls splits a document with ``str.splitlines``, which also breaks lines at form feeds,
+vertical tabs, ``\\x1c``–``\\x1e``, ``\\x85``, U+2028 and U+2029. LSP positions count only the
+three real line breaks, so in a file holding any of those characters (a form feed is common in
+C and Python sources) every position after it pointed at another place: incremental edits were
+applied at the wrong spot and the server's copy of the file drifted from the editor's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pygls.workspace import TextDocument, Workspace
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def lsp_lines(text: str) -> tuple[str, ...]:
+    """The lines of ``text`` with their line breaks, split as LSP does."""
+    return tuple(_LINE.findall(text))
+
+
+class LspTextDocument(TextDocument):
+    @property
+    def lines(self) -> Sequence[str]:
+        return lsp_lines(self.source)
+
+
+class LspWorkspace(Workspace):
+    """pygls's workspace with documents that split lines as LSP does."""
+
+    @classmethod
+    def like(cls, workspace: Workspace) -> LspWorkspace:
+        """A fresh workspace with the same root, folders, sync kind and position encoding."""
+        return cls(workspace.root_uri, workspace._sync_kind, list(workspace.folders.values()),
+                   workspace.position_encoding)
+
+    def _create_text_document(self, doc_uri: str, source: str | None = None, version: int | None = None,
+                              language_id: str | None = None) -> TextDocument:
+        return LspTextDocument(doc_uri, source=source, version=version, language_id=language_id,
+                               sync_kind=self._sync_kind, position_codec=self._position_codec)
