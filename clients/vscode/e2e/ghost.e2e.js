@@ -33,9 +33,14 @@ async function main() {
     await page.keyboard.press("Control+End");
     await page.keyboard.type("def square(x):\n", { delay: 60 });
     await page.keyboard.type("return x", { delay: 60 });
-    const ghost = page.locator(".ghost-text-decoration, .ghost-text").first();
-    await ghost.waitFor({ timeout: 60000 }).catch(async () => { await shot("no-ghost-text"); throw new Error("no ghost text"); });
-    const suggested = ((await ghost.textContent()) ?? "").replace(/\u00a0/g, " ");
+    const ghost = page.locator(".ghost-text-decoration");
+    await ghost.first().waitFor({ timeout: 60000 }).catch(async () => { await shot("no-ghost-text"); throw new Error("no ghost text"); });
+    await shot("ghost-text-first");
+    // The first ghost text may be a streamed part; once the status item stops spinning the whole
+    // suggestion has arrived (and replaced the part without a second model call).
+    await page.locator(".statusbar-item", { hasText: "Infill" }).locator(".codicon-sparkle").waitFor({ timeout: 60000 });
+    await page.waitForTimeout(500);
+    const suggested = (await ghost.allTextContents()).join("").replace(/\u00a0/g, " ");
     const expected = ("return x" + suggested).trimEnd();
     await shot("ghost-text");
     await page.keyboard.press("Tab");
@@ -48,7 +53,7 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await shot("accepted");
-    const line = saved.split("\n").find((l) => l.includes("return x")) ?? "";
+    const line = saved.split("\n").filter((l) => l.includes("return x")).pop() ?? "";
     if (!suggested.trim() || !line.includes(expected)) {
       throw new Error(`accepted text not in the file: ghost ${JSON.stringify(suggested)}, line ${JSON.stringify(line)}`);
     }
