@@ -1,9 +1,10 @@
-"""Background inference: the speculative next suggestion and idle cache warming.
+"""Background inference: the speculative next suggestion, idle cache warming, growing a shortened prompt.
 
-Both run on the one inference thread, only when no real request is in flight, and every real
+All run on the one inference thread, only when no real request is in flight, and every real
 request preempts them: it sets the background job's cancellation event before it queues, and
-the engine checks that event between prompt chunks and between tokens. What a preempted job
-already evaluated stays in the KV cache, so a warm-up cut short still shortens the next prompt.
+the engine checks that event between tokens and, through llama.cpp's abort callback, inside a
+prompt chunk's decode. What a preempted job already evaluated stays in the KV cache, so a
+warm-up cut short still shortens the next prompt.
 
 Jobs start after the user has been idle for a moment (per document), so they never compete with
 a burst of keystrokes.

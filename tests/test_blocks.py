@@ -63,6 +63,11 @@ def test_a_keystroke_reencodes_only_the_block_being_typed_in(engine):
 
 
 def test_a_long_prefix_is_cut_to_whole_blocks_within_the_budget(engine):
-    prompt = build_prompt(SOURCE * 3, "", engine.mode(fim="off"), engine.encoder, budget=500)
-    assert 500 - 200 < prompt.n_prefix_tokens <= 500
-    assert (SOURCE * 3).endswith(prompt.prefix) and prompt.prefix.startswith("\n")
+    text = SOURCE * 3
+    prompt = build_prompt(text, "", engine.mode(fim="off"), engine.encoder, budget=500)
+    assert prompt.n_prefix_tokens <= 500 - 1  # room for BOS
+    assert text.endswith(prompt.prefix) and prompt.prefix.startswith("\n")
+    start = len(text) - len(prompt.prefix)
+    assert start in block_starts(text)
+    one_more_block = max(s for s in block_starts(text) if s < start)
+    assert len(engine.encoder.encode_infilling(text[one_more_block:])) > 500 - 1, "the cut kept too little"

@@ -204,3 +204,36 @@ def test_a_scrolled_out_block_is_shifted_not_evaluated_again(engine):
     # block: close to a fresh evaluation, not equal (llama-server's cache reuse makes the same trade).
     assert int(shifted.argmax()) == int(fresh.argmax())
     assert float(np.corrcoef(shifted, fresh)[0, 1]) > 0.9
+
+
+class CancelAfter:
+    """A cancellation event that reads as set from its ``calls``-th check on."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+    def is_set(self) -> bool:
+        self.calls -= 1
+        return self.calls < 0
+
+
+def test_background_evaluation_stops_inside_a_decode_and_leaves_the_cache_consistent(engine, starcoder_model):
+    prompt = engine.encoder.encode("def add(a, b):\n    return a + b\n" * 30)[:300]
+    engine.reset_cache()
+    engine.evaluate_prompt(prompt[:100], threading.Event(), GenerationStats())
+    stats = GenerationStats()
+    # Checks: one before the first chunk, then llama.cpp polls between the graph's operations.
+    with pytest.raises(Cancelled) as stopped:
+        engine.evaluate_prompt(prompt, CancelAfter(5), stats, abortable=True)
+    assert stopped.value.stats.stop_reason == "cancelled" and stopped.value.stats.evaluated_tokens == 0
+    assert engine.cached_prefix(prompt) == 100, "the aborted chunk is dropped, what came before stays"
+    resumed = GenerationStats()
+    engine.evaluate_prompt(prompt, threading.Event(), resumed)
+    assert resumed.cached_tokens == 100 and resumed.evaluated_tokens == 200
+    fresh = LlamaEngine(str(starcoder_model), n_ctx=1024, n_threads=1)
+    try:
+        fresh.evaluate_prompt(prompt[:100], threading.Event(), GenerationStats())  # same chunks, no abort
+        fresh.evaluate_prompt(prompt, threading.Event(), GenerationStats())
+        assert abs(fresh.context.last_logits() - engine.context.last_logits()).max() < 1e-4
+    finally:
+        fresh.close()

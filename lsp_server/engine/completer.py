@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lsp_server.engine.llama_engine import BACKGROUND_CHUNK, Cancelled, GenerationParams, GenerationStats, LlamaEngine
+from lsp_server.engine.llama_engine import Cancelled, GenerationParams, GenerationStats, LlamaEngine
 from lsp_server.fim.blocks import PromptMemo
 from lsp_server.fim.formats import CompletionMode
 from lsp_server.fim.postprocess import Shaped, cursor_context, shape
@@ -215,7 +215,7 @@ class LlamaCompleter:
             stats.stop_reason = "cancelled" if cancel.is_set() else "empty_prompt"
             return stats
         try:
-            self.engine.evaluate_prompt(prompt.tokens, cancel, stats, chunk_size=BACKGROUND_CHUNK)
+            self.engine.evaluate_prompt(prompt.tokens, cancel, stats, abortable=True)
             stats.stop_reason = "warmed"
         except Cancelled as stopped:
             stats = stopped.stats

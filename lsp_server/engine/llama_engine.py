@@ -17,15 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lsp_server.engine.kv_reuse import plan_moves
-from lsp_server.engine.native import NativeContext, NativeModel, supports_gpu_offload
+from lsp_server.engine.native import DecodeAborted, NativeContext, NativeModel, supports_gpu_offload
 from lsp_server.fim.formats import CompletionMode, detect_mode
 
 logger = logging.getLogger(__name__)
 
 PROMPT_CHUNK = 128
 """Tokens per decode call during prompt evaluation: cancellation is checked between chunks."""
-BACKGROUND_CHUNK = 32
-"""Smaller chunks for background warming, so a keystroke waits at most one short decode."""
 
 _INFILL_MARKER = "☺"
 _SPEED_SAMPLE = 32
@@ -192,10 +190,13 @@ class LlamaEngine:
         return self._prefill_tokens_per_s
 
     def evaluate_prompt(self, tokens: list[int], cancel: threading.Event, stats: GenerationStats,
-                        chunk_size: int = PROMPT_CHUNK) -> None:
+                        chunk_size: int = PROMPT_CHUNK, *, abortable: bool = False) -> None:
         """Bring the KV cache to exactly ``tokens``, reusing the longest common prefix.
 
         Cancelled between chunks, the chunks already decoded stay cached for the next prompt.
+        ``abortable`` (background work): ``cancel`` also stops a chunk in the middle of its
+        decode, within one operation of the graph instead of a whole chunk (about a second for
+        128 tokens at an 8K depth on 2 CPU cores); only that chunk is lost.
         """
         if not tokens:
             raise ValueError("empty prompt")
@@ -223,7 +224,15 @@ class LlamaEngine:
                 stats.prompt_ms = (time.perf_counter() - started) * 1000
                 raise Cancelled(stats)
             chunk = tokens[start:start + chunk_size]
-            self._timed_decode(chunk)
+            try:
+                self._timed_decode(chunk, cancel.is_set if abortable else None)
+            except DecodeAborted:
+                # llama.cpp removed the chunk's positions; what came before it stays cached.
+                self.context.truncate(start)
+                del self._kv_tokens[start:]
+                stats.stop_reason = "cancelled"
+                stats.prompt_ms = (time.perf_counter() - started) * 1000
+                raise Cancelled(stats) from None
             stats.evaluated_tokens += len(chunk)
         stats.prompt_ms = (time.perf_counter() - started) * 1000
 
@@ -316,17 +325,19 @@ class LlamaEngine:
         self.context.clear()
         self._kv_tokens.clear()
 
-    def _timed_decode(self, chunk: list[int]) -> None:
+    def _timed_decode(self, chunk: list[int], abort: Callable[[], bool] | None = None) -> None:
         started = time.perf_counter()
-        self._decode(chunk)
+        self._decode(chunk, abort)
         if len(chunk) >= _SPEED_SAMPLE:
             speed = len(chunk) / max(time.perf_counter() - started, 1e-6)
             known = self._prefill_tokens_per_s
             self._prefill_tokens_per_s = speed if known is None else known + _SPEED_WEIGHT * (speed - known)
 
-    def _decode(self, chunk: list[int]) -> None:
+    def _decode(self, chunk: list[int], abort: Callable[[], bool] | None = None) -> None:
         try:
-            self.context.decode(chunk)
+            self.context.decode(chunk, abort)
+        except DecodeAborted:
+            raise
         except Exception:
             # The cache state is unknown after a failed decode: start from scratch next time.
             self.reset_cache()

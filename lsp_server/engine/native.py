@@ -12,6 +12,7 @@ import ctypes
 import logging
 import os
 import threading
+from collections.abc import Callable
 
 import llama_cpp
 
@@ -151,6 +152,10 @@ class NativeModel:
             self._model = None
 
 
+class DecodeAborted(RuntimeError):
+    """``llama_decode`` was stopped by its abort check; llama.cpp dropped the batch's positions."""
+
+
 class NativeContext:
     """One llama context (KV cache for sequence 0) and the decode calls that fill it."""
 
@@ -173,6 +178,14 @@ class NativeContext:
         self.n_batch = n_batch
         self._ctx = ctx
         self._memory = llama_cpp.llama_get_memory(ctx)
+        self._abort_check: Callable[[], bool] | None = None
+        # Kept on the instance: llama.cpp holds the pointer for the context's life.
+        self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self._should_abort())
+        llama_cpp.llama_set_abort_callback(ctx, self._abort_callback, None)
+
+    def _should_abort(self) -> bool:
+        check = self._abort_check
+        return bool(check is not None and check())
 
     def truncate(self, n_keep: int) -> None:
         """Drop every cached position from ``n_keep`` on (sequence 0)."""
@@ -193,10 +206,21 @@ class NativeContext:
         """Forget the whole KV cache."""
         llama_cpp.llama_memory_clear(self._memory, True)
 
-    def decode(self, tokens: list[int]) -> None:
-        """Append tokens to sequence 0; logits are kept for the last one."""
+    def decode(self, tokens: list[int], abort: Callable[[], bool] | None = None) -> None:
+        """Append tokens to sequence 0; logits are kept for the last one.
+
+        ``abort`` is polled between the graph's operations (llama.cpp's abort callback): when it
+        returns True, the decode stops within one operation and raises :class:`DecodeAborted`.
+        Polling takes the GIL once per operation, so only background work passes it.
+        """
         array = (llama_cpp.llama_token * len(tokens))(*tokens)
-        status = llama_cpp.llama_decode(self._ctx, llama_cpp.llama_batch_get_one(array, len(tokens)))
+        self._abort_check = abort
+        try:
+            status = llama_cpp.llama_decode(self._ctx, llama_cpp.llama_batch_get_one(array, len(tokens)))
+        finally:
+            self._abort_check = None
+        if status == 2:
+            raise DecodeAborted("decode aborted")
         if status != 0:
             raise RuntimeError(f"llama_decode failed with status {status}")
 
