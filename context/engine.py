@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from context.chunking import Chunk
-from context.ignore import FileRules, WorkspaceFilter
+from context.ignore import FileRules, WorkspaceFilter, is_secret
 from context.index import RepoIndex
 from context.ranking import Query, candidates, near_cursor_text, select
 
@@ -76,6 +76,11 @@ class ContextEngine:
                 continue
             return rules, relative if len(filters) == 1 else f"{root.name}/{relative}"
         return None
+
+    def is_private(self, path: Path) -> bool:
+        """Whether ``path`` is a secret or ignored in its workspace folder (see ``WorkspaceFilter.private``)."""
+        located = self.locate(path)
+        return located[0].private(Path(os.path.abspath(path))) if located else is_secret(path.name)
 
     def index_all(self, on_progress: ProgressCallback | None = None) -> int:
         """Index every folder now; returns the number of files indexed."""

@@ -96,9 +96,9 @@ class WorkspaceFilter:
         """Re-read a folder's ignore files next time (one of them changed)."""
         self._ignores.pop(folder, None)
 
-    def _ignored(self, path: Path, is_dir: bool) -> bool:
+    def _ignored(self, path: Path, is_dir: bool, *, by_settings: bool = True) -> bool:
         relative = path.relative_to(self.root).as_posix()
-        if self._exclude.match_file(relative + ("/" if is_dir else "")):
+        if by_settings and self._exclude.match_file(relative + ("/" if is_dir else "")):
             return True
         folder = path.parent
         while True:
@@ -132,6 +132,15 @@ class WorkspaceFilter:
         if self._include is not None and not self._include.match_file(relative.as_posix()):
             return False
         return not self._ignored(path, is_dir=False)
+
+    def private(self, path: Path) -> bool:
+        """Whether the file's text must never reach a prompt: a secret, or ignored by .gitignore or
+        .infillignore (``context.exclude`` only keeps a file out of the index)."""
+        if is_secret(path.name):
+            return True
+        if not self.inside(path):
+            return False
+        return self._ignored(path, is_dir=False, by_settings=False)
 
     def read_text(self, path: Path) -> str | None:
         """The file's text if it passes every rule (size, binary, generated), else None."""

@@ -13,6 +13,7 @@ MESSAGES = {
     "disabled": "Completions are turned off (setting completion.enabled).",
     "unknown_document": "The server does not know this document: the editor has not opened it with the server.",
     "secret_file": "This file looks like a secret (.env, keys, certificates): it is never sent to the model.",
+    "ignored_file": "This file is ignored by .gitignore or .infillignore: its text never goes into a prompt.",
     "bad_position": "The position is outside the document.",
     "loading": "The model is still loading.",
     "no_model": "No model is loaded: {error}",

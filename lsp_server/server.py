@@ -149,6 +149,15 @@ class InfillServer(LanguageServer):
                                   then_grow=(prefix, suffix) if result.shortened else None)
         return _suggestion(result.text, position) if result.text else empty
 
+    def privacy(self, uri: str) -> str:
+        """``secret_file`` or ``ignored_file`` when the document's text must never reach a prompt, else ''."""
+        path = Path(to_fs_path(uri) or uri)
+        if is_secret(path.name):
+            return "secret_file"
+        if self.context is not None and self.context.is_private(path):
+            return "ignored_file"
+        return ""
+
     def _note(self, uri: str, version: int | None, position: types.Position, reason: str, chars: int = 0) -> None:
         self.outcomes[uri] = Outcome(version, position.line, position.character, reason, chars)
 
@@ -202,8 +211,8 @@ class InfillServer(LanguageServer):
     def warm_after_edit(self, uri: str, version: int | None, cursor: int) -> None:
         """Once the user pauses without asking for a suggestion, evaluate the prompt at ``cursor``."""
         idle_ms = self.settings.completion.warm_idle_ms
-        if not idle_ms or not self.settings.completion.enabled or is_secret(Path(to_fs_path(uri) or uri).name):
-            return  # a secret file never becomes a prompt, not even one that is only evaluated
+        if not idle_ms or not self.settings.completion.enabled or self.privacy(uri):
+            return  # a private file never becomes a prompt, not even one that is only evaluated
 
         async def warm() -> None:
             await self.worker.wait_loaded()
@@ -305,8 +314,9 @@ def _why_not(server: InfillServer, document, position: types.Position) -> str:
         return "disabled"
     if document is None:
         return "unknown_document"
-    if is_secret(Path(to_fs_path(document.uri) or document.uri).name):
-        return "secret_file"
+    privacy = server.privacy(document.uri)
+    if privacy:
+        return privacy
     lines = document.lines
     if position.line < 0 or position.character < 0 or position.line > len(lines):
         return "bad_position"

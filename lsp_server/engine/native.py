@@ -178,14 +178,9 @@ class NativeContext:
         self.n_batch = n_batch
         self._ctx = ctx
         self._memory = llama_cpp.llama_get_memory(ctx)
-        self._abort_check: Callable[[], bool] | None = None
-        # Kept on the instance: llama.cpp holds the pointer for the context's life.
-        self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self._should_abort())
-        llama_cpp.llama_set_abort_callback(ctx, self._abort_callback, None)
-
-    def _should_abort(self) -> bool:
-        check = self._abort_check
-        return bool(check is not None and check())
+        self._abort_check: Callable[[], bool] = lambda: False
+        # Kept on the instance: llama.cpp holds the pointer while it is set.
+        self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: bool(self._abort_check()))
 
     def truncate(self, n_keep: int) -> None:
         """Drop every cached position from ``n_keep`` on (sequence 0)."""
@@ -211,14 +206,19 @@ class NativeContext:
 
         ``abort`` is polled between the graph's operations (llama.cpp's abort callback): when it
         returns True, the decode stops within one operation and raises :class:`DecodeAborted`.
-        Polling takes the GIL once per operation, so only background work passes it.
+        Polling takes the GIL once per operation, so only background work passes it; without it
+        no callback is installed.
         """
         array = (llama_cpp.llama_token * len(tokens))(*tokens)
-        self._abort_check = abort
-        try:
+        if abort is None:  # no callback at all: each call would take the GIL in the middle of the compute
             status = llama_cpp.llama_decode(self._ctx, llama_cpp.llama_batch_get_one(array, len(tokens)))
-        finally:
-            self._abort_check = None
+        else:
+            self._abort_check = abort
+            llama_cpp.llama_set_abort_callback(self._ctx, self._abort_callback, None)
+            try:
+                status = llama_cpp.llama_decode(self._ctx, llama_cpp.llama_batch_get_one(array, len(tokens)))
+            finally:
+                llama_cpp.llama_set_abort_callback(self._ctx, llama_cpp.ggml_abort_callback(), None)
         if status == 2:
             raise DecodeAborted("decode aborted")
         if status != 0:
