@@ -132,7 +132,7 @@ class InfillServer(LanguageServer):
             self._note(uri, version, position, "shown", len(rest))
             self._follow_up(uri, prefix + rest, suffix)
             return _suggestion(rest, position)
-        request = self._request(uri, prefix, suffix)
+        request = dataclasses.replace(self._request(uri, prefix, suffix), label=str(request_id))
         await self.worker.wait_loaded()
         if self.worker.backend is None:
             self.tell_user_once("model", self.worker.error or "Infill: no model is loaded.")
@@ -187,7 +187,7 @@ class InfillServer(LanguageServer):
 
         async def follow_up() -> None:
             if speculate:
-                request = dataclasses.replace(self._request(uri, prefix, suffix), after_accept=True)
+                request = dataclasses.replace(self._request(uri, prefix, suffix), after_accept=True, label="speculation")
                 backend = self.worker.backend
                 result = await self.background.run(lambda cancel: backend.complete(request, cancel, lambda _shaped: None))
                 if result is None:

@@ -60,6 +60,8 @@ class CompletionRequest:
     """Where repository context comes from; None for none."""
     context_tokens: int = 0
     """Most tokens of repository context (``context.maxTokens``)."""
+    label: str = ""
+    """Names the request in debug logs (the server's request id)."""
     after_accept: bool = False
     """Computed ahead for the text after an acceptance: the next line is a fine suggestion, and
     the prompt must extend the one the user's last request left in the cache (a speculation that
@@ -242,6 +244,10 @@ class LlamaCompleter:
         prompt, mode = self.prompt(request)
         if not prompt.tokens:
             return CompletionResult("", mode.name, reason="empty_prompt")
+        if logger.isEnabledFor(logging.DEBUG):  # prompts hold the user's code: debug level only
+            text = b"".join(self.engine.model.piece(token, special=True) for token in prompt.tokens)
+            logger.debug("prompt id=%s tokens=%d text=%r", request.label, len(prompt.tokens),
+                         text.decode("utf-8", "replace"))
         if request.after_accept and self.engine.cached_prefix(prompt.tokens) < self._foreground_prompt - 1:
             return CompletionResult("", mode.name, reason="would_rearrange_cache")
         if cancel.is_set():
