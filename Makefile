@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 VOCAB := .cache/llama-tokenizer-js/llama-tokenizer.js
 
-.PHONY: install demo test test-vscode bench-context bench-latency clean
+.PHONY: install demo test test-vscode bench-context bench-latency bench-load clean
 
 $(BIN)/infill-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench-context: install
 # the llama.cpp tree in the llama-cpp-python sdist; see docs/benchmarks.md).
 bench-latency: install
 	$(BIN)/python -m bench.latency --llama-server $(LLAMA_SERVER)
+
+# 1,000 fast keystrokes with cancellations: no backlog, no memory growth (docs/reliability.md).
+bench-load: install
+	$(BIN)/python -m bench.load --requests 1000 --interval-ms 50
 
 clean:
 	rm -rf $(VENV) .cache clients/vscode/node_modules clients/vscode/out clients/vscode/e2e/node_modules

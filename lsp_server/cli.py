@@ -140,7 +140,7 @@ def load_engine_or_exit(options: ModelOptions):
             raise ModelLoadError("no model given and the bundled default is not installed")
         return options.open()
     except (ModelLoadError, ValueError, OSError) as exc:
-        print(load_error_message(options.path, str(exc)), file=sys.stderr)
+        print(load_error_message(options.path, exc), file=sys.stderr)
         raise SystemExit(2) from exc
 
 

@@ -21,6 +21,8 @@ class FuzzClient:
         self.process = subprocess.Popen([sys.executable, "-m", "lsp_server", *args], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.responses: dict[Any, dict] = {}
+        self.arrived: dict[Any, float] = {}
+        """``time.perf_counter()`` when each response was read."""
         self.stray: list[bytes] = []
         self._arrived = threading.Condition()
         self.notifications: queue.Queue = queue.Queue()
@@ -67,6 +69,7 @@ class FuzzClient:
                 continue
             if "id" in message and "method" not in message:
                 with self._arrived:
+                    self.arrived[message["id"]] = time.perf_counter()
                     self.responses[message["id"]] = message
                     self._arrived.notify_all()
             else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from typing import Any
@@ -21,9 +22,12 @@ def frame(message: dict) -> bytes:
 class PipeClient:
     """Starts ``python -m lsp_server`` (or any command) and speaks LSP over its pipes."""
 
-    def __init__(self, *args: str, command: list[str] | None = None) -> None:
+    def __init__(self, *args: str, command: list[str] | None = None, address_space: int | None = None) -> None:
+        """``address_space`` caps the server's virtual memory in bytes, to make the machine small."""
         command = command or [sys.executable, "-m", "lsp_server", *args]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        limit = None if address_space is None else (lambda: resource.setrlimit(resource.RLIMIT_AS, (address_space,) * 2))
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, preexec_fn=limit)
         self.seen: list[dict] = []
 
     def send(self, message: dict) -> None:

