@@ -8,8 +8,9 @@ same model, threads and context size, and the session of ``bench/replay.py``:
   ``<jupyter_*>`` tokens (its suggestions are meaningless, its compute cost is real); Infill
   with that FIM order, llama-server ``/infill`` (with ``--spm-infill`` for SPM).
 
-llama-server runs with ``-np 1 --cache-reuse 256`` and ``-b`` equal to the budget, so its own
-prefix/suffix trimming (¾ prefix, ¼ suffix of ``n_batch``) matches Infill's; its client sends a
+Both systems get the same ``--flash-attn`` (off on the CPU, where it slows the one-token decode
+of a keystroke). llama-server runs with ``-np 1 --cache-reuse 256`` and ``-b`` equal to the
+budget, so its own prefix/suffix trimming (¾ prefix, ¼ suffix of ``n_batch``) matches Infill's; its client sends a
 fixed number of lines around the cursor, as llama.vscode does, sized to the budget. Reported
 per system: the cold first request (Infill answers a prompt over its time budget shortened,
 then evaluates the full prompt in the background: "full" is when that was done, and the replay
@@ -38,6 +39,7 @@ from pathlib import Path
 from bench.replay import InfillClient, LlamaServerClient, Record, make_session
 from bench.stats import percentile
 from lsp_server.engine.models import default_model_path
+from lsp_server.engine.native import flash_attention_for, supports_gpu_offload
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TOKENS = 24
@@ -105,10 +107,11 @@ def run_one(system: str, mode: str, budget: int, args, models: dict[bool, Path],
     if system == "infill":
         settings = {"completion": {**completion, "windowTokens": budget, "maxTokens": MAX_TOKENS, "multiline": "never"},
                     "context": {"maxTokens": 0}}
-        client = InfillClient(model, n_ctx, args.threads, rope_scale, settings, log)
+        client = InfillClient(model, n_ctx, args.threads, rope_scale, settings, log, flash_attention=args.flash_attn)
     else:
         client = LlamaServerClient(args.llama_server, model, n_ctx, args.threads, rope_scale, budget, endpoint=endpoint,
-                                   spm=spm, request={"n_predict": MAX_TOKENS, "stop": ["\n"]}, log=log)
+                                   spm=spm, request={"n_predict": MAX_TOKENS, "stop": ["\n"]}, log=log,
+                                   flash_attention=args.flash_attn)
         client.fit(session, budget)
     try:
         cold = client.warm(session)
@@ -127,6 +130,9 @@ def main() -> None:
     parser.add_argument("--budgets", default="2048,8192", help="prompt budgets in tokens, comma-separated")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--flash-attn", choices=("auto", "on", "off"),
+                        default=flash_attention_for("auto", 999 if supports_gpu_offload() else 0),
+                        help="flash attention for both systems (default: Infill's own choice, off on the CPU)")
     parser.add_argument("--model", type=Path, default=Path(default_model_path()))
     parser.add_argument("--trained-context", type=int, default=8192, help="the model's training context (RoPE scaling past it)")
     parser.add_argument("--tiny", action="store_true",

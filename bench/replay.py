@@ -130,10 +130,12 @@ class Replayer:
 class InfillClient(Replayer):
     """Infill's LSP server over stdio, with streamed partial suggestions on."""
 
-    def __init__(self, model: Path, n_ctx: int, threads: int, rope_scale: float, settings: dict, log: Path) -> None:
+    def __init__(self, model: Path, n_ctx: int, threads: int, rope_scale: float, settings: dict, log: Path, *,
+                 flash_attention: str = "auto") -> None:
         super().__init__()
         command = [sys.executable, "-m", "lsp_server", "--model", str(model), "--n-ctx", str(n_ctx),
-                   "--threads", str(threads), "--rope-scale", str(rope_scale), "--log-file", str(log)]
+                   "--threads", str(threads), "--rope-scale", str(rope_scale), "--flash-attn", flash_attention,
+                   "--log-file", str(log)]
         self.pipe = PipeClient(command=command)
         self.log = log
         self.uri = "file:///session/module.py"
@@ -244,11 +246,12 @@ class LlamaServerClient(Replayer):
     """llama-server, driven the way llama.vscode drives it: ``/infill`` (or ``/completion``), streamed."""
 
     def __init__(self, binary: Path, model: Path, n_ctx: int, threads: int, rope_scale: float, budget: int, *,
-                 endpoint: str, spm: bool, request: dict, log: Path) -> None:
+                 endpoint: str, spm: bool, request: dict, log: Path, flash_attention: str = "auto") -> None:
         super().__init__()
         self.port = free_port()
         command = [str(binary), "-m", str(model), "-c", str(n_ctx), "-b", str(budget), "-t", str(threads),
-                   "-np", "1", "--cache-reuse", "256", "--host", "127.0.0.1", "--port", str(self.port), "--no-webui"]
+                   "-np", "1", "--cache-reuse", "256", "--host", "127.0.0.1", "--port", str(self.port), "--no-webui",
+                   "-fa", flash_attention]
         if rope_scale != 1.0:
             command += ["--rope-scaling", "linear", "--rope-scale", str(rope_scale)]
         if spm:

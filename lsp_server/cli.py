@@ -37,6 +37,9 @@ def _model_flags(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
     parser.add_argument("--threads", type=int, default=default(0), help="CPU threads (default: one per core, at most 8)")
     parser.add_argument("--rope-scale", type=_at_least_one, default=default(1.0),
                         help="linear RoPE scaling: 4 gives a model trained on 8K tokens a 32K context (with --n-ctx)")
+    parser.add_argument("--flash-attn", choices=("auto", "on", "off"), default=default("auto"),
+                        help="flash attention (default auto: off on the CPU, where it slows each keystroke; "
+                             "llama.cpp's choice on a GPU)")
     parser.add_argument("--log-file", default=default(None), help="write logs here instead of stderr")
     parser.add_argument("-v", "--verbose", action="count", default=default(0), help="-v: debug logs; -vv: also llama.cpp and pygls")
 
@@ -103,7 +106,8 @@ def is_loopback(host: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``infill-lsp``."""
     args = build_parser().parse_args(argv)
-    options = ModelOptions(choose_model_path(args.model), args.n_ctx, args.n_gpu_layers, args.threads, args.rope_scale)
+    options = ModelOptions(choose_model_path(args.model), args.n_ctx, args.n_gpu_layers, args.threads, args.rope_scale,
+                           args.flash_attn)
     if args.command:
         setup_logging(args.verbose, args.log_file)
         from lsp_server import commands

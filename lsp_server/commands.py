@@ -177,6 +177,7 @@ def check(engine: LlamaEngine) -> int:
     print(f"FIM tokens:     {fim_ids}")
     print(f"GPU offload:    {offload}; {model.n_gpu_layers if supports_gpu_offload() else 0}/{model.n_layer} layers")
     print(f"threads:        {engine.n_threads}")
+    print(f"flash attn:     {engine.flash_attention}")
     prompt_speed, generation_speed, keystroke_ms = measure_speed(engine)
     print(f"prompt speed:   {prompt_speed:.0f} tokens/s ({CHECK_PROMPT_TOKENS}-token prompt, cold)")
     print(f"generation:     {generation_speed:.1f} tokens/s")

@@ -14,7 +14,7 @@ from lsp_server.engine.llama_engine import (
     LlamaEngine,
     common_prefix_length,
 )
-from lsp_server.engine.native import ModelLoadError, NativeModel
+from lsp_server.engine.native import ModelLoadError, NativeModel, flash_attention_for
 from lsp_server.settings import CompletionSettings
 
 
@@ -237,3 +237,28 @@ def test_background_evaluation_stops_inside_a_decode_and_leaves_the_cache_consis
         assert abs(fresh.context.last_logits() - engine.context.last_logits()).max() < 1e-4
     finally:
         fresh.close()
+
+
+def test_flash_attention_is_off_on_the_cpu_unless_asked_for():
+    # llama.cpp's own "auto" turns it on for the CPU, where the one-token decode of a keystroke
+    # is slower with it (docs/benchmarks.md).
+    assert flash_attention_for("auto", n_gpu_layers=0) == "off"
+    assert flash_attention_for("auto", n_gpu_layers=99) == "auto"
+    assert flash_attention_for("on", n_gpu_layers=0) == "on"
+    with pytest.raises(ValueError, match="one of on, off, auto"):
+        flash_attention_for("fast", n_gpu_layers=0)
+
+
+def test_the_engine_applies_its_flash_attention_choice(starcoder_model):
+    on_cpu = LlamaEngine(str(starcoder_model), n_ctx=256, n_threads=1, n_gpu_layers=0)
+    forced = LlamaEngine(str(starcoder_model), n_ctx=256, n_threads=1, n_gpu_layers=0, flash_attention="on")
+    try:
+        assert (on_cpu.flash_attention, forced.flash_attention) == ("off", "on")
+        prompt = on_cpu.encoder.encode("def add(a, b):\n    return a + b\n")
+        for engine in (on_cpu, forced):  # both kernels load and run this model
+            engine.evaluate_prompt(prompt, threading.Event(), GenerationStats())
+        plain, flash = on_cpu.context.last_logits(), forced.context.last_logits()
+        assert abs(plain - flash).max() < 0.01 * abs(plain).max()  # the same attention, rounded differently
+    finally:
+        on_cpu.close()
+        forced.close()

@@ -249,14 +249,15 @@ def log_lines(log: Path, marker: str) -> list[str]:
 
 async def test_accepting_a_suggestion_shows_the_next_one_computed_ahead(default_model, tmp_path):
     log = tmp_path / "server.log"
-    document = "import os\n\n\ndef list_python_files(folder):\n    "
+    document = "import os\n\n\ndef list_python_files(folder):\n    files = []\n    "
     async with session(default_model, args=("--log-file", str(log)),
                        options={"completion": {"multiline": "never"}}) as client:
         open_document(client, document)
-        first = (await complete(client, URI, 4, 4))[0].insert_text
+        cursor = (document.count("\n"), len(document.split("\n")[-1]))
+        first = (await complete(client, URI, *cursor))[0].insert_text
         await eventually(lambda: log_lines(log, "speculation uri="))
         assert "chars=0" not in log_lines(log, "speculation uri=")[0], "the model had nothing to say after the line"
-        change(client, URI, 2, 4, 4, first)  # Tab: the suggestion is now text
+        change(client, URI, 2, *cursor, first)  # Tab: the suggestion is now text
         lines = (document + first).split("\n")
         second = (await complete(client, URI, len(lines) - 1, len(lines[-1])))[0].insert_text
         assert second.strip()

@@ -17,7 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lsp_server.engine.kv_reuse import plan_moves
-from lsp_server.engine.native import DecodeAborted, NativeContext, NativeModel, supports_gpu_offload
+from lsp_server.engine.native import (
+    DecodeAborted,
+    NativeContext,
+    NativeModel,
+    flash_attention_for,
+    supports_gpu_offload,
+)
 from lsp_server.fim.formats import CompletionMode, detect_mode
 
 logger = logging.getLogger(__name__)
@@ -121,15 +127,17 @@ class LlamaEngine:
     """Owns the model, its context and the record of what the KV cache holds."""
 
     def __init__(self, model_path: str, *, n_ctx: int = 0, n_gpu_layers: int | None = None, n_threads: int = 0,
-                 rope_scale: float = 1.0) -> None:
+                 rope_scale: float = 1.0, flash_attention: str = "auto") -> None:
         if n_gpu_layers is None:
             n_gpu_layers = 999 if supports_gpu_offload() else 0
         self.model = NativeModel(model_path, n_gpu_layers=n_gpu_layers)
         if n_ctx <= 0:
             n_ctx = int(min(self.model.n_ctx_train or 4096, 8192) * rope_scale)
         self.n_threads = n_threads or max(1, min(8, os.cpu_count() or 1))
+        self.flash_attention = flash_attention_for(flash_attention, n_gpu_layers)
         self.context: NativeContext = self.model.new_context(n_ctx=n_ctx, n_threads=self.n_threads,
-                                                             rope_freq_scale=1.0 / rope_scale)
+                                                             rope_freq_scale=1.0 / rope_scale,
+                                                             flash_attention=self.flash_attention)
         self.encoder = VocabEncoder(self.model)
         self.model_name = self.model.metadata("general.name") or os.path.basename(model_path)
         self.architecture = self.model.metadata("general.architecture") or "unknown"

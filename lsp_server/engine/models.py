@@ -52,11 +52,13 @@ class ModelOptions:
     """CPU threads; 0 means one per core, at most 8."""
     rope_scale: float = 1.0
     """Linear RoPE scaling factor: 4 runs a model trained on 8K tokens with a 32K context."""
+    flash_attention: str = "auto"
+    """``on``, ``off``, or ``auto``: off on the CPU (slower there per keystroke), llama.cpp's choice on a GPU."""
 
     def open(self) -> LlamaEngine:
         """Load the model and create its context."""
         return LlamaEngine(self.path, n_ctx=self.n_ctx, n_gpu_layers=self.n_gpu_layers, n_threads=self.threads,
-                           rope_scale=self.rope_scale)
+                           rope_scale=self.rope_scale, flash_attention=self.flash_attention)
 
 
 def load_error_message(path: str | None, problem: Exception) -> str:
@@ -99,8 +101,9 @@ class InferenceWorker:
             self.backend = LlamaCompleter(self.engine)
             mode = self.engine.mode()
             logger.info(
-                "model loaded: %s (%s), n_ctx=%d, gpu_layers=%d, mode=%s: %s", self.engine.model_name,
-                self.engine.model.description(), self.engine.n_ctx, self.engine.model.n_gpu_layers, mode.name, mode.reason,
+                "model loaded: %s (%s), n_ctx=%d, gpu_layers=%d, flash_attention=%s, mode=%s: %s",
+                self.engine.model_name, self.engine.model.description(), self.engine.n_ctx,
+                self.engine.model.n_gpu_layers, self.engine.flash_attention, mode.name, mode.reason,
             )
         except (ModelLoadError, ValueError, OSError) as exc:
             self.error = load_error_message(options.path, exc)

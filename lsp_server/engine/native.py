@@ -51,6 +51,27 @@ def supports_gpu_offload() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
+_FLASH_ATTENTION = {
+    "on": llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+    "off": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+    "auto": llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
+}
+
+
+def flash_attention_for(setting: str, n_gpu_layers: int) -> str:
+    """``on``/``off`` as given; ``auto`` is off when nothing is offloaded, else llama.cpp's own choice.
+
+    llama.cpp's ``auto`` turns flash attention on for the CPU too, where its kernel makes the
+    one-token decode of a keystroke slower: 20–23 against 16 ms at a 2K-token depth and 60
+    against 52 ms at 8K with SmolLM2-135M on 2 cores (``bench/attention.py``, docs/benchmarks.md).
+    """
+    if setting not in _FLASH_ATTENTION:
+        raise ValueError(f"flash attention must be one of {', '.join(_FLASH_ATTENTION)} (got {setting!r})")
+    if setting == "auto" and n_gpu_layers == 0:
+        return "off"
+    return setting
+
+
 class ModelLoadError(RuntimeError):
     """The model file is missing, unreadable or not a GGUF llama.cpp can load."""
 
@@ -145,9 +166,11 @@ class NativeModel:
         """Total size of the model's tensors."""
         return int(llama_cpp.llama_model_size(self._model))
 
-    def new_context(self, *, n_ctx: int, n_threads: int, n_batch: int = 512, rope_freq_scale: float = 1.0) -> NativeContext:
+    def new_context(self, *, n_ctx: int, n_threads: int, n_batch: int = 512, rope_freq_scale: float = 1.0,
+                    flash_attention: str = "auto") -> NativeContext:
         """Create an inference context (its own KV cache) over this model."""
-        return NativeContext(self, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, rope_freq_scale=rope_freq_scale)
+        return NativeContext(self, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, rope_freq_scale=rope_freq_scale,
+                             flash_attention=flash_attention)
 
     def close(self) -> None:
         """Free the native model."""
@@ -164,9 +187,10 @@ class NativeContext:
     """One llama context (KV cache for sequence 0) and the decode calls that fill it."""
 
     def __init__(self, model: NativeModel, *, n_ctx: int, n_threads: int, n_batch: int,
-                 rope_freq_scale: float = 1.0) -> None:
+                 rope_freq_scale: float = 1.0, flash_attention: str = "auto") -> None:
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx
+        params.flash_attn_type = _FLASH_ATTENTION[flash_attention]
         if rope_freq_scale != 1.0:
             params.rope_scaling_type = llama_cpp.LLAMA_ROPE_SCALING_TYPE_LINEAR
             params.rope_freq_scale = rope_freq_scale
