@@ -10,14 +10,17 @@ same model, threads and context size, and the session of ``bench/replay.py``:
 
 Both systems get the same ``--flash-attn`` (off on the CPU, where it slows the one-token decode
 of a keystroke). llama-server runs with ``-np 1 --cache-reuse 256`` and ``-b`` equal to the
-budget, so its own prefix/suffix trimming (¾ prefix, ¼ suffix of ``n_batch``) matches Infill's; its client sends a
-fixed number of lines around the cursor, as llama.vscode does, sized to the budget. Reported
-per system: the cold first request (Infill answers a prompt over its time budget shortened,
-then evaluates the full prompt in the background: "full" is when that was done, and the replay
-starts only then, so both systems type with the same context); time to the first token over the requests whose first
-token arrived before the next keystroke cancelled them; time to the whole suggestion over the
-requests that finished; prompt tokens evaluated per finished request (median/max); and, for
-Infill, the tokens its background work (speculative next suggestion) evaluated in the whole run.
+budget, so its own prefix/suffix trimming (¾ prefix, ¼ suffix of ``n_batch``) matches Infill's;
+its client sends a fixed number of lines around the cursor, as llama.vscode does, sized to the
+budget.
+
+Reported per system: the cold first request (Infill answers a prompt over its time budget
+shortened, then evaluates the full prompt in the background: "full" is when that was done, and
+the replay starts only then, so both systems type with the same context); time to the first
+token over the requests whose first token arrived before the next keystroke cancelled them;
+time to the whole suggestion over the requests that finished; prompt tokens evaluated per
+finished request (median/max); and, for Infill, the tokens its background work (speculative
+next suggestion) evaluated in the whole run.
 
     python -m bench.latency --llama-server /path/to/llama-server [--budgets 2048,8192] [--threads 2]
 

@@ -236,6 +236,13 @@ def _position(text: str) -> dict:
     return {"line": text.count("\n"), "character": len(text) - text.rfind("\n") - 1}
 
 
+def architecture(model: Path) -> str:
+    """The GGUF's ``general.architecture`` (the prefix of its other metadata keys)."""
+    import gguf
+
+    return str(gguf.GGUFReader(model).fields["general.architecture"].contents())
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -253,7 +260,10 @@ class LlamaServerClient(Replayer):
                    "-np", "1", "--cache-reuse", "256", "--host", "127.0.0.1", "--port", str(self.port), "--no-webui",
                    "-fa", flash_attention]
         if rope_scale != 1.0:
-            command += ["--rope-scaling", "linear", "--rope-scale", str(rope_scale)]
+            # llama-server caps a slot at the training context the GGUF declares, whatever the
+            # RoPE scaling; declaring the scaled context lets it use all of ``n_ctx``, as Infill does.
+            declared = f"{architecture(model)}.context_length=int:{n_ctx}"
+            command += ["--rope-scaling", "linear", "--rope-scale", str(rope_scale), "--override-kv", declared]
         if spm:
             command.append("--spm-infill")
         self.process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)

@@ -30,6 +30,22 @@ def wait_loaded(client: PipeClient) -> dict:
     raise AssertionError("the model never finished loading")
 
 
+def assert_one_load_error_and_empty_answers(client: PipeClient, says: str) -> None:
+    """The model did not load: the status error ``says`` why, the editor is told once, and
+    requests get empty answers."""
+    try:
+        client.initialize()
+        answer = wait_loaded(client)
+        assert answer["loaded"] is False and says in answer["error"], answer
+        client.open(URI, "x = ")
+        client.inline(1, URI, 0, 4)
+        assert client.response(1)["result"]["items"] == []
+        errors = [m for m in client.seen if m.get("method") == "window/showMessage"]
+        assert len(errors) == 1, errors
+    finally:
+        client.close()
+
+
 def test_the_model_file_deleted_while_running_keeps_serving(starcoder_model, tmp_path):
     model = tmp_path / "model.gguf"
     shutil.copy(starcoder_model, model)
@@ -53,15 +69,7 @@ def test_a_truncated_model_file_is_one_clear_error_and_the_server_stays_up(starc
     whole = starcoder_model.read_bytes()
     model.write_bytes(whole[: len(whole) // 2])  # an interrupted download
     client = PipeClient("--model", str(model), "--threads", "1")
-    try:
-        client.initialize()
-        answer = wait_loaded(client)
-        assert answer["loaded"] is False and "could not load" in answer["error"], answer
-        client.open(URI, "x = ")
-        client.inline(1, URI, 0, 4)
-        assert client.response(1)["result"]["items"] == []
-    finally:
-        client.close()
+    assert_one_load_error_and_empty_answers(client, "could not load")
 
 
 def test_a_context_too_large_for_memory_is_one_clear_error_and_the_server_stays_up(starcoder_model):
@@ -70,17 +78,7 @@ def test_a_context_too_large_for_memory_is_one_clear_error_and_the_server_stays_
     # seconds and gigabytes on llama.cpp's per-cell bookkeeping.
     client = PipeClient("--model", str(starcoder_model), "--threads", "1", "--n-ctx", str(2**23),
                         address_space=3 << 30)
-    try:
-        client.initialize()
-        answer = wait_loaded(client)
-        assert answer["loaded"] is False and "smaller --n-ctx" in answer["error"], answer
-        client.open(URI, "x = ")
-        client.inline(1, URI, 0, 4)
-        assert client.response(1)["result"]["items"] == []
-        errors = [m for m in client.seen if m.get("method") == "window/showMessage"]
-        assert len(errors) == 1, errors
-    finally:
-        client.close()
+    assert_one_load_error_and_empty_answers(client, "smaller --n-ctx")
 
 
 def test_the_server_exits_when_the_editor_that_started_it_is_gone(starcoder_model):
