@@ -23,8 +23,9 @@ from pathlib import Path
 
 from tests.jsonrpc_pipe import PipeClient
 
-FIRST_REQUEST_TIMEOUT_S = 900
-"""A cold 100K-token prompt takes minutes on 2 cores; past this the server is taken as stuck."""
+FIRST_REQUEST_TIMEOUT_S = 2400
+"""A cold 32K-token prompt with SmolLM2 takes about 15 minutes on 2 cores; past this the server
+is taken as stuck."""
 
 
 @dataclass
@@ -236,11 +237,13 @@ def _position(text: str) -> dict:
     return {"line": text.count("\n"), "character": len(text) - text.rfind("\n") - 1}
 
 
-def architecture(model: Path) -> str:
-    """The GGUF's ``general.architecture`` (the prefix of its other metadata keys)."""
+def declared_context(model: Path) -> tuple[str, int]:
+    """The GGUF's context-length metadata key and the training context it declares."""
     import gguf
 
-    return str(gguf.GGUFReader(model).fields["general.architecture"].contents())
+    fields = gguf.GGUFReader(model).fields
+    key = f"{fields['general.architecture'].contents()}.context_length"
+    return key, int(fields[key].contents())
 
 
 def free_port() -> int:
@@ -260,10 +263,12 @@ class LlamaServerClient(Replayer):
                    "-np", "1", "--cache-reuse", "256", "--host", "127.0.0.1", "--port", str(self.port), "--no-webui",
                    "-fa", flash_attention]
         if rope_scale != 1.0:
+            command += ["--rope-scaling", "linear", "--rope-scale", str(rope_scale)]
+        key, trained = declared_context(model)
+        if n_ctx > trained:
             # llama-server caps a slot at the training context the GGUF declares, whatever the
-            # RoPE scaling; declaring the scaled context lets it use all of ``n_ctx``, as Infill does.
-            declared = f"{architecture(model)}.context_length=int:{n_ctx}"
-            command += ["--rope-scaling", "linear", "--rope-scale", str(rope_scale), "--override-kv", declared]
+            # RoPE scaling; declaring a larger one lets it use all of ``n_ctx``, as Infill does.
+            command += ["--override-kv", f"{key}=int:{n_ctx}"]
         if spm:
             command.append("--spm-infill")
         self.process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -314,7 +319,9 @@ class LlamaServerClient(Replayer):
         else:
             body = {"prompt": head + lines[-1]}
         body.update(self.fields, stream=True, cache_prompt=True, temperature=0.0)
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        # A streamed answer sends nothing until the prompt is evaluated: a cold one may take as
+        # long as the first request is allowed to.
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=FIRST_REQUEST_TIMEOUT_S)
         self.connection = connection
         threading.Thread(target=self._run, args=(connection, body, record), daemon=True).start()
 
