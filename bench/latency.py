@@ -42,7 +42,7 @@ from pathlib import Path
 from bench.replay import InfillClient, LlamaServerClient, Record, make_session
 from bench.stats import percentile
 from lsp_server.engine.models import default_model_path
-from lsp_server.engine.native import flash_attention_for, supports_gpu_offload
+from lsp_server.engine.native import FLASH_ATTENTION_SETTINGS, default_gpu_layers, flash_attention_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TOKENS = 24
@@ -133,8 +133,8 @@ def main() -> None:
     parser.add_argument("--budgets", default="2048,8192", help="prompt budgets in tokens, comma-separated")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--flash-attn", choices=("auto", "on", "off"),
-                        default=flash_attention_for("auto", 999 if supports_gpu_offload() else 0),
+    parser.add_argument("--flash-attn", choices=FLASH_ATTENTION_SETTINGS,
+                        default=flash_attention_for("auto", default_gpu_layers()),
                         help="flash attention for both systems (default: Infill's own choice, off on the CPU)")
     parser.add_argument("--model", type=Path, default=Path(default_model_path()))
     parser.add_argument("--trained-context", type=int, default=8192, help="the model's training context (RoPE scaling past it)")

@@ -18,6 +18,7 @@ import sys
 
 from lsp_server import __version__
 from lsp_server.engine.models import ModelOptions, choose_model_path, load_error_message
+from lsp_server.engine.native import FLASH_ATTENTION_SETTINGS
 from lsp_server.logs import claim_stdout, setup_logging
 from lsp_server.settings import CompletionSettings, ContextSettings
 
@@ -37,7 +38,7 @@ def _model_flags(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
     parser.add_argument("--threads", type=int, default=default(0), help="CPU threads (default: one per core, at most 8)")
     parser.add_argument("--rope-scale", type=_at_least_one, default=default(1.0),
                         help="linear RoPE scaling: 4 gives a model trained on 8K tokens a 32K context (with --n-ctx)")
-    parser.add_argument("--flash-attn", choices=("auto", "on", "off"), default=default("auto"),
+    parser.add_argument("--flash-attn", choices=FLASH_ATTENTION_SETTINGS, default=default("auto"),
                         help="flash attention (default auto: off on the CPU, where it slows each keystroke; "
                              "llama.cpp's choice on a GPU)")
     parser.add_argument("--log-file", default=default(None), help="write logs here instead of stderr")

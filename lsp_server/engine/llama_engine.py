@@ -21,8 +21,8 @@ from lsp_server.engine.native import (
     DecodeAborted,
     NativeContext,
     NativeModel,
+    default_gpu_layers,
     flash_attention_for,
-    supports_gpu_offload,
 )
 from lsp_server.fim.formats import CompletionMode, detect_mode
 
@@ -129,7 +129,7 @@ class LlamaEngine:
     def __init__(self, model_path: str, *, n_ctx: int = 0, n_gpu_layers: int | None = None, n_threads: int = 0,
                  rope_scale: float = 1.0, flash_attention: str = "auto") -> None:
         if n_gpu_layers is None:
-            n_gpu_layers = 999 if supports_gpu_offload() else 0
+            n_gpu_layers = default_gpu_layers()
         self.model = NativeModel(model_path, n_gpu_layers=n_gpu_layers)
         if n_ctx <= 0:
             n_ctx = int(min(self.model.n_ctx_train or 4096, 8192) * rope_scale)

@@ -51,11 +51,18 @@ def supports_gpu_offload() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
+def default_gpu_layers() -> int:
+    """Every layer on the GPU when this build has one, else none."""
+    return 999 if supports_gpu_offload() else 0
+
+
 _FLASH_ATTENTION = {
     "on": llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
     "off": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED,
     "auto": llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
 }
+FLASH_ATTENTION_SETTINGS = tuple(_FLASH_ATTENTION)
+"""The values of ``--flash-attn``."""
 
 
 def flash_attention_for(setting: str, n_gpu_layers: int) -> str:
