@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 VOCAB := .cache/llama-tokenizer-js/llama-tokenizer.js
 
-.PHONY: install demo test test-vscode bench-context bench-latency bench-load clean
+.PHONY: install demo test test-vscode bench-context bench-latency bench-load bench-idle clean
 
 $(BIN)/infill-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ bench-latency: install
 # 1,000 fast keystrokes with cancellations: no backlog, no memory growth (docs/reliability.md).
 bench-load: install
 	$(BIN)/python -m bench.load --requests 1000 --interval-ms 50
+
+# Idle cost on large workspaces (stdlib with site-packages, a vendored repo, a 5,000-file checkout).
+bench-idle: install
+	$(BIN)/python -m bench.idle
 
 clean:
 	rm -rf $(VENV) .cache clients/vscode/node_modules clients/vscode/out clients/vscode/e2e/node_modules

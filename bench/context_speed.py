@@ -72,7 +72,8 @@ def measure_updates(saves: int = 20) -> None:
                 time.sleep(0.002)
             latencies.append((time.perf_counter() - started) * 1000)
         engine.stop()
-        print(f"save → index updated (watchdog, 100 ms coalescing included): {percentiles(latencies)} over {saves} saves")
+        print(f"save → index updated (inotify; a batch closes after 100 ms without events): "
+              f"{percentiles(latencies)} over {saves} saves")
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
 

@@ -1,8 +1,9 @@
 """ContextEngine: the repository context of the workspace, kept fresh, gathered on demand.
 
 It owns the index, the open-buffer overlay (unsaved text wins over disk), the list of recently
-edited files and the indexer thread. The language server feeds it document events; the file
-watcher feeds it disk events; the inference thread asks it for chunks within a token budget.
+edited files, and the comparison of the index with the disk. The language server feeds it
+document events; its upkeep thread (``context.upkeep``) feeds it disk events; the inference
+thread asks it for chunks within a token budget.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from context.chunking import Chunk
 from context.ignore import FileRules, WorkspaceFilter, is_secret
 from context.index import RepoIndex
 from context.ranking import Query, candidates, near_cursor_text, select
+from context.upkeep import Upkeep
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +48,10 @@ class ContextEngine:
         self._dirty: set[str] = set()
         self._recent: deque[str] = deque(maxlen=RECENT_FILES)
         self._lock = threading.RLock()
-        self._pending: set[Path] = set()
-        self._wakeup = threading.Event()
+        self._unindexable: dict[str, float] = {}  # key → mtime of files read and refused
         self._stopped = threading.Event()
         self.indexing_done = threading.Event()
+        self.upkeep: Upkeep | None = None
 
     # -- folders and files -------------------------------------------------------------------
     def add_folder(self, root: Path) -> None:
@@ -108,14 +110,16 @@ class ContextEngine:
             buffer = self._buffers.get(key)
         if buffer is not None:
             return True
+        try:
+            mtime = path.stat().st_mtime  # before reading: a write during the read leaves it stale
+        except OSError:
+            mtime = 0.0
         text = rules.read_text(Path(os.path.abspath(path)))
         if text is None:
             self.index.remove_file(key)
+            self._unindexable[key] = mtime
             return False
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            mtime = 0.0
+        self._unindexable.pop(key, None)
         self.index.update_file(key, text, mtime)
         return True
 
@@ -125,6 +129,7 @@ class ContextEngine:
         if located is None:
             return
         _rules, key = located
+        self._unindexable.pop(key, None)
         for indexed in self.index.paths():
             if indexed == key or indexed.startswith(key.rstrip("/") + "/"):
                 self.index.remove_file(indexed)
@@ -193,60 +198,89 @@ class ContextEngine:
         chosen = select(candidates(self.index, query), budget, cost)
         return [Snippet(chunk.path, chunk.text) for chunk in chosen]
 
+    # -- keeping the index equal to the disk -------------------------------------------------
+    def sync_below(self, folder: Path, *, recursive: bool = True) -> set[Path]:
+        """Make the index agree with the disk below ``folder`` (a workspace folder or one inside it;
+        its files alone unless ``recursive``).
+
+        Files whose modification time the index already has are not read again, nor are files
+        already found unindexable (binary, generated, too large) and unchanged since. Indexed
+        files that are gone or now excluded are dropped. Returns the folders walked.
+        """
+        folder = Path(os.path.abspath(folder))
+        located = self.locate(folder)
+        if located is None:
+            return set()
+        rules, key = located
+        prefix = "" if key in ("", ".") else key.removesuffix("/.").rstrip("/") + "/"
+        walked: set[Path] = set()
+        found: set[str] = set()
+        paths = rules.walk(folder, walked, recursive=recursive) if rules.allows_folder(folder) else ()
+        for path in paths:
+            if self._stopped.is_set():
+                return walked
+            path_key = self.locate(path)[1]
+            found.add(path_key)
+            if self._stale(path_key, path):
+                self.refresh(path)
+        with self._lock:
+            buffers = set(self._buffers)
+        for indexed in self.index.paths():
+            inside = indexed.startswith(prefix) and (recursive or "/" not in indexed[len(prefix):])
+            if inside and indexed not in found and indexed not in buffers:
+                self.index.remove_file(indexed)
+        return walked
+
+    def _stale(self, key: str, path: Path) -> bool:
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return True
+        entry = self.index.file(key)
+        if entry is not None:
+            return entry.mtime != mtime
+        return self._unindexable.get(key) != mtime
+
+    def path_of(self, key: str) -> Path | None:
+        """The file an index key stands for (the inverse of :meth:`locate`)."""
+        roots = self.folders
+        if len(roots) == 1:
+            return roots[0] / key
+        head, _, rest = key.partition("/")
+        return next((root / rest for root in roots if root.name == head), None)
+
+    def folders_to_watch(self, among: Iterable[Path] | None = None) -> set[Path]:
+        """The workspace folders, every folder holding an indexed file, and their ancestors
+        (only those of the files ``among``, when given: a batch's changed paths)."""
+        wanted = set(self.folders)
+        if among is None:
+            paths = map(self.path_of, self.index.paths())
+        else:
+            paths = (path for path in among if (located := self.locate(path)) and self.index.file(located[1]))
+        for path in paths:
+            if path is None:
+                continue
+            folder = path.parent
+            while folder not in wanted and folder != folder.parent:
+                wanted.add(folder)
+                folder = folder.parent
+        return wanted
+
     # -- background work ----------------------------------------------------------------------
-    def start(self, on_progress: ProgressCallback | None = None, on_warning: Callable[[str], None] | None = None) -> None:
-        """Index in the background, then keep the index fresh from file-system events."""
-        from context.watcher import start_watching
-
-        def run() -> None:
-            # Watch first: a file changed while the initial walk runs is queued, not lost.
-            start_watching(self, on_warning or (lambda message: None))
-            try:
-                self.index_all(on_progress)
-                self._flush_buffers()
-            except Exception:
-                logger.exception("indexing failed")
-                self.indexing_done.set()
-            self._process_changes()
-
-        threading.Thread(target=run, name="infill-indexer", daemon=True).start()
+    def start(self, on_progress: ProgressCallback | None = None, on_warning: Callable[[str], None] | None = None,
+              *, watch: bool = True) -> None:
+        """Index in the background, then keep the index equal to the disk (see ``context.upkeep``);
+        without ``watch`` only :meth:`notify_changed` reports changes (the editor watches)."""
+        self.upkeep = Upkeep(self, on_progress, on_warning or (lambda message: None), watch=watch)
+        self.upkeep.start()
 
     def notify_changed(self, path: Path) -> None:
-        """Queue a path the file system reports as changed (called from watcher threads)."""
-        with self._lock:
-            self._pending.add(path)
-        self._wakeup.set()
-
-    def _process_changes(self) -> None:
-        while not self._stopped.is_set():
-            self._wakeup.wait()
-            time.sleep(0.1)  # coalesce bursts (save = truncate + write + rename)
-            self._wakeup.clear()
-            with self._lock:
-                batch, self._pending = self._pending, set()
-            for path in sorted(batch):
-                try:
-                    self._apply_change(path)
-                except Exception:
-                    logger.exception("could not update the index for %s", path)
-
-    def _apply_change(self, path: Path) -> None:
-        if path.name in (".gitignore", ".infillignore"):
-            located = self.locate(path)
-            if located:
-                located[0].forget_ignore_file(Path(os.path.abspath(path.parent)))
-        if path.is_dir() and not path.is_symlink():
-            located = self.locate(path)
-            if located:
-                for child in located[0].walk():
-                    if path in child.parents:
-                        self.refresh(child)
-        elif path.exists():
-            self.refresh(path)
-        else:
-            self.forget(path)
+        """A file or folder changed on disk, as the editor reports it."""
+        if self.upkeep is not None:
+            self.upkeep.notify_changed(path)
 
     def stop(self) -> None:
-        """Stop background work."""
+        """Stop background work and watching."""
         self._stopped.set()
-        self._wakeup.set()
+        if self.upkeep is not None:
+            self.upkeep.stop()

@@ -154,11 +154,23 @@ class WorkspaceFilter:
             return None
         return text_if_source(data)
 
-    def walk(self) -> Iterator[Path]:
-        """Every indexable candidate below the root, without following symlinked folders."""
-        for folder, dirs, files in os.walk(self.root, followlinks=False):
+    def allows_folder(self, folder: Path) -> bool:
+        """Whether the walk from the root reaches ``folder`` (no skipped or ignored folder on the way)."""
+        try:
+            parts = folder.relative_to(self.root).parts
+        except ValueError:
+            return False
+        return all(self.allows_dir(self.root.joinpath(*parts[:depth])) for depth in range(1, len(parts) + 1))
+
+    def walk(self, below: Path | None = None, walked: set[Path] | None = None, *,
+             recursive: bool = True) -> Iterator[Path]:
+        """Every indexable candidate below the root (or below one of its folders), without
+        following symlinked folders; ``walked`` collects the folders entered."""
+        for folder, dirs, files in os.walk(below or self.root, followlinks=False):
             here = Path(folder)
-            dirs[:] = sorted(d for d in dirs if self.allows_dir(here / d))
+            if walked is not None:
+                walked.add(here)
+            dirs[:] = sorted(d for d in dirs if self.allows_dir(here / d)) if recursive else []
             for name in sorted(files):
                 path = here / name
                 if self.allows_path(path):

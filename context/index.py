@@ -8,10 +8,12 @@ All methods are thread-safe: the indexer thread writes while the inference threa
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from context.chunking import Chunk, chunk_text
@@ -40,6 +42,19 @@ class FileEntry:
     imports: tuple[str, ...]
 
 
+def _entry_hash(path: str, mtime: float) -> int:
+    digest = hashlib.blake2b(f"{path}\0{mtime!r}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def fingerprint_of(files: Iterable[tuple[str, float]]) -> str:
+    """The :meth:`RepoIndex.fingerprint` an index of these ``(path, mtime)`` files has."""
+    value = 0
+    for path, mtime in files:
+        value ^= _entry_hash(path, mtime)
+    return f"{value:016x}"
+
+
 class RepoIndex:
     """Chunks, BM25 postings and definitions for one or more workspace folders."""
 
@@ -51,6 +66,7 @@ class RepoIndex:
         self._chunks: dict[tuple[str, int], Chunk] = {}
         self._definitions: dict[str, set[tuple[str, int]]] = defaultdict(set)
         self._total_length = 0
+        self._fingerprint = 0
 
     # -- writing ------------------------------------------------------------------------------
     def update_file(self, path: str, text: str, mtime: float = 0.0) -> FileEntry:
@@ -60,6 +76,7 @@ class RepoIndex:
         with self._lock:
             self._drop(path)
             self._files[path] = entry
+            self._fingerprint ^= _entry_hash(entry.path, entry.mtime)
             for chunk in chunks:
                 self._add_chunk(chunk)
         return entry
@@ -83,6 +100,7 @@ class RepoIndex:
         entry = self._files.pop(path, None)
         if entry is None:
             return
+        self._fingerprint ^= _entry_hash(entry.path, entry.mtime)
         for chunk in entry.chunks:
             key = chunk.key
             self._chunks.pop(key, None)
@@ -112,6 +130,12 @@ class RepoIndex:
         """Every indexed path."""
         with self._lock:
             return list(self._files)
+
+    def fingerprint(self) -> str:
+        """A digest of every indexed file's path and modification time, kept as files change:
+        two indexes of the same files at the same times have the same one."""
+        with self._lock:
+            return f"{self._fingerprint:016x}"
 
     def chunk_count(self) -> int:
         """Number of chunks in the index."""

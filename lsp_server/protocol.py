@@ -20,7 +20,10 @@ Standard LSP first: suggestions are answered through ``textDocument/inlineComple
     What an editor's status line, health check or "why no completion?" command needs:
     ``version``, ``model`` (path), ``loaded`` (bool), ``error`` (why no model, or null),
     ``mode`` (``fim-psm``, ``fim-spm`` or ``prefix-only``, null before the model loads),
-    ``modeReason``, ``enabled``, ``indexedFiles`` and ``indexing`` (bool).
+    ``modeReason``, ``enabled``, ``indexedFiles`` and ``indexing`` (bool). How the index is
+    kept fresh: ``watches`` (folders watched), ``pendingChanges`` (file changes queued or being
+    applied), ``rescans`` (comparisons with the disk after lost events) and ``indexFingerprint``
+    (a digest of the indexed paths and modification times, null before indexing starts).
 
 ``infill/explain`` (client → server request)
     Params ``{textDocument: {uri}, position}``. Answers ``{reason, message}``: why a suggestion

@@ -40,7 +40,14 @@ from lsp_server.rpc import InfillProtocol, plain
 from lsp_server.scheduler import LatestWins
 from lsp_server.settings import Settings, resolve_settings
 from lsp_server.type_through import TypeThrough
-from lsp_server.workspace_context import rules_from, start_indexing, workspace_roots
+from lsp_server.workspace_context import (
+    ask_editor_to_watch,
+    editor_can_watch,
+    index_upkeep_status,
+    rules_from,
+    start_indexing,
+    workspace_roots,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +69,9 @@ class InfillServer(LanguageServer):
         self.settings = Settings()
         self.client_streams = False
         self.roots: list[Path] = []
+        self.editor_can_watch = False
+        self.editor_watches = False
+        """The editor reports file changes (``workspace/didChangeWatchedFiles``): no watch here."""
         self.context: ContextEngine | None = None
         self._sequence = itertools.count(1)
         self._request_ids = itertools.count(1)
@@ -97,7 +107,8 @@ class InfillServer(LanguageServer):
         """(Re)build the repository index with the current rules."""
         if self.context is not None:
             self.context.stop()
-        self.context = await start_indexing(self, self.roots, self.settings.context)
+        self.context = await start_indexing(self, self.roots, self.settings.context,
+                                            editor_watches=self.editor_watches)
         for document in list(self.workspace.text_documents.values()):
             self.note_document(document.uri, document.source, edited=False)
 
@@ -236,6 +247,7 @@ class InfillServer(LanguageServer):
             "error": self.worker.error, "mode": mode.name if mode else None, "modeReason": mode.reason if mode else None,
             "enabled": settings.enabled, "indexedFiles": len(context.index) if context is not None else 0,
             "indexing": context is not None and not context.indexing_done.is_set(),
+            **index_upkeep_status(context),
         }
 
     def _request(self, uri: str, prefix: str, suffix: str) -> CompletionRequest:
@@ -365,12 +377,15 @@ def create_server(model: ModelOptions) -> InfillServer:
         ls.client_streams = client_wants_partials(params.capabilities.experimental)
         ls.apply_settings(params.initialization_options)
         ls.roots = workspace_roots(params)
+        ls.editor_can_watch = editor_can_watch(params.capabilities)
         if params.process_id:
             watch_parent(params.process_id)
         ls.worker.start_loading(ls.model_options)
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: InfillServer, _params: types.InitializedParams) -> None:
+        if ls.editor_can_watch and ls.roots:
+            ls.editor_watches = await ask_editor_to_watch(ls)
         await ls.restart_context()
         await ls.worker.wait_loaded()
         if ls.worker.error:
@@ -380,6 +395,13 @@ def create_server(model: ModelOptions) -> InfillServer:
     async def did_change_configuration(ls: InfillServer, params: types.DidChangeConfigurationParams) -> None:
         if params.settings and ls.apply_settings(params.settings):
             await ls.restart_context()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    async def did_change_watched_files(ls: InfillServer, params: types.DidChangeWatchedFilesParams) -> None:
+        for change in params.changes:
+            path = to_fs_path(change.uri)
+            if ls.context is not None and path:
+                ls.context.notify_changed(Path(path))
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     async def did_open(ls: InfillServer, params: types.DidOpenTextDocumentParams) -> None:

@@ -38,7 +38,31 @@ def workspace_roots(params: types.InitializeParams) -> list[Path]:
     return roots
 
 
-async def start_indexing(server, roots: list[Path], settings: ContextSettings) -> ContextEngine:
+def editor_can_watch(capabilities: types.ClientCapabilities) -> bool:
+    """Whether the client lets the server register file watchers (VS Code does; Neovim on macOS and
+    Windows): then the editor's own watcher serves us and the server places no watch."""
+    watched = capabilities.workspace.did_change_watched_files if capabilities.workspace else None
+    return bool(watched and watched.dynamic_registration)
+
+
+async def ask_editor_to_watch(server) -> bool:
+    """Register ``workspace/didChangeWatchedFiles`` for every file; False if the editor refused."""
+    registration = types.Registration(
+        id="infill/watched-files", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+        register_options=types.DidChangeWatchedFilesRegistrationOptions(
+            watchers=[types.FileSystemWatcher(glob_pattern="**/*")]))
+    try:
+        await asyncio.wait_for(server.client_register_capability_async(
+            types.RegistrationParams(registrations=[registration])), 10)
+    except Exception as exc:  # refused or unanswered: the server watches by itself
+        logger.info("the editor does not watch files for us (%s); watching them here", exc)
+        return False
+    logger.info("the editor watches the workspace's files; no watch placed here")
+    return True
+
+
+async def start_indexing(server, roots: list[Path], settings: ContextSettings, *,
+                         editor_watches: bool = False) -> ContextEngine:
     """Create the engine for ``roots`` and index it in the background, reporting progress."""
     engine = ContextEngine(rules_from(settings))
     for root in roots:
@@ -68,5 +92,16 @@ async def start_indexing(server, roots: list[Path], settings: ContextSettings) -
     def warn(message: str) -> None:
         loop.call_soon_threadsafe(server.tell_user_once, "watch", message, types.MessageType.Warning)
 
-    engine.start(on_progress=lambda done, total: loop.call_soon_threadsafe(report, done, total), on_warning=warn)
+    engine.start(on_progress=lambda done, total: loop.call_soon_threadsafe(report, done, total), on_warning=warn,
+                 watch=not editor_watches)
     return engine
+
+
+def index_upkeep_status(engine: ContextEngine | None) -> dict:
+    """The ``infill/status`` fields on keeping the index fresh (see ``lsp_server/protocol.py``)."""
+    upkeep = engine.upkeep if engine is not None else None
+    if upkeep is None:
+        return {"watches": 0, "pendingChanges": 0, "rescans": 0, "indexFingerprint": None}
+    stats = upkeep.stats
+    return {"watches": stats.watches, "pendingChanges": stats.pending, "rescans": stats.rescans,
+            "indexFingerprint": engine.index.fingerprint()}

@@ -17,9 +17,9 @@ from typing import Any
 
 
 class FuzzClient:
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, cwd: str | None = None) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "lsp_server", *args], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd)
         self.responses: dict[Any, dict] = {}
         self.arrived: dict[Any, float] = {}
         """``time.perf_counter()`` when each response was read."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from context import ContextEngine, FileRules
@@ -154,23 +153,6 @@ def test_similar_code_comes_first_even_when_its_names_are_too_short_to_search_fo
     assert [c.defines for c in candidates(index, query)] == [{"peak"}, {"mean"}]
 
 
-def test_engine_watches_the_file_system(tmp_path):
-    write(tmp_path, {"a.py": "def first():\n    pass\n"})
-    engine = ContextEngine()
-    engine.add_folder(tmp_path)
-    engine.start()
-    try:
-        assert engine.indexing_done.wait(30)
-        write(tmp_path, {"b.py": "def second_function():\n    pass\n"})
-        (tmp_path / "a.py").unlink()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and sorted(engine.index.paths()) != ["b.py"]:
-            time.sleep(0.05)
-        assert sorted(engine.index.paths()) == ["b.py"]
-    finally:
-        engine.stop()
-
-
 def test_unsaved_buffer_text_wins_over_disk(tmp_path):
     write(tmp_path, {"a.py": "def on_disk():\n    pass\n"})
     engine = ContextEngine()
@@ -182,38 +164,3 @@ def test_unsaved_buffer_text_wins_over_disk(tmp_path):
     engine.close_buffer(tmp_path / "a.py")
     snippets = engine.gather(tmp_path / "b.py", "on_disk()", "", (0, 1), 1000, lambda c: len(c.text))
     assert [s.text for s in snippets] == ["def on_disk():\n    pass\n"]
-
-
-def test_watch_limit_degrades_to_polling_open_folders_and_says_so_once(tmp_path, monkeypatch):
-    import errno
-
-    import context.watcher as watcher
-
-    class RefusingObserver:
-        daemon = True
-
-        def schedule(self, *args, **kwargs):
-            raise OSError(errno.ENOSPC, "inotify watch limit reached")
-
-        def start(self):
-            raise AssertionError("not reached")
-
-    monkeypatch.setattr(watcher, "Observer", RefusingObserver)
-    monkeypatch.setattr(watcher, "POLL_SECONDS", 0.1)
-    write(tmp_path, {"pkg/a.py": "def first():\n    pass\n"})
-    warnings: list[str] = []
-    engine = ContextEngine()
-    engine.add_folder(tmp_path)
-    engine.set_buffer(tmp_path / "pkg/a.py", "def first():\n    pass\n", edited=False)
-    engine.start(on_warning=warnings.append)
-    try:
-        assert engine.indexing_done.wait(30)
-        time.sleep(0.3)  # let the poller take its first look at the folder
-        write(tmp_path, {"pkg/b.py": "def polled_function():\n    pass\n"})
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not engine.index.definitions_of({"polled_function"}):
-            time.sleep(0.05)
-        assert engine.index.definitions_of({"polled_function"})
-        assert len(warnings) == 1 and "max_user_watches" in warnings[0]
-    finally:
-        engine.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from lsprotocol import types
 from test_server_e2e import complete, eventually, open_document, session
@@ -55,6 +57,42 @@ async def test_index_follows_saved_files_and_unsaved_buffers(default_model, tmp_
             if "greet_user" in await suggestion():
                 break
         assert "greet_user" in await suggestion()
+
+
+async def test_an_editor_that_watches_files_is_asked_to_and_the_server_places_no_watch(default_model, tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg/old.py").write_text("def old_function():\n    pass\n")
+    watching = types.WorkspaceClientCapabilities(
+        did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True))
+    async with session(default_model, root=tmp_path, workspace=watching) as client:
+        await indexed(client)
+        [registration] = client.registrations
+        assert registration.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES
+
+        async def status() -> dict:
+            return (await client.protocol.send_request_async("infill/status", {}))._asdict()  # pygls: a namedtuple
+
+        assert ((await status())["watches"], (await status())["indexedFiles"]) == (0, 1)
+        (tmp_path / "pkg/new.py").write_text("def new_function():\n    pass\n")
+        await asyncio.sleep(1)
+        assert (await status())["indexedFiles"] == 1, "only the editor's events may reach the index"
+
+        def changed(name: str, kind: types.FileChangeType) -> None:
+            client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(
+                changes=[types.FileEvent(uri=(tmp_path / name).as_uri(), type=kind)]))
+
+        changed("pkg/new.py", types.FileChangeType.Created)
+        await until(status, lambda s: s["indexedFiles"] == 2)
+        (tmp_path / "pkg/old.py").unlink()
+        changed("pkg/old.py", types.FileChangeType.Deleted)
+        await until(status, lambda s: s["indexedFiles"] == 1)
+
+
+async def until(ask, condition, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition(await ask()):
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
 
 
 async def test_secrets_are_never_completed_in(default_model, tmp_path):

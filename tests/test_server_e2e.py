@@ -20,14 +20,18 @@ URI = "file:///work/fib.py"
 
 @contextlib.asynccontextmanager
 async def session(model: Path | str, *, options: dict | None = None, experimental: dict | None = None,
-                  args: tuple[str, ...] = (), root: Path | None = None):
-    """Start the server, initialize it, collect its notifications, shut it down."""
+                  args: tuple[str, ...] = (), root: Path | None = None,
+                  workspace: types.WorkspaceClientCapabilities | None = None):
+    """Start the server, initialize it, collect its notifications and registrations, shut it down."""
     command = [sys.executable, "-m", "lsp_server", "--model", str(model), "--threads", "2", *args]
     client = await ClientServerConfig(server_command=command).start()
     client.partials = []
     client.feature(PARTIAL_COMPLETION)(lambda params: client.partials.append(params))
+    client.registrations = []
+    client.feature(types.CLIENT_REGISTER_CAPABILITY)(lambda params: client.registrations.extend(params.registrations))
     capabilities = types.ClientCapabilities(
-        experimental=experimental, window=types.WindowClientCapabilities(work_done_progress=True))
+        experimental=experimental, window=types.WindowClientCapabilities(work_done_progress=True),
+        workspace=workspace)
     folders = [types.WorkspaceFolder(uri=root.as_uri(), name=root.name)] if root else None
     result = await client.initialize_session(types.InitializeParams(
         capabilities=capabilities, initialization_options=options, workspace_folders=folders,
