@@ -88,7 +88,8 @@ def summarize(records: list[Record]) -> dict:
              if r.first is not None and (r.cancelled_at is None or r.first <= r.cancelled_at)]
     full = [(r.done - r.sent) * 1000 for r in finished]
     evaluated = [r.evaluated for r in finished if r.evaluated is not None]
-    row = {"requests": sent, "failed": sent - len(records), "finished": len(finished), "with_first": len(first)}
+    row = {"requests": sent, "failed": sent - len(records), "finished": len(finished), "with_first": len(first),
+           "shortened": sum(r.shortened for r in finished)}
     for name, values in (("first", first), ("full", full)):
         row.update({f"{name}_p50": percentile(values, 0.5), f"{name}_p95": percentile(values, 0.95),
                     f"{name}_max": max(values)} if values else {})
@@ -109,16 +110,18 @@ def run_one(system: str, mode: str, budget: int, args, models: dict[bool, Path],
     log = logs / f"{system}-{mode}-{budget}.log"
     if system == "infill":
         settings = {"completion": {**completion, "windowTokens": budget, "maxTokens": MAX_TOKENS, "multiline": "never"},
-                    "context": {"maxTokens": 0}}
-        client = InfillClient(model, n_ctx, args.threads, rope_scale, settings, log, flash_attention=args.flash_attn)
+                    "context": {"maxTokens": args.context_tokens}}
+        client = InfillClient(model, n_ctx + args.context_tokens, args.threads, rope_scale, settings, log,
+                              flash_attention=args.flash_attn, workspace=args.workspace,
+                              document=args.session_files[0] if args.workspace else None)
     else:
         client = LlamaServerClient(args.llama_server, model, n_ctx, args.threads, rope_scale, budget, endpoint=endpoint,
                                    spm=spm, request={"n_predict": MAX_TOKENS, "stop": ["\n"]}, log=log,
                                    flash_attention=args.flash_attn)
         client.fit(session, budget)
     try:
-        cold = client.warm(session)
-        records = client.replay(session)
+        cold = client.warm(session, grown=not args.cold)
+        records = client.replay(session, wait_for_answers=args.wait_for_answers)
     finally:
         client.close()  # Infill's evaluated-token counts come from its log, read at close
     row = summarize(records)
@@ -129,7 +132,7 @@ def run_one(system: str, mode: str, budget: int, args, models: dict[bool, Path],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--llama-server", type=Path, required=True, help="path to a llama-server binary")
+    parser.add_argument("--llama-server", type=Path, help="path to a llama-server binary")
     parser.add_argument("--budgets", default="2048,8192", help="prompt budgets in tokens, comma-separated")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--threads", type=int, default=2)
@@ -144,6 +147,16 @@ def main() -> None:
                         help="source files, joined into one document to type in (comma-separated)")
     parser.add_argument("--session-line", type=int, default=SESSION_LINE, help="retype lines from about here")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--cold", action="store_true",
+                        help="type right after the first answer, without waiting for a shortened prompt to grow")
+    parser.add_argument("--wait-for-answers", action="store_true",
+                        help="each keystroke waits for the previous answer (no cancellation), then its delay")
+    parser.add_argument("--systems", default="infill,llama-server")
+    parser.add_argument("--workspace", type=Path,
+                        help="Infill indexes this folder (from the first keystroke on) and types in the first session "
+                             "file inside it; default: an untitled document and no repository context")
+    parser.add_argument("--context-tokens", type=int, default=0,
+                        help="repository context for Infill (context.maxTokens), added to its context size")
     args = parser.parse_args()
     if args.tiny:
         from tests.tiny_models import write_starcoder_style
@@ -160,11 +173,11 @@ def main() -> None:
           f"{models[True].name if args.tiny else args.model.name}; {args.threads} threads; {MAX_TOKENS} tokens max, "
           f"single-line; logs in {logs}")
     header = (f"{'budget':>6} {'mode':11} {'system':12} {'cold ms':>8} {'full ms':>8} {'1st/done/req':>12} {'first p50':>9} {'p95':>6} "
-              f"{'max':>6} {'full p50':>8} {'p95':>6} {'max':>6} {'eval med':>8} {'max':>5} {'bg eval':>7}")
+              f"{'max':>6} {'full p50':>8} {'p95':>6} {'max':>6} {'eval med':>8} {'max':>5} {'bg eval':>7} {'short':>5}")
     print(header)
     for budget in (int(b) for b in args.budgets.split(",")):
         for mode in args.modes.split(","):
-            for system in ("infill", "llama-server"):
+            for system in args.systems.split(","):
                 row = run_one(system, mode, budget, args, models, logs)
                 counts = f"{row['with_first']}/{row['finished']}/{row['requests']}"
                 if row["failed"]:
@@ -172,7 +185,8 @@ def main() -> None:
                 print(f"{budget:>6} {mode:11} {system:12} {row['cold_ms']:8.0f} {row['full_context_ms']:8.0f} {counts:>12} "
                       f"{row.get('first_p50', 0):9.0f} {row.get('first_p95', 0):6.0f} {row.get('first_max', 0):6.0f} "
                       f"{row.get('full_p50', 0):8.0f} {row.get('full_p95', 0):6.0f} {row.get('full_max', 0):6.0f} "
-                      f"{row.get('evaluated_median', 0):8.0f} {row.get('evaluated_max', 0):5.0f} {row['background']:7d}", flush=True)
+                      f"{row.get('evaluated_median', 0):8.0f} {row.get('evaluated_max', 0):5.0f} {row['background']:7d} "
+                      f"{row['shortened']:5d}", flush=True)
 
 
 if __name__ == "__main__":

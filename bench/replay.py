@@ -77,6 +77,8 @@ class Record:
     failed: bool = False
     """The server answered with an error (counted neither as a first token nor as finished)."""
     evaluated: int | None = None
+    shortened: bool = False
+    """Infill answered from a prompt cut to its time budget."""
 
     @property
     def cancelled(self) -> bool:
@@ -89,10 +91,15 @@ class Replayer:
     def __init__(self) -> None:
         self.records: list[Record] = []
 
-    def replay(self, session: Session) -> list[Record]:
+    def replay(self, session: Session, *, wait_for_answers: bool = False) -> list[Record]:
+        """Type the session. ``wait_for_answers``: each keystroke comes its delay after the previous
+        answer, as when the user reads each suggestion; else after the previous keystroke, and a
+        request still running is cancelled, as editors do."""
         document = session.before
         pending: Record | None = None
         for keystroke in session.keystrokes:
+            if wait_for_answers and pending is not None:
+                self.wait(pending, 60)
             time.sleep(keystroke.delay)
             if pending is not None and pending.done is None and not pending.failed:
                 pending.cancelled_at = time.perf_counter()
@@ -101,22 +108,26 @@ class Replayer:
             pending = Record(time.perf_counter())
             self.records.append(pending)
             self.request(document, session.after, keystroke.text, pending)
-        deadline = time.perf_counter() + 60
-        while pending is not None and pending.done is None and not pending.failed and time.perf_counter() < deadline:
-            time.sleep(0.01)
+        if pending is not None:
+            self.wait(pending, 60)
         return self.records
+
+    @staticmethod
+    def wait(record: Record, seconds: float) -> None:
+        deadline = time.perf_counter() + seconds
+        while record.done is None and not record.failed and time.perf_counter() < deadline:
+            time.sleep(0.005)
 
     full_context_ms: float | None = None
     """From the first request until the full prompt was in the cache (Infill shortens a cold
     prompt to its time budget and evaluates the rest once the user pauses); None: at once."""
 
-    def warm(self, session: Session) -> float:
-        """One request at the starting point, waited for: the cold prompt."""
+    def warm(self, session: Session, *, grown: bool = True) -> float:
+        """One request at the starting point, waited for: the cold prompt. ``grown``: then wait
+        until the full prompt is cached too (Infill grows a shortened one in the background)."""
         record = Record(time.perf_counter())
         self.request(session.before, session.after, "", record)
-        deadline = time.perf_counter() + FIRST_REQUEST_TIMEOUT_S
-        while record.done is None and not record.failed and time.perf_counter() < deadline:
-            time.sleep(0.01)
+        self.wait(record, FIRST_REQUEST_TIMEOUT_S)
         if record.done is None:
             raise RuntimeError("the server did not answer the first request (error or timeout); see its log")
         return record.done - record.sent
@@ -132,14 +143,16 @@ class InfillClient(Replayer):
     """Infill's LSP server over stdio, with streamed partial suggestions on."""
 
     def __init__(self, model: Path, n_ctx: int, threads: int, rope_scale: float, settings: dict, log: Path, *,
-                 flash_attention: str = "auto") -> None:
+                 flash_attention: str = "auto", workspace: Path | None = None, document: Path | None = None) -> None:
+        """``workspace``: the folder to index for repository context, and ``document`` the file in
+        it being typed in (else an untitled document and no workspace)."""
         super().__init__()
         command = [sys.executable, "-m", "lsp_server", "--model", str(model), "--n-ctx", str(n_ctx),
                    "--threads", str(threads), "--rope-scale", str(rope_scale), "--flash-attn", flash_attention,
                    "--log-file", str(log)]
         self.pipe = PipeClient(command=command)
         self.log = log
-        self.uri = "file:///session/module.py"
+        self.uri = document.resolve().as_uri() if document else "file:///session/module.py"
         self.version = 0
         self.next_id = 0
         self.by_id: dict[int, Record] = {}
@@ -148,8 +161,10 @@ class InfillClient(Replayer):
         self.background_evaluated = 0
         self.initialized = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
+        folders = {"rootUri": workspace.resolve().as_uri(),
+                   "workspaceFolders": [{"uri": workspace.resolve().as_uri(), "name": workspace.name}]} if workspace else {}
         self._send({"id": "init", "method": "initialize",
-                    "params": {"processId": None, "initializationOptions": settings,
+                    "params": {"processId": None, "initializationOptions": settings, **folders,
                                "capabilities": {"experimental": {"infill": {"partialCompletion": True}}}}})
         self.initialized.wait(120)
         self._send({"method": "initialized", "params": {}})
@@ -180,11 +195,11 @@ class InfillClient(Replayer):
                 record.first = record.first or now
                 record.done = now
 
-    def warm(self, session: Session) -> float:
-        """The first answer; then, if its prompt was shortened, wait until the full one is cached."""
+    def warm(self, session: Session, *, grown: bool = True) -> float:
+        """The first answer; then, if its prompt was shortened and ``grown``, wait until the full one is cached."""
         started = time.perf_counter()
         first = super().warm(session)
-        if " shortened " in next((line for line in self._log_lines() if "completion id=1 " in line), ""):
+        if grown and " shortened " in next((line for line in self._log_lines() if "completion id=1 " in line), ""):
             deadline = started + FIRST_REQUEST_TIMEOUT_S
             while not any("grow uri=" in line and "stop=warmed" in line for line in self._log_lines()):
                 if time.perf_counter() > deadline:
@@ -225,8 +240,10 @@ class InfillClient(Replayer):
             self.pipe.process.kill()
         log = self.log.read_text(encoding="utf-8")
         evaluated = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"completion id=(\d+) .*? evaluated=(\d+)", log)}
+        shortened = {int(m.group(1)) for m in re.finditer(r"completion id=(\d+) [^\n]* shortened ", log)}
         for request_id, record in self.by_id.items():
             record.evaluated = evaluated.get(request_id)
+            record.shortened = request_id in shortened
         # Speculation and idle warming evaluate tokens too, off the keystrokes' critical path.
         self.background_evaluated = sum(int(m.group(1)) for m in re.finditer(
             r"(?:speculation|warm|grow) uri=.*? evaluated=(\d+)", log))

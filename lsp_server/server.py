@@ -154,7 +154,7 @@ class InfillServer(LanguageServer):
         _log_result(request_id, uri, version, result, started)
         self._note(uri, version, position, "shown" if result.text else result.reason, len(result.text))
         if result.text:
-            self.shown.remember(uri, prefix, suffix, result.text)
+            self.shown.remember(uri, prefix, suffix, result.text, shortened=result.shortened)
         if result.reason not in ("cancelled", "content_modified"):  # else a newer request follows up
             self._follow_up(uri, prefix + result.text, suffix, speculate=bool(result.text),
                                   then_grow=(prefix, suffix) if result.shortened else None)
@@ -204,7 +204,8 @@ class InfillServer(LanguageServer):
                 if result is None:
                     return
                 if result.text:
-                    self.shown.remember(uri, prefix, suffix, result.text, speculative=True)
+                    self.shown.remember(uri, prefix, suffix, result.text, speculative=True,
+                                        shortened=result.shortened)
                 stats = result.stats.summary() if result.stats else f"skipped: {result.reason}"
                 logger.info("speculation uri=%s chars=%d %s", uri, len(result.text), stats)
             if then_grow is not None:
@@ -218,6 +219,8 @@ class InfillServer(LanguageServer):
         stats = await self.background.run(lambda cancel: backend.warm(request, cancel))
         if stats is not None:
             logger.info("%s uri=%s version=%s %s", what, uri, version, stats.summary())
+            if stats.stop_reason == "warmed":
+                self.shown.forget_shortened(uri)
 
     def warm_after_edit(self, uri: str, version: int | None, cursor: int) -> None:
         """Once the user pauses without asking for a suggestion, evaluate the prompt at ``cursor``."""

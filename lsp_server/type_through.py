@@ -26,6 +26,8 @@ class Shown:
     text: str
     speculative: bool = False
     """Computed ahead for the text after an acceptance: it answers the exact position too."""
+    shortened: bool = False
+    """Made from a prompt cut to the time budget, so without all of its repository context."""
 
     def rest_after(self, prefix: str, suffix: str) -> str | None:
         """What is left of the suggestion once the user is at ``prefix|suffix``, or None."""
@@ -45,10 +47,11 @@ class TypeThrough:
     def __init__(self) -> None:
         self._known: dict[str, dict[bool, Shown]] = {}
 
-    def remember(self, uri: str, prefix: str, suffix: str, text: str, *, speculative: bool = False) -> None:
+    def remember(self, uri: str, prefix: str, suffix: str, text: str, *, speculative: bool = False,
+                 shortened: bool = False) -> None:
         """Record a suggestion the client was given (or, speculative, one computed ahead)."""
         known = self._known.pop(uri, {})
-        known[speculative] = Shown(prefix, suffix, text, speculative)
+        known[speculative] = Shown(prefix, suffix, text, speculative, shortened)
         self._known[uri] = known
         if len(self._known) > REMEMBERED_DOCUMENTS:
             self._known.pop(next(iter(self._known)))
@@ -56,6 +59,14 @@ class TypeThrough:
     def forget(self, uri: str) -> None:
         """Drop what is remembered for a document (closed)."""
         self._known.pop(uri, None)
+
+    def forget_shortened(self, uri: str) -> None:
+        """The document's full prompt is cached now: suggestions made without its context go, so
+        that the next keystroke asks the model, which now sees that context."""
+        known = self._known.get(uri, {})
+        for speculative, shown in list(known.items()):
+            if shown.shortened:
+                del known[speculative]
 
     def lookup(self, uri: str, prefix: str, suffix: str) -> tuple[str, bool] | None:
         """The rest of a known suggestion at ``prefix|suffix`` and whether it was speculative."""

@@ -79,6 +79,18 @@ def test_cancel_during_prompt_evaluation_keeps_what_was_evaluated(engine):
     assert resumed.evaluated_tokens == len(prompt)
 
 
+def test_a_prompt_cancelled_before_it_starts_leaves_the_cache_as_it_was(engine):
+    # A background evaluation preempted at once must not cut back what the user's prompt cached.
+    engine.reset_cache()
+    typed = engine.encoder.encode("value = 1\n" * 50)
+    engine.generate(typed, GenerationParams(max_tokens=1), threading.Event(), always)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        engine.evaluate_prompt(engine.encoder.encode("other = 2\n" * 50), cancel, GenerationStats(), abortable=True)
+    assert engine.cached_prefix(typed) == len(typed)
+
+
 def test_callback_false_stops_generation_immediately(engine):
     stats = engine.generate(engine.encoder.encode("y = "), GenerationParams(max_tokens=50), threading.Event(), lambda _t: False)
     assert (stats.generated_tokens, stats.stop_reason) == (1, "complete")

@@ -96,3 +96,27 @@ def test_the_measured_speed_is_positive_and_leaves_an_empty_cache(engine):
     engine.reset_cache()
     speed = engine.prefill_tokens_per_s()
     assert speed > 0 and engine.cached_prefix([1, 2, 3]) == 0
+
+
+@pytest.mark.parametrize("order", ["spm", "psm"])
+def test_keystrokes_in_a_shortened_prompt_evaluate_only_what_was_typed(engine, order):
+    # So slow an engine that even the smallest window is over the allowance: every prompt stays
+    # shortened, and only its staying put from keystroke to keystroke keeps typing cheap.
+    engine.reset_cache()
+    completer = LlamaCompleter(engine, prefill_speed=lambda: 100.0)
+    settings = CompletionSettings(window_tokens=1024, max_tokens=4, prompt_budget_ms=BUDGET_MS, multiline="never",
+                                  fim_order=order)
+    suffix = "\n\nprint(total([1, 2]))\n"
+    # The block being typed in (16 lines) holds more than the smallest window's 64 tokens.
+    before = FILE_BEFORE + "".join(f"LIMIT_{n} = compute_limit({n}, scale={n * 3})\n" for n in range(12))
+    evaluated = []
+    for typed in range(1, len(TYPED) + 1):
+        request = CompletionRequest(before + TYPED[:typed], suffix, settings, path="app.py",
+                                    context=lambda window, budget, cost: SNIPPETS, context_tokens=1024)
+        result = completer.complete(request, threading.Event(), lambda _shaped: None)
+        assert result.shortened
+        evaluated.append(result.stats.evaluated_tokens)
+    # After the cold first prompt, a keystroke costs the tokens it typed (and, in PSM, the
+    # suffix that follows them).
+    suffix_tokens = len(engine.encoder.encode_infilling(suffix)) if order == "psm" else 0
+    assert max(evaluated[1:]) <= 4 + suffix_tokens, evaluated

@@ -44,3 +44,13 @@ def test_the_suggestion_computed_ahead_answers_right_after_the_acceptance():
     assert memory.continuation("a.py", *split("total = price * quantity\npri║\n")) == "nt(total)"
     assert memory.continuation("a.py", *split("total = pri║\n")) == "ce * quantity"  # the shown one still holds
     assert memory.lookup("a.py", *split("total = price * quantity║\nmore\n")) is None
+
+
+def test_a_suggestion_made_without_the_repository_context_goes_once_the_context_is_in():
+    memory = TypeThrough()
+    memory.remember("a.py", *split("total = ║\n"), "price * quantity", shortened=True)
+    memory.remember("a.py", *split("total = price * quantity║\n"), "\nprint(total)", speculative=True)
+    assert memory.continuation("a.py", *split("total = pri║\n")) == "ce * quantity"
+    memory.forget_shortened("a.py")  # the full prompt, context included, is cached now
+    assert memory.continuation("a.py", *split("total = pri║\n")) is None
+    assert memory.lookup("a.py", *split("total = price * quantity║\n")) == ("\nprint(total)", True)

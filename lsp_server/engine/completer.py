@@ -126,6 +126,8 @@ class LlamaCompleter:
         self._snippet_tokens: OrderedDict[tuple, list[int]] = OrderedDict()
         self._memo = PromptMemo()
         self._foreground_prompt = 0
+        self._shortened_for: tuple[tuple[str, str], list[int]] | None = None
+        """(document path, mode) of the last shortened prompt and the context it kept."""
 
     def prompt(self, request: CompletionRequest, *, within_budget: bool = True) -> tuple[Prompt, CompletionMode]:
         """Build the prompt: the local window first, then repository context in what is left.
@@ -137,24 +139,32 @@ class LlamaCompleter:
         mode = self.engine.mode(settings.fim, settings.fim_order)
         room = self.engine.n_ctx - settings.max_tokens - _GENERATION_MARGIN
         window_budget = max(16, min(settings.window_tokens, room))
+        budgeted = within_budget and bool(settings.prompt_budget_ms)
+        allowance = settings.prompt_budget_ms / 1000 * self._prefill_speed() if budgeted else 0.0
+        if budgeted and self._shortened_for is not None and self._shortened_for[0] == (request.path, mode.name):
+            # Still shortened, and the full prompt has not been evaluated since: the decision
+            # would be the same, so the repository context is not gathered again for it (that
+            # gather and the tokenizing of new chunks cost more than the keystroke itself).
+            return self._short_prompt(request, mode, self._shortened_for[1], window_budget, allowance), mode
         window = self._window(request, mode, window_budget)
         bos = self.engine.bos_for_prefix_only()
         local = assemble(window, mode, bos=bos)
         parts = self._context_parts(request, mode, window, min(request.context_tokens, room - len(local.tokens)))
         full = assemble(window, mode, bos=bos, context=[t for part in parts for t in part]) if parts else local
-        if not within_budget or not settings.prompt_budget_ms:
+        if not budgeted:
             return full, mode
         uncached = len(full.tokens) - self.engine.reusable(full.tokens)
-        if uncached <= _ALWAYS_AFFORDABLE:
+        if uncached <= max(allowance, _ALWAYS_AFFORDABLE):
+            self._shortened_for = None
             return full, mode
-        allowance = settings.prompt_budget_ms / 1000 * self._prefill_speed()
-        if uncached <= allowance:
-            return full, mode
-        return self._shortened(request, mode, full, parts, window_budget, allowance), mode
+        context = self._cached_context(mode, full, parts)
+        self._shortened_for = ((request.path, mode.name), context)
+        return self._short_prompt(request, mode, context, window_budget, allowance), mode
 
-    def _window(self, request: CompletionRequest, mode: CompletionMode, budget: int) -> Window:
+    def _window(self, request: CompletionRequest, mode: CompletionMode, budget: int, *,
+                whole_blocks: bool = False) -> Window:
         return fit_window(healed_prefix(request.prefix), request.suffix, mode, self.engine.encoder, budget=budget,
-                          memo=self._memo)
+                          memo=self._memo, whole_blocks=whole_blocks)
 
     def _context_parts(self, request: CompletionRequest, mode: CompletionMode, window: Window,
                        budget: int) -> list[list[int]]:
@@ -181,15 +191,10 @@ class LlamaCompleter:
             used += len(tokens)
         return parts + [closing] if len(parts) > 1 else []
 
-    def _shortened(self, request: CompletionRequest, mode: CompletionMode, full: Prompt, parts: list[list[int]],
-                   window_budget: int, allowance: float) -> Prompt:
-        """A prompt that evaluates within ``allowance`` tokens: cached context, then a smaller window.
-
-        The chunks kept are those the cache already holds in place at the head of the full prompt,
-        so the background evaluation of the full prompt extends this one's context. The window
-        budget is halved until the uncached part fits; halving keeps the window's start on the
-        block boundaries, so it stays put while the user types.
-        """
+    def _cached_context(self, mode: CompletionMode, full: Prompt, parts: list[list[int]]) -> list[int]:
+        """The repository context a shortened prompt keeps: the chunks the cache already holds in
+        place at the head of the full prompt (so the background evaluation of the full prompt
+        extends this one's context), framed."""
         in_place = self.engine.cached_prefix(full.tokens)
         head = 1 if (mode.fim.bos if mode.fim else self.engine.bos_for_prefix_only()) is not None else 0
         context: list[int] = []
@@ -199,13 +204,24 @@ class LlamaCompleter:
             if end > in_place:
                 break
             context += chunk
-        if context:
-            context = parts[0] + context + parts[-1]
+        return parts[0] + context + parts[-1] if context else []
+
+    def _short_prompt(self, request: CompletionRequest, mode: CompletionMode, context: list[int],
+                      window_budget: int, allowance: float) -> Prompt:
+        """A prompt that evaluates within ``allowance`` tokens: cached context, then a smaller window.
+
+        The window
+        budget is halved until the uncached part fits, and the window is always whole blocks,
+        down to the block being typed in: its start stays put while the user types, so the next
+        keystroke finds this prompt cached and evaluates only what was typed. (A window cut to a
+        number of tokens would start one token later at each keystroke and never be reused.)
+        """
         budget = window_budget
         while True:
-            prompt = assemble(self._window(request, mode, budget), mode, bos=self.engine.bos_for_prefix_only(),
-                              context=context)
-            if budget <= _MIN_WINDOW or len(prompt.tokens) - self.engine.reusable(prompt.tokens) <= allowance:
+            window = self._window(request, mode, budget, whole_blocks=True)
+            prompt = assemble(window, mode, bos=self.engine.bos_for_prefix_only(), context=context)
+            smallest = budget <= _MIN_WINDOW or len(window.prefix_tokens) + len(window.suffix_tokens) > budget
+            if smallest or len(prompt.tokens) - self.engine.reusable(prompt.tokens) <= allowance:
                 return dataclasses.replace(prompt, shortened=True)
             budget = max(_MIN_WINDOW, budget // 2)
 
@@ -219,6 +235,7 @@ class LlamaCompleter:
         try:
             self.engine.evaluate_prompt(prompt.tokens, cancel, stats, abortable=True)
             stats.stop_reason = "warmed"
+            self._shortened_for = None  # the next prompt is decided afresh, and finds this one cached
         except Cancelled as stopped:
             stats = stopped.stats
         return stats

@@ -32,11 +32,13 @@ PROMPT_CHUNK = 128
 """Tokens per decode call during prompt evaluation: cancellation is checked between chunks."""
 
 _INFILL_MARKER = "☺"
-_SPEED_SAMPLE = 32
-"""Prompt chunks of at least this many tokens update the measured prefill speed."""
+_SPEED_SAMPLE = PROMPT_CHUNK
+"""Only whole prompt chunks update the measured prefill speed: a short batch pays the fixed cost
+of a decode call over few tokens, and learning from them made a cold file's first prompts
+(a few dozen tokens each) look several times slower than a real prompt evaluates."""
 _SPEED_WEIGHT = 0.3
 """Weight of the newest chunk in the moving average (recent chunks run at the current depth)."""
-_PROBE_TOKENS = 64
+_PROBE_TOKENS = PROMPT_CHUNK + 8
 
 
 class VocabEncoder:
@@ -188,7 +190,7 @@ class LlamaEngine:
         (before that point it held at most a few tokens per prompt, cheap to evaluate again).
         """
         if self._prefill_tokens_per_s is None:
-            probe = self.encoder.encode("def probe(value):\n    return value\n" * 8)[:_PROBE_TOKENS]
+            probe = self.encoder.encode("def probe(value):\n    return value\n" * 24)[:_PROBE_TOKENS]
             self.reset_cache()
             self._decode(probe[:8])  # the first decode allocates buffers: not a fair sample
             started = time.perf_counter()
@@ -210,6 +212,9 @@ class LlamaEngine:
             raise ValueError("empty prompt")
         if len(tokens) >= self.n_ctx:
             raise ValueError(f"prompt of {len(tokens)} tokens does not fit the context ({self.n_ctx})")
+        if cancel.is_set():  # before the cache is cut back: what it holds stays of use
+            stats.prompt_tokens, stats.stop_reason = len(tokens), "cancelled"
+            raise Cancelled(stats)
         keep = common_prefix_length(self._kv_tokens, tokens)
         if keep == len(tokens):
             keep -= 1  # the last prompt token must be decoded again to get its logits

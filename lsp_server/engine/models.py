@@ -98,12 +98,14 @@ class InferenceWorker:
                 raise ModelLoadError(f"no model given and the '{DEFAULT_MODEL_DISTRIBUTION}' package is not installed")
             self.engine = options.open()
             self.engine.token_texts()  # here, not on the first keystroke that needs token healing
+            self.engine.prefill_tokens_per_s()  # likewise: the first prompt's time budget needs it
             self.backend = LlamaCompleter(self.engine)
             mode = self.engine.mode()
             logger.info(
-                "model loaded: %s (%s), n_ctx=%d, gpu_layers=%d, flash_attention=%s, mode=%s: %s",
+                "model loaded: %s (%s), n_ctx=%d, gpu_layers=%d, flash_attention=%s, prefill %.0f tokens/s, mode=%s: %s",
                 self.engine.model_name, self.engine.model.description(), self.engine.n_ctx,
-                self.engine.model.n_gpu_layers, self.engine.flash_attention, mode.name, mode.reason,
+                self.engine.model.n_gpu_layers, self.engine.flash_attention, self.engine.prefill_tokens_per_s(),
+                mode.name, mode.reason,
             )
         except (ModelLoadError, ValueError, OSError) as exc:
             self.error = load_error_message(options.path, exc)

@@ -23,6 +23,9 @@ from typing import Any, Protocol
 
 LINE_QUANTUM = 16
 """Lines per block, and so the granularity of where a trimmed prefix may start."""
+LONGEST_KEPT_BLOCK = 1024
+"""A window cut to whole blocks keeps the block being typed in even over its budget, up to this
+many tokens (past it, a huge line: the window keeps the last tokens instead)."""
 
 
 class TextEncoder(Protocol):
@@ -60,8 +63,16 @@ class PromptMemo:
 
     blocks: TokenMemo = field(default_factory=lambda: TokenMemo(8192))
     """Prefix blocks: about 16 lines each, so this covers well over 100K tokens of code."""
-    suffixes: TokenMemo = field(default_factory=lambda: TokenMemo(4))
-    """Trimmed suffixes, keyed by the whole suffix text: few, as each key can be a file's size."""
+    suffixes: TokenMemo = field(default_factory=lambda: TokenMemo(16))
+    """Trimmed suffixes, keyed by the whole suffix text and the budget: a prompt cut to its time
+    budget tries a few budgets per keystroke, so a handful per text."""
+    starts: tuple[str, list[int]] = ("", [0])
+    """The last text's block starts (one prompt tries several budgets over the same prefix)."""
+
+    def block_starts(self, text: str) -> list[int]:
+        if self.starts[0] != text:
+            self.starts = (text, block_starts(text))
+        return self.starts[1]
 
 
 def block_starts(text: str) -> list[int]:
@@ -85,9 +96,14 @@ def block_starts(text: str) -> list[int]:
     return starts
 
 
-def tail_blocks(text: str, encoder: TextEncoder, budget: int, memo: TokenMemo) -> tuple[str, list[int]] | None:
-    """The longest tail of whole blocks within ``budget`` tokens; None if the last block alone is too long."""
-    starts = block_starts(text)
+def tail_blocks(text: str, encoder: TextEncoder, budget: int, memo: TokenMemo, *, whole: bool = False,
+                starts: list[int] | None = None) -> tuple[str, list[int]] | None:
+    """The longest tail of whole blocks within ``budget`` tokens; None if the last block alone is too long.
+
+    ``whole``: the last block is kept even over the budget (up to ``LONGEST_KEPT_BLOCK`` tokens),
+    so that the tail still starts where it started at the previous keystroke.
+    """
+    starts = starts if starts is not None else block_starts(text)
     ends = starts[1:] + [len(text)]
     blocks: list[list[int]] = []
     used, first = 0, len(starts)
@@ -98,7 +114,7 @@ def tail_blocks(text: str, encoder: TextEncoder, budget: int, memo: TokenMemo) -
             tokens = encode(block)  # the block being typed in: new every keystroke, not worth keeping
         else:
             tokens = memo.get((block, index == 0), lambda: encode(block))
-        if used + len(tokens) > budget:
+        if used + len(tokens) > budget and not (whole and not blocks and len(tokens) <= LONGEST_KEPT_BLOCK):
             break
         blocks.append(tokens)
         used, first = used + len(tokens), index

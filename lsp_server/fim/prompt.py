@@ -41,9 +41,12 @@ def normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def trim_prefix(prefix: str, encoder: TextEncoder, budget: int, memo: PromptMemo) -> tuple[str, list[int]]:
-    """Keep the end of ``prefix`` that fits ``budget`` tokens, starting on an aligned line."""
-    blocks = tail_blocks(prefix, encoder, budget, memo.blocks)
+def trim_prefix(prefix: str, encoder: TextEncoder, budget: int, memo: PromptMemo, *,
+                whole_blocks: bool = False) -> tuple[str, list[int]]:
+    """Keep the end of ``prefix`` that fits ``budget`` tokens, starting on an aligned line
+    (``whole_blocks``: even when the block being typed in alone is over the budget)."""
+    blocks = tail_blocks(prefix, encoder, budget, memo.blocks, whole=whole_blocks,
+                         starts=memo.block_starts(prefix))
     if blocks is not None:
         return blocks
     # The last lines alone are too long (minified code, a huge line): keep the last tokens.
@@ -78,19 +81,22 @@ class Window:
 
 
 def fit_window(prefix: str, suffix: str, mode: CompletionMode, encoder: TextEncoder, *, budget: int,
-               memo: PromptMemo | None = None) -> Window:
+               memo: PromptMemo | None = None, whole_blocks: bool = False) -> Window:
     """Trim prefix and suffix to ``budget`` tokens; the suffix gets at most a quarter (FIM only).
 
     ``memo`` keeps token lists between calls (see ``blocks``); without it nothing is kept.
+    ``whole_blocks``: the prefix keeps at least the block being typed in, over the budget if
+    need be, so that a small window still starts where it started at the previous keystroke.
     """
     memo = memo or PromptMemo()
     prefix, suffix = normalize_newlines(prefix), normalize_newlines(suffix)
     if mode.fim is None:
-        kept, tokens = trim_prefix(prefix, encoder, max(1, budget - 1), memo)  # room for BOS
+        kept, tokens = trim_prefix(prefix, encoder, max(1, budget - 1), memo, whole_blocks=whole_blocks)  # BOS
         return Window(kept, "", tokens, [])
     available = max(2, budget - 4)  # BOS and three sentinels
     suffix_text, suffix_tokens = trim_suffix(suffix, encoder, available // 4, memo)
-    prefix_text, prefix_tokens = trim_prefix(prefix, encoder, available - len(suffix_tokens), memo)
+    prefix_text, prefix_tokens = trim_prefix(prefix, encoder, available - len(suffix_tokens), memo,
+                                             whole_blocks=whole_blocks)
     return Window(prefix_text, suffix_text, prefix_tokens, suffix_tokens)
 
 
