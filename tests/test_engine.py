@@ -7,12 +7,12 @@ import threading
 import pytest
 
 from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
+from lsp_server.engine.kv_reuse import common_prefix_length
 from lsp_server.engine.llama_engine import (
     Cancelled,
     GenerationParams,
     GenerationStats,
     LlamaEngine,
-    common_prefix_length,
 )
 from lsp_server.engine.native import ModelLoadError, NativeModel, flash_attention_for
 from lsp_server.settings import CompletionSettings
@@ -274,3 +274,19 @@ def test_the_engine_applies_its_flash_attention_choice(starcoder_model):
     finally:
         on_cpu.close()
         forced.close()
+
+
+def test_coming_back_to_a_document_finds_its_prompt_in_host_memory(engine):
+    engine.reset_cache()
+    documents = [engine.encoder.encode("".join(f"def {name}_{n}(x):\n    return x + {n}\n" for n in range(40)))
+                 for name in ("alpha", "beta", "gamma", "delta", "epsilon")]
+    for tokens in documents:  # five documents, one after the other
+        engine.generate(tokens, GenerationParams(max_tokens=3), threading.Event(), always)
+    assert len(engine.saved) == 4 and engine.saved.bytes() > 0
+    typed = engine.encoder.encode_infilling("def beta_40(")
+    back = engine.generate(documents[1] + typed, GenerationParams(max_tokens=3), threading.Event(), always)
+    assert back.extra.get("restored") == len(documents[1])
+    assert back.evaluated_tokens <= len(typed) + 1
+    # The oldest of five went when the fifth was saved: it is evaluated again, whole.
+    first = engine.generate(documents[0], GenerationParams(max_tokens=3), threading.Event(), always)
+    assert "restored" not in first.extra and first.evaluated_tokens >= len(documents[0]) - 1

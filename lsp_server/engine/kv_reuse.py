@@ -16,6 +16,15 @@ MIN_REUSED_RUN = 64
 """Shorter runs are evaluated again: a shift has a fixed cost and short runs match by chance."""
 
 
+def common_prefix_length(a: list[int], b: list[int]) -> int:
+    """Length of the longest common prefix of two token lists."""
+    limit = min(len(a), len(b))
+    index = 0
+    while index < limit and a[index] == b[index]:
+        index += 1
+    return index
+
+
 @dataclass(frozen=True)
 class Move:
     """Cached positions ``[source, source + length)`` belong at ``target`` (< ``source``)."""

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lsp_server.engine.kv_reuse import plan_moves
+from lsp_server.engine.kv_reuse import common_prefix_length, plan_moves
 from lsp_server.engine.native import (
     DecodeAborted,
     NativeContext,
@@ -24,6 +24,7 @@ from lsp_server.engine.native import (
     default_gpu_layers,
     flash_attention_for,
 )
+from lsp_server.engine.saved_prompts import SavedPrompt, SavedPrompts
 from lsp_server.fim.formats import CompletionMode, detect_mode
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class GenerationStats:
             f"evaluated={self.evaluated_tokens} "
             f"generated={self.generated_tokens} ttft_ms={self.first_token_ms:.0f} total_ms={self.total_ms:.0f} "
             f"tokens_per_s={self.tokens_per_second:.1f} stop={self.stop_reason}"
+            + (f" restored={self.extra['restored']}" if "restored" in self.extra else "")
         )
 
 
@@ -114,15 +116,6 @@ class Cancelled(Exception):
     def __init__(self, stats: GenerationStats) -> None:
         super().__init__("cancelled")
         self.stats = stats
-
-
-def common_prefix_length(a: list[int], b: list[int]) -> int:
-    """Length of the longest common prefix of two token lists."""
-    limit = min(len(a), len(b))
-    index = 0
-    while index < limit and a[index] == b[index]:
-        index += 1
-    return index
 
 
 class LlamaEngine:
@@ -144,6 +137,9 @@ class LlamaEngine:
         self.model_name = self.model.metadata("general.name") or os.path.basename(model_path)
         self.architecture = self.model.metadata("general.architecture") or "unknown"
         self._kv_tokens: list[int] = []
+        self._prompt_length = 0
+        """Of the cached tokens, those of the last prompt (the rest were generated after it)."""
+        self.saved = SavedPrompts()
         self._prefill_tokens_per_s: float | None = None
         self._token_texts: list[str] | None = None
         self._consistent: dict[str, object] = {}
@@ -215,6 +211,7 @@ class LlamaEngine:
         if cancel.is_set():  # before the cache is cut back: what it holds stays of use
             stats.prompt_tokens, stats.stop_reason = len(tokens), "cancelled"
             raise Cancelled(stats)
+        self._switch_saved(tokens, stats)
         keep = common_prefix_length(self._kv_tokens, tokens)
         if keep == len(tokens):
             keep -= 1  # the last prompt token must be decoded again to get its logits
@@ -230,6 +227,7 @@ class LlamaEngine:
         else:
             del self._kv_tokens[keep:]  # the common prefix is already there: no copy per keystroke
         stats.prompt_tokens, stats.cached_tokens = len(tokens), keep
+        self._prompt_length = keep
         started = time.perf_counter()
         for start in range(keep, len(tokens), chunk_size):
             if cancel.is_set():
@@ -247,7 +245,40 @@ class LlamaEngine:
                 stats.prompt_ms = (time.perf_counter() - started) * 1000
                 raise Cancelled(stats) from None
             stats.evaluated_tokens += len(chunk)
+            self._prompt_length = start + len(chunk)
         stats.prompt_ms = (time.perf_counter() - started) * 1000
+
+    def _switch_saved(self, tokens: list[int], stats: GenerationStats) -> None:
+        """Before ``tokens`` cut the cache back: copy its prompt to host memory if it is another
+        one worth keeping, and bring back a saved prompt that shares more with ``tokens``."""
+        keep = common_prefix_length(self._kv_tokens, tokens)
+        prompt = min(self._prompt_length, len(self._kv_tokens))
+        if keep < prompt // 2:
+            keep = self.reusable(tokens)  # shifts may reuse what the common prefix does not
+        best = self.saved.best_for(tokens, keep)
+        worth_saving = self.saved.worth_saving(prompt, keep)
+        if best is None and not worth_saving:
+            return
+        if worth_saving:
+            self.saved.keep(SavedPrompt(self._kv_tokens[:prompt], self._save_prompt(prompt)))
+        if best is not None:
+            saved = self.saved.take(best)
+            try:
+                self.context.restore_sequence(saved.state)
+            except RuntimeError:
+                self._kv_tokens.clear()
+                self._prompt_length = 0
+                raise
+            self._kv_tokens[:] = saved.tokens
+            self._prompt_length = len(saved.tokens)
+            stats.extra["restored"] = len(saved.tokens)
+
+    def _save_prompt(self, prompt: int):
+        # Generated tokens after the prompt are not worth keeping: drop them first.
+        if len(self._kv_tokens) > prompt:
+            self.context.truncate(prompt)
+            del self._kv_tokens[prompt:]
+        return self.context.save_sequence()
 
     def generate(
         self,
@@ -334,9 +365,11 @@ class LlamaEngine:
         return result
 
     def reset_cache(self) -> None:
-        """Empty the KV cache (measurements that must start cold)."""
+        """Empty the KV cache and the prompts saved from it (measurements that must start cold)."""
         self.context.clear()
         self._kv_tokens.clear()
+        self._prompt_length = 0
+        self.saved.clear()
 
     def _timed_decode(self, chunk: list[int], abort: Callable[[], bool] | None = None) -> None:
         started = time.perf_counter()

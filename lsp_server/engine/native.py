@@ -236,6 +236,21 @@ class NativeContext:
         """Forget the whole KV cache."""
         llama_cpp.llama_memory_clear(self._memory, True)
 
+    def save_sequence(self) -> ctypes.Array:
+        """A copy of the cached positions in host memory (llama.cpp's sequence state)."""
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, 0)
+        state = (ctypes.c_uint8 * size)()
+        if llama_cpp.llama_state_seq_get_data(self._ctx, state, size, 0) != size:
+            raise RuntimeError("could not copy the KV cache to host memory")
+        return state
+
+    def restore_sequence(self, state: ctypes.Array) -> None:
+        """Replace the cache with a copy made by :meth:`save_sequence`."""
+        llama_cpp.llama_memory_seq_rm(self._memory, 0, 0, -1)
+        if not llama_cpp.llama_state_seq_set_data(self._ctx, state, len(state), 0):
+            llama_cpp.llama_memory_clear(self._memory, True)
+            raise RuntimeError("could not restore a KV cache from host memory; cleared it instead")
+
     def decode(self, tokens: list[int], abort: Callable[[], bool] | None = None) -> None:
         """Append tokens to sequence 0; logits are kept for the last one.
 
