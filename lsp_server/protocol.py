@@ -31,8 +31,15 @@ Standard LSP first: suggestions are answered through ``textDocument/inlineComple
     at this spot, the last request's outcome such as ``empty_suggestion`` or ``cancelled``).
     For an editor's "why no completion here?" command.
 
+``infill/warm`` (client → server notification)
+    Params ``{textDocument: {uri}, position}``. The document became active in the editor, or its
+    cursor came to rest there: the server evaluates the prompt at that position in the
+    background, so that the first keystroke finds it cached (llama.vim and llama.vscode warm the
+    same way on buffer enter and cursor moves). Any request preempts it. Ignored for secret and
+    ignored files, unknown documents, bad positions, and when ``completion.warmIdleMs`` is 0.
+
 The server announces the extension under ``capabilities.experimental.infill``:
-``{"partialCompletion": true, "status": true, "explain": true, "version": 1}``.
+``{"partialCompletion": true, "status": true, "explain": true, "warm": true, "version": 1}``.
 """
 
 from __future__ import annotations
@@ -44,12 +51,14 @@ EXPERIMENTAL_KEY = "infill"
 PARTIAL_COMPLETION = "infill/partialCompletion"
 STATUS = "infill/status"
 EXPLAIN = "infill/explain"
+WARM = "infill/warm"
 EXTENSION_VERSION = 1
 
 
 def server_experimental_capabilities() -> dict[str, Any]:
     """What the server puts under ``capabilities.experimental``."""
-    return {EXPERIMENTAL_KEY: {"partialCompletion": True, "status": True, "explain": True, "version": EXTENSION_VERSION}}
+    return {EXPERIMENTAL_KEY: {"partialCompletion": True, "status": True, "explain": True, "warm": True,
+                               "version": EXTENSION_VERSION}}
 
 
 def client_wants_partials(experimental: Any) -> bool:

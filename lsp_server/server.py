@@ -33,6 +33,7 @@ from lsp_server.protocol import (
     EXPLAIN,
     PARTIAL_COMPLETION,
     STATUS,
+    WARM,
     PartialCompletion,
     client_wants_partials,
 )
@@ -52,6 +53,8 @@ from lsp_server.workspace_context import (
 logger = logging.getLogger(__name__)
 
 PARENT_POLL_SECONDS = 3.0
+WARM_AT_REST_SECONDS = 0.05
+"""After ``infill/warm``: the client already waited for the cursor to rest."""
 SPECULATION_IDLE_SECONDS = 0.15
 """Quiet time after a suggestion before the next one is computed ahead (typing goes first)."""
 
@@ -222,8 +225,9 @@ class InfillServer(LanguageServer):
             if stats.stop_reason == "warmed":
                 self.shown.forget_shortened(uri)
 
-    def warm_after_edit(self, uri: str, version: int | None, cursor: int) -> None:
-        """Once the user pauses without asking for a suggestion, evaluate the prompt at ``cursor``."""
+    def warm_after_edit(self, uri: str, version: int | None, cursor: int, *, idle_s: float | None = None) -> None:
+        """Once the user pauses without asking for a suggestion (``idle_s``, default
+        ``completion.warmIdleMs``), evaluate the prompt at ``cursor``."""
         idle_ms = self.settings.completion.warm_idle_ms
         if not idle_ms or not self.settings.completion.enabled or self.privacy(uri):
             return  # a private file never becomes a prompt, not even one that is only evaluated
@@ -236,7 +240,7 @@ class InfillServer(LanguageServer):
             text = document.source
             await self._warm("warm", uri, version, self._request(uri, text[:cursor], text[cursor:]))
 
-        self.background.after_idle(uri, idle_ms / 1000, warm)
+        self.background.after_idle(uri, idle_ms / 1000 if idle_s is None else idle_s, warm)
 
     async def status(self) -> dict:
         """The ``infill/status`` answer (see ``lsp_server/protocol.py``)."""
@@ -442,6 +446,20 @@ def create_server(model: ModelOptions) -> InfillServer:
     @server.feature(STATUS)
     async def status(ls: InfillServer, _params) -> dict:
         return await ls.status()
+
+    @server.feature(WARM)
+    async def warm_at_rest(ls: InfillServer, params) -> None:
+        params = plain(params)
+        try:
+            uri = params["textDocument"]["uri"]
+            position = types.Position(int(params["position"]["line"]), int(params["position"]["character"]))
+        except (KeyError, TypeError, ValueError):
+            logger.info("%s ignored: needs {textDocument: {uri}, position: {line, character}}", WARM)
+            return
+        document = ls.workspace.text_documents.get(uri)
+        if document is None or position.line < 0 or position.character < 0 or _why_not(ls, document, position):
+            return
+        ls.warm_after_edit(uri, document.version, document.offset_at_position(position), idle_s=WARM_AT_REST_SECONDS)
 
     @server.feature(EXPLAIN)
     async def explain_spot(ls: InfillServer, params) -> dict:

@@ -73,8 +73,10 @@ def message(draw) -> tuple[str, object]:
                                                            "textDocument/inlineCompletion"]))}
     if kind == "bad_notification":
         return "notify", {"method": draw(st.sampled_from(["textDocument/didChange", "textDocument/didOpen",
-                                                          "workspace/didChangeConfiguration"])),
-                          "params": draw(json_values)}
+                                                          "workspace/didChangeConfiguration", "infill/warm",
+                                                          "workspace/didChangeWatchedFiles"])),
+                          "params": draw(json_values | st.fixed_dictionaries({
+                              "textDocument": st.fixed_dictionaries({"uri": uris}), "position": positions}))}
     body = json.dumps({"jsonrpc": "2.0", "id": "raw", "method": "infill/status", "params": {}}).encode()
     return "raw", draw(st.sampled_from([body[: len(body) // 2], b"\xff\xfe{not json", b"[]", b"null", b"{}"])
                        | st.binary(max_size=40))

@@ -31,7 +31,7 @@ def drive(version: str, tmp_path: Path, default_model: Path, *, builtin: bool, s
     out = tmp_path / "out.json"
     env = {**os.environ, "INFILL_RTP": str(PLUGIN), "INFILL_CMD": json.dumps(command), "INFILL_FILE": str(source),
            "INFILL_LINE": "10", "INFILL_BUILTIN": "1" if builtin else "0", "INFILL_SCENARIO": scenario,
-           "INFILL_STREAMING": "1" if streaming else "0",
+           "INFILL_STREAMING": "1" if streaming else "0", "INFILL_LOG": str(log),
            "INFILL_OUT": str(out), "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_DATA_HOME": str(tmp_path / "data"),
            "XDG_CONFIG_HOME": str(tmp_path / "config")}
     process = subprocess.run([str(nvim), "--headless", "-u", "NONE", "-i", "NONE", "-n", "-S", str(DRIVER)],
@@ -68,3 +68,9 @@ def test_typing_cancels_the_stale_request(tmp_path, default_model):
     assert result["pending_after_first_key"] is True
     assert result["line_after_typing"] == "    print(#~"
     assert "cancelled" in log  # the first keystroke's request was cancelled by the second
+
+
+def test_a_resting_cursor_warms_the_prompt_there_before_the_first_keystroke(tmp_path, default_model):
+    _result, log = drive("0.11", tmp_path, default_model, builtin=False, scenario="warm")
+    warmed = [line for line in log.splitlines() if "warm uri=" in line]
+    assert len(warmed) == 1 and "files.py" in warmed[0] and "stop=warmed" in warmed[0], log[-2000:]

@@ -282,6 +282,23 @@ async def test_idle_time_after_an_edit_warms_the_cache_for_the_next_request(defa
     assert int(answered.split("evaluated=")[1].split()[0]) <= 2, answered
 
 
+async def test_a_document_coming_to_rest_is_warmed_and_a_secret_one_is_not(default_model, tmp_path):
+    log = tmp_path / "server.log"
+    secret = (tmp_path / ".env").as_uri()
+    async with session(default_model, args=("--log-file", str(log))) as client:
+        open_document(client, FIB)
+        open_document(client, "API_KEY=abc\nOTHER=", uri=secret)
+        client.protocol.notify("infill/warm", {"textDocument": {"uri": secret}, "position": {"line": 1, "character": 6}})
+        # The editor shows the document with the cursor at the end of line 4: nothing typed yet.
+        client.protocol.notify("infill/warm", {"textDocument": {"uri": URI}, "position": {"line": 4, "character": 11}})
+        await eventually(lambda: log_lines(log, "warm uri="))
+        warmed = log_lines(log, "warm uri=")
+        assert len(warmed) == 1 and URI in warmed[0] and "stop=warmed" in warmed[0], warmed
+        await complete(client, URI, 4, 11)
+    answered = log_lines(log, "completion id=1 ")[0]
+    assert int(answered.split("evaluated=")[1].split()[0]) <= 2, answered
+
+
 def test_a_client_shaped_like_lsp4ij_gets_plain_text_at_the_cursor_and_a_status(default_model, tmp_path):
     # LSP4IJ (JetBrains) sends every request as Automatic, with no work-done token and no
     # experimental capabilities, cancels a request when the user types on (after its 300 ms

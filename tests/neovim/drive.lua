@@ -1,6 +1,6 @@
 -- Drives the Infill plugin in a real, headless Neovim (run with -S, see tests/test_neovim.py).
 -- Env: INFILL_RTP, INFILL_CMD (JSON list), INFILL_FILE, INFILL_LINE (1-based), INFILL_BUILTIN,
--- INFILL_SCENARIO ("accept" or "stale"), INFILL_STREAMING, INFILL_OUT (JSON results are written there).
+-- INFILL_SCENARIO ("accept", "stale" or "warm"), INFILL_LOG (the server's log file), INFILL_STREAMING, INFILL_OUT (JSON results are written there).
 local env = vim.env
 vim.cmd("filetype on")
 vim.opt.rtp:prepend(env.INFILL_RTP)
@@ -55,6 +55,20 @@ local function ghost_text()
 end
 
 vim.api.nvim_win_set_cursor(0, { line, #vim.fn.getline(line) })
+if env.INFILL_SCENARIO == "warm" then
+  -- The cursor rests in normal mode: the plugin asks the server to warm the prompt there.
+  vim.api.nvim_exec_autocmds("CursorHold", { buffer = buf })
+  local warmed = vim.wait(120000, function()
+    local file = io.open(env.INFILL_LOG, "r")
+    local text = file and file:read("*a") or ""
+    if file then
+      file:close()
+    end
+    return text:find("warm uri=", 1, true) ~= nil
+  end, 200)
+  finish(not warmed and "the server logged no warm-up" or nil)
+  return
+end
 vim.cmd("startinsert!")
 local started = vim.uv.now()
 local step = "wait_ghost"

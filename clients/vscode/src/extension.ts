@@ -17,6 +17,7 @@ import {
 import { needsRestart, serverLaunch, serverSettings } from "./launch";
 import { PartialCompletion, Streams, spotKey } from "./partials";
 import { ClientState, ServerStatus, statusView } from "./status";
+import { RestingCursor } from "./warm";
 
 const SECTION = "infill";
 const STATUS_POLL_BUSY_MS = 1000;
@@ -49,6 +50,14 @@ class Infill implements vscode.Disposable {
   private readonly state: ClientState = { phase: "starting", generating: 0 };
   private statusTimer: NodeJS.Timeout | undefined;
   private readonly disposables: vscode.Disposable[] = [];
+  private readonly cursor = new RestingCursor((spot) => {
+    if (this.state.phase === "running") {
+      void this.client?.sendNotification("infill/warm", {
+        textDocument: { uri: spot.uri },
+        position: { line: spot.line, character: spot.character },
+      });
+    }
+  });
 
   constructor(private readonly context: vscode.ExtensionContext) {
     this.statusItem.command = "infill.showLog";
@@ -66,8 +75,31 @@ class Infill implements vscode.Disposable {
     }
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((event) => this.onSettingsChanged(event)),
-      vscode.window.onDidChangeActiveTextEditor(() => this.render()),
+      vscode.window.onDidChangeActiveTextEditor((editor) => {
+        this.render();
+        this.cursorRests(editor);
+      }),
+      vscode.window.onDidChangeTextEditorSelection((event) => {
+        if (event.kind === vscode.TextEditorSelectionChangeKind.Command) {
+          return; // typing, an accepted suggestion: the completion request evaluates the prompt
+        }
+        this.cursorRests(event.textEditor);
+      }),
+      vscode.workspace.onDidChangeTextDocument(() => this.cursor.typed()),
+      { dispose: () => this.cursor.cancel() },
     );
+  }
+
+  /** An editor became active or its cursor moved: warm the prompt there once it rests. */
+  private cursorRests(editor: vscode.TextEditor | undefined): void {
+    if (!editor || !editor.selection.isEmpty || !["file", "untitled"].includes(editor.document.uri.scheme)) {
+      return;
+    }
+    if (!this.settings(editor.document).get<boolean>("completion.enabled", true)) {
+      return;
+    }
+    const { line, character } = editor.selection.active;
+    this.cursor.moved({ uri: editor.document.uri.toString(), line, character });
   }
 
   private settings(scope?: vscode.ConfigurationScope): vscode.WorkspaceConfiguration {

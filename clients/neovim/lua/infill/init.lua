@@ -90,11 +90,27 @@ local function map_keys(buf)
   end
 end
 
+--- Tell the server where the cursor rests (`infill/warm`), so that it evaluates the prompt there
+--- before the first keystroke, as on entering a buffer.
+local function warm(buf, client)
+  local win = vim.api.nvim_get_current_win()
+  if vim.api.nvim_win_get_buf(win) ~= buf or not ghost.enabled then
+    return
+  end
+  client:notify("infill/warm", vim.lsp.util.make_position_params(win, client.offset_encoding))
+end
+
 local function on_attach(args)
   local client = vim.lsp.get_client_by_id(args.data.client_id)
   if not client or client.name ~= NAME then
     return
   end
+  vim.api.nvim_create_autocmd({ "BufEnter", "CursorHold" }, {
+    group = vim.api.nvim_create_augroup("infill_warm_" .. args.buf, { clear = true }),
+    buffer = args.buf,
+    callback = function() warm(args.buf, client) end,
+  })
+  warm(args.buf, client)
   if M.uses_builtin() then
     vim.lsp.inline_completion.enable(true, { bufnr = args.buf })
   else
