@@ -290,3 +290,15 @@ def test_coming_back_to_a_document_finds_its_prompt_in_host_memory(engine):
     # The oldest of five went when the fifth was saved: it is evaluated again, whole.
     first = engine.generate(documents[0], GenerationParams(max_tokens=3), threading.Event(), always)
     assert "restored" not in first.extra and first.evaluated_tokens >= len(documents[0]) - 1
+
+
+def test_prompts_too_large_for_the_host_memory_limit_are_not_copied(engine):
+    engine.reset_cache()
+    documents = [engine.encoder.encode(f"def {name}(x):\n    return x\n" * 60) for name in ("left", "right")]
+    limit, engine.saved.most_bytes = engine.saved.most_bytes, 1024
+    try:
+        for tokens in documents:
+            engine.generate(tokens, GenerationParams(max_tokens=1), threading.Event(), always)
+        assert len(engine.saved) == 0
+    finally:
+        engine.saved.most_bytes = limit

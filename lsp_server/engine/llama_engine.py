@@ -260,7 +260,9 @@ class LlamaEngine:
         if best is None and not worth_saving:
             return
         if worth_saving:
-            self.saved.keep(SavedPrompt(self._kv_tokens[:prompt], self._save_prompt(prompt)))
+            state = self._save_prompt(prompt)
+            if state is not None:
+                self.saved.keep(SavedPrompt(self._kv_tokens[:prompt], state))
         if best is not None:
             saved = self.saved.take(best)
             try:
@@ -278,6 +280,8 @@ class LlamaEngine:
         if len(self._kv_tokens) > prompt:
             self.context.truncate(prompt)
             del self._kv_tokens[prompt:]
+        if self.context.sequence_bytes() > self.saved.most_bytes:
+            return None  # a copy that large would take more host memory than all copies may
         return self.context.save_sequence()
 
     def generate(

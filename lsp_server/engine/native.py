@@ -236,6 +236,10 @@ class NativeContext:
         """Forget the whole KV cache."""
         llama_cpp.llama_memory_clear(self._memory, True)
 
+    def sequence_bytes(self) -> int:
+        """How large a copy of the cached positions would be."""
+        return int(llama_cpp.llama_state_seq_get_size(self._ctx, 0))
+
     def save_sequence(self) -> ctypes.Array:
         """A copy of the cached positions in host memory (llama.cpp's sequence state)."""
         size = llama_cpp.llama_state_seq_get_size(self._ctx, 0)

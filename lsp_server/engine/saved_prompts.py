@@ -67,7 +67,7 @@ class SavedPrompts:
             if common_prefix_length(other.tokens, saved.tokens) == len(other.tokens):
                 del self._saved[key]
         self._saved[next(self._keys)] = saved
-        while len(self._saved) > self.most or (len(self._saved) > 1 and self.bytes() > self.most_bytes):
+        while len(self._saved) > self.most or self.bytes() > self.most_bytes:
             self._saved.popitem(last=False)
 
     def bytes(self) -> int:
