@@ -125,6 +125,9 @@ def run_one(system: str, mode: str, budget: int, args, models: dict[bool, Path],
     finally:
         client.close()  # Infill's evaluated-token counts come from its log, read at close
     row = summarize(records)
+    # The user's whole session: the cold first answer counts as one more request.
+    waited = [(r.done - r.sent) * 1000 for r in records if r.done is not None and not r.cancelled]
+    row["session_mean"] = (sum(waited) + cold * 1000) / (len(waited) + 1)
     full_context_ms = client.full_context_ms if client.full_context_ms is not None else cold * 1000
     return {"system": system, "mode": mode, "budget": budget, "cold_ms": cold * 1000, "full_context_ms": full_context_ms,
             "keystrokes": len(session.keystrokes), "background": getattr(client, "background_evaluated", 0), **row}
@@ -173,7 +176,7 @@ def main() -> None:
           f"{models[True].name if args.tiny else args.model.name}; {args.threads} threads; {MAX_TOKENS} tokens max, "
           f"single-line; logs in {logs}")
     header = (f"{'budget':>6} {'mode':11} {'system':12} {'cold ms':>8} {'full ms':>8} {'1st/done/req':>12} {'first p50':>9} {'p95':>6} "
-              f"{'max':>6} {'full p50':>8} {'p95':>6} {'max':>6} {'eval med':>8} {'max':>5} {'bg eval':>7} {'short':>5}")
+              f"{'max':>6} {'full p50':>8} {'p95':>6} {'max':>6} {'eval med':>8} {'max':>5} {'bg eval':>7} {'short':>5} {'mean+cold':>9}")
     print(header)
     for budget in (int(b) for b in args.budgets.split(",")):
         for mode in args.modes.split(","):
@@ -186,7 +189,7 @@ def main() -> None:
                       f"{row.get('first_p50', 0):9.0f} {row.get('first_p95', 0):6.0f} {row.get('first_max', 0):6.0f} "
                       f"{row.get('full_p50', 0):8.0f} {row.get('full_p95', 0):6.0f} {row.get('full_max', 0):6.0f} "
                       f"{row.get('evaluated_median', 0):8.0f} {row.get('evaluated_max', 0):5.0f} {row['background']:7d} "
-                      f"{row['shortened']:5d}", flush=True)
+                      f"{row['shortened']:5d} {row['session_mean']:9.0f}", flush=True)
 
 
 if __name__ == "__main__":
