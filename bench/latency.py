@@ -88,8 +88,13 @@ def summarize(records: list[Record]) -> dict:
              if r.first is not None and (r.cancelled_at is None or r.first <= r.cancelled_at)]
     full = [(r.done - r.sent) * 1000 for r in finished]
     evaluated = [r.evaluated for r in finished if r.evaluated is not None]
+    with_model = [r for r in finished if r.context is not None]
     row = {"requests": sent, "failed": sent - len(records), "finished": len(finished), "with_first": len(first),
-           "shortened": sum(r.shortened for r in finished)}
+           "shortened": sum(r.shortened for r in finished),
+           "with_context": f"{sum(r.context > 0 for r in with_model)}/{len(with_model)}" if with_model else "-"}
+    # When the user first got a suggestion from the whole prompt, repository context included.
+    whole = next((r for r in with_model if r.context > 0 and not r.shortened), None)
+    row["whole_prompt_at_s"] = f"{whole.sent - records[0].sent:.1f}" if whole and records else "-"
     for name, values in (("first", first), ("full", full)):
         row.update({f"{name}_p50": percentile(values, 0.5), f"{name}_p95": percentile(values, 0.95),
                     f"{name}_max": max(values)} if values else {})
@@ -176,7 +181,7 @@ def main() -> None:
           f"{models[True].name if args.tiny else args.model.name}; {args.threads} threads; {MAX_TOKENS} tokens max, "
           f"single-line; logs in {logs}")
     header = (f"{'budget':>6} {'mode':11} {'system':12} {'cold ms':>8} {'full ms':>8} {'1st/done/req':>12} {'first p50':>9} {'p95':>6} "
-              f"{'max':>6} {'full p50':>8} {'p95':>6} {'max':>6} {'eval med':>8} {'max':>5} {'bg eval':>7} {'short':>5} {'mean+cold':>9}")
+              f"{'max':>6} {'full p50':>8} {'p95':>6} {'max':>6} {'eval med':>8} {'max':>5} {'bg eval':>7} {'short':>5} {'mean+cold':>9} {'context':>8} {'whole at':>8}")
     print(header)
     for budget in (int(b) for b in args.budgets.split(",")):
         for mode in args.modes.split(","):
@@ -189,7 +194,8 @@ def main() -> None:
                       f"{row.get('first_p50', 0):9.0f} {row.get('first_p95', 0):6.0f} {row.get('first_max', 0):6.0f} "
                       f"{row.get('full_p50', 0):8.0f} {row.get('full_p95', 0):6.0f} {row.get('full_max', 0):6.0f} "
                       f"{row.get('evaluated_median', 0):8.0f} {row.get('evaluated_max', 0):5.0f} {row['background']:7d} "
-                      f"{row['shortened']:5d} {row['session_mean']:9.0f}", flush=True)
+                      f"{row['shortened']:5d} {row['session_mean']:9.0f} {row['with_context']:>8} "
+                      f"{row['whole_prompt_at_s']:>8}", flush=True)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,8 @@ class Record:
     evaluated: int | None = None
     shortened: bool = False
     """Infill answered from a prompt cut to its time budget."""
+    context: int | None = None
+    """Tokens of repository context in Infill's prompt (None: answered without the model)."""
 
     @property
     def cancelled(self) -> bool:
@@ -241,9 +243,11 @@ class InfillClient(Replayer):
         log = self.log.read_text(encoding="utf-8")
         evaluated = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"completion id=(\d+) .*? evaluated=(\d+)", log)}
         shortened = {int(m.group(1)) for m in re.finditer(r"completion id=(\d+) [^\n]* shortened ", log)}
+        context = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"completion id=(\d+) [^\n]* context=(\d+)", log)}
         for request_id, record in self.by_id.items():
             record.evaluated = evaluated.get(request_id)
             record.shortened = request_id in shortened
+            record.context = context.get(request_id)
         # Speculation and idle warming evaluate tokens too, off the keystrokes' critical path.
         self.background_evaluated = sum(int(m.group(1)) for m in re.finditer(
             r"(?:speculation|warm|grow) uri=.*? evaluated=(\d+)", log))

@@ -297,6 +297,7 @@ class LlamaCompleter:
             stats = self.engine.generate(prompt.tokens, params, cancel, on_text)
         except Cancelled as stopped:
             stats = stopped.stats
+        stats.extra["context"] = prompt.n_context_tokens
         if stats.stop_reason == "cancelled":
             logger.info("generation cancelled: %s", stats.summary())
             return CompletionResult("", mode.name, stats, reason="cancelled", shortened=prompt.shortened)

@@ -106,7 +106,7 @@ class GenerationStats:
             f"evaluated={self.evaluated_tokens} "
             f"generated={self.generated_tokens} ttft_ms={self.first_token_ms:.0f} total_ms={self.total_ms:.0f} "
             f"tokens_per_s={self.tokens_per_second:.1f} stop={self.stop_reason}"
-            + (f" restored={self.extra['restored']}" if "restored" in self.extra else "")
+            + "".join(f" {key}={self.extra[key]}" for key in ("context", "restored") if key in self.extra)
         )
 
 

@@ -32,6 +32,8 @@ class Prompt:
     """The part of the document suffix that is in the prompt (empty in prefix-only mode)."""
     n_prefix_tokens: int
     n_suffix_tokens: int
+    n_context_tokens: int = 0
+    """Repository context in the prompt (chunks and their frame)."""
     shortened: bool = False
     """Cut to the prompt time budget: less context or a smaller window than the settings allow."""
 
@@ -110,7 +112,8 @@ def assemble(window: Window, mode: CompletionMode, *, bos: int | None = None, co
     prefix_tokens, suffix_tokens = window.prefix_tokens, window.suffix_tokens
     if fim is None:
         head = [bos] if bos is not None else []
-        return Prompt(head + list(context) + prefix_tokens, mode.name, window.prefix, "", len(prefix_tokens), 0)
+        return Prompt(head + list(context) + prefix_tokens, mode.name, window.prefix, "", len(prefix_tokens), 0,
+                      len(context))
     head = ([fim.bos] if fim.bos is not None else []) + list(context)
     if fim.order == "psm":
         tokens = head + [fim.pre] + prefix_tokens + [fim.suf] + suffix_tokens + [fim.mid]
@@ -118,7 +121,8 @@ def assemble(window: Window, mode: CompletionMode, *, bos: int | None = None, co
         tokens = head + [fim.pre, fim.suf] + suffix_tokens + [fim.mid] + prefix_tokens
     else:
         tokens = head + [fim.suf] + suffix_tokens + [fim.pre] + prefix_tokens + [fim.mid]
-    return Prompt(tokens, mode.name, window.prefix, window.suffix, len(prefix_tokens), len(suffix_tokens))
+    return Prompt(tokens, mode.name, window.prefix, window.suffix, len(prefix_tokens), len(suffix_tokens),
+                  len(context))
 
 
 def build_prompt(
