@@ -253,7 +253,7 @@ class InfillServer(LanguageServer):
             "version": __version__, "model": self.model_options.path, "loaded": self.worker.backend is not None,
             "error": self.worker.error, "mode": mode.name if mode else None, "modeReason": mode.reason if mode else None,
             "enabled": settings.enabled, "indexedFiles": len(context.index) if context is not None else 0,
-            "indexing": context is not None and not context.indexing_done.is_set(),
+            "indexing": not context.indexing_done.is_set() if context is not None else bool(self.roots),
             **index_upkeep_status(context),
         }
 
