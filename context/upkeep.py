@@ -19,6 +19,7 @@ events come in through :meth:`Upkeep.notify_changed` like the watcher's.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,8 @@ MAX_BATCH_SECONDS = 2.0
 POLL_SECONDS = 3.0
 POLL_MAX_FOLDERS = 32
 IGNORE_FILES = (".gitignore", ".infillignore")
+INDEXER_NICENESS = 10
+"""Added to the indexer thread's niceness (see ``_yield_cpu_to_completions``)."""
 
 
 @dataclass
@@ -122,6 +125,7 @@ class Upkeep:
     # -- the indexer thread ----------------------------------------------------------------------
     def _run(self) -> None:
         engine = self._engine
+        _yield_cpu_to_completions()
         try:
             if self._watch_files:
                 self.watcher = start_watching(self, engine.folders)
@@ -229,3 +233,14 @@ class Upkeep:
         for folder in sorted(folders)[:POLL_MAX_FOLDERS]:
             if folder.is_dir():
                 engine.sync_below(folder, recursive=False)
+
+
+def _yield_cpu_to_completions() -> None:
+    """Lower this thread's scheduling priority: indexing a large workspace takes the cores for
+    seconds to minutes, and a keystroke's completion must not wait behind it. (Linux schedules
+    threads one by one; elsewhere this does nothing.)"""
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + INDEXER_NICENESS))
+    except (AttributeError, OSError) as exc:
+        logger.debug("indexing keeps its priority: %s", exc)

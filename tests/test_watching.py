@@ -10,13 +10,14 @@ import errno
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from context import ContextEngine
-from context.upkeep import RescanPacer
+from context.upkeep import INDEXER_NICENESS, RescanPacer
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
 
@@ -235,5 +236,18 @@ def test_when_watches_are_refused_the_folders_of_open_files_are_polled_and_the_u
         (tmp_path / "pkg/b.py").unlink()
         assert wait_until(lambda: not engine.index.definitions_of({"polled_function"}), 20)
         assert len(warnings) == 1 and "max_user_watches" in warnings[0]
+    finally:
+        engine.stop()
+
+
+@linux_only
+def test_indexing_runs_at_a_lower_priority_than_completions(tmp_path):
+    write(tmp_path, WORKSPACE)
+    engine = started(tmp_path)
+    try:
+        indexers = [thread for thread in threading.enumerate() if thread.name == "infill-indexer"]
+        ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert indexers and all(os.getpriority(os.PRIO_PROCESS, thread.native_id) == min(19, ours + INDEXER_NICENESS)
+                                for thread in indexers)
     finally:
         engine.stop()
