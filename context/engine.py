@@ -52,6 +52,8 @@ class ContextEngine:
         self._stopped = threading.Event()
         self.indexing_done = threading.Event()
         self.upkeep: Upkeep | None = None
+        self.walked_folders: set[Path] = set()
+        """The folders the last whole walk entered (none skipped or ignored)."""
 
     # -- folders and files -------------------------------------------------------------------
     def add_folder(self, root: Path) -> None:
@@ -86,7 +88,9 @@ class ContextEngine:
 
     def index_all(self, on_progress: ProgressCallback | None = None) -> int:
         """Index every folder now; returns the number of files indexed."""
-        paths = [(rules, path) for rules in list(self._filters.values()) for path in rules.walk()]
+        walked: set[Path] = set()
+        paths = [(rules, path) for rules in list(self._filters.values()) for path in rules.walk(walked=walked)]
+        self.walked_folders = walked
         indexed = 0
         for done, (_rules, path) in enumerate(paths, start=1):
             if self._stopped.is_set():
@@ -229,6 +233,8 @@ class ContextEngine:
             inside = indexed.startswith(prefix) and (recursive or "/" not in indexed[len(prefix):])
             if inside and indexed not in found and indexed not in buffers:
                 self.index.remove_file(indexed)
+        if recursive:
+            self.walked_folders = {f for f in self.walked_folders if not f.is_relative_to(folder)} | walked
         return walked
 
     def _stale(self, key: str, path: Path) -> bool:
@@ -251,19 +257,29 @@ class ContextEngine:
 
     def folders_to_watch(self, among: Iterable[Path] | None = None) -> set[Path]:
         """The workspace folders, every folder holding an indexed file, and their ancestors
-        (only those of the files ``among``, when given: a batch's changed paths)."""
+        (only those of the files ``among``, when given: a batch's changed paths).
+
+        The whole set also has walked folders that hold no indexed file yet (a new file there is
+        then seen at once), shallowest first, while the watches stay within twice the folders
+        that hold indexed files.
+        """
         wanted = set(self.folders)
         if among is None:
             paths = map(self.path_of, self.index.paths())
         else:
             paths = (path for path in among if (located := self.locate(path)) and self.index.file(located[1]))
+        holding = set()
         for path in paths:
             if path is None:
                 continue
             folder = path.parent
+            holding.add(folder)
             while folder not in wanted and folder != folder.parent:
                 wanted.add(folder)
                 folder = folder.parent
+        if among is None:
+            spare = sorted(self.walked_folders - wanted, key=lambda folder: (len(folder.parts), folder))
+            wanted.update(spare[:max(0, 2 * len(holding) - len(wanted))])
         return wanted
 
     # -- background work ----------------------------------------------------------------------

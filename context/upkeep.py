@@ -131,6 +131,7 @@ class Upkeep:
                 self.watcher = start_watching(self, engine.folders)
         except OSError as exc:  # no inotify instance left, say
             self._fall_back_to_polling(exc)
+        self.stats.pending = 1  # until the watches are placed and the first walk is checked
         try:
             engine.index_all(self._on_progress)
             self._watch(engine.folders_to_watch())
@@ -140,6 +141,8 @@ class Upkeep:
         except Exception:
             logger.exception("indexing failed")
             engine.indexing_done.set()
+        with self._lock:
+            self.stats.pending = len(self._queued)
         if self._stopped.is_set() and self.watcher is not None:
             self.watcher.stop()
         while not self._stopped.is_set():

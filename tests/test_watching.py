@@ -251,3 +251,18 @@ def test_indexing_runs_at_a_lower_priority_than_completions(tmp_path):
                                 for thread in indexers)
     finally:
         engine.stop()
+
+
+@linux_only
+def test_a_new_file_in_a_folder_that_held_none_is_indexed_at_once_while_watches_allow(tmp_path):
+    write(tmp_path, {f"{name}/m.py": f"def in_{name}():\n    pass\n" for name in ("a", "b", "c", "d")})
+    write(tmp_path, {"notes/diagram.png": b"\x89PNG\r\n\x1a\n\x00\x00", "node_modules/x/i.js": "x\n"})
+    engine = started(tmp_path)
+    try:
+        watched = engine.upkeep.watcher.watched()
+        assert tmp_path.resolve() / "notes" in watched and len(watched) <= 2 * 4
+        write(tmp_path, {"notes/sketch.py": "def sketched():\n    pass\n"})
+        assert wait_until(lambda: "sketched" in defined(engine))
+        assert engine.upkeep.stats.rescans == 0
+    finally:
+        engine.stop()
