@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from context.ignore import IGNORE_FILES
 from context.watcher import Watcher, start_watching
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ MAX_BATCH_SECONDS = 2.0
 """…or once it has been open this long."""
 POLL_SECONDS = 3.0
 POLL_MAX_FOLDERS = 32
-IGNORE_FILES = (".gitignore", ".infillignore")
 INDEXER_NICENESS = 10
 """Added to the indexer thread's niceness (see ``_yield_cpu_to_completions``)."""
 

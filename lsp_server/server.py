@@ -177,11 +177,10 @@ class InfillServer(LanguageServer):
 
     def explain(self, params: dict) -> dict:
         """The ``infill/explain`` answer: why a suggestion did or did not appear at a position."""
-        try:
-            uri = params["textDocument"]["uri"]
-            line, character = int(params["position"]["line"]), int(params["position"]["character"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise JsonRpcInvalidParams("infill/explain needs {textDocument: {uri}, position: {line, character}}") from exc
+        spot = _spot(params)
+        if spot is None:
+            raise JsonRpcInvalidParams(f"{EXPLAIN} needs {SPOT_SHAPE}")
+        uri, line, character = spot
         document = self.workspace.text_documents.get(uri)
         gate = _why_not(self, document, types.Position(line, character)) if line >= 0 and character >= 0 else "bad_position"
         loaded = self.worker.backend is not None
@@ -327,6 +326,17 @@ def _cursor_after(document, changes) -> int | None:
         return None
 
 
+SPOT_SHAPE = "{textDocument: {uri}, position: {line, character}}"
+
+
+def _spot(params) -> tuple[str, int, int] | None:
+    """``(uri, line, character)`` from the params of ``infill/explain`` and ``infill/warm``."""
+    try:
+        return params["textDocument"]["uri"], int(params["position"]["line"]), int(params["position"]["character"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _why_not(server: InfillServer, document, position: types.Position) -> str:
     """The named reason a request gets no suggestion before any model work, or ''."""
     if not server.settings.completion.enabled:
@@ -449,15 +459,14 @@ def create_server(model: ModelOptions) -> InfillServer:
 
     @server.feature(WARM)
     async def warm_at_rest(ls: InfillServer, params) -> None:
-        params = plain(params)
-        try:
-            uri = params["textDocument"]["uri"]
-            position = types.Position(int(params["position"]["line"]), int(params["position"]["character"]))
-        except (KeyError, TypeError, ValueError):
-            logger.info("%s ignored: needs {textDocument: {uri}, position: {line, character}}", WARM)
+        spot = _spot(plain(params))
+        if spot is None:
+            logger.info("%s ignored: needs %s", WARM, SPOT_SHAPE)
             return
+        uri, line, character = spot
         document = ls.workspace.text_documents.get(uri)
-        if document is None or position.line < 0 or position.character < 0 or _why_not(ls, document, position):
+        position = types.Position(line, character)
+        if document is None or line < 0 or character < 0 or _why_not(ls, document, position):
             return
         ls.warm_after_edit(uri, document.version, document.offset_at_position(position), idle_s=WARM_AT_REST_SECONDS)
 

@@ -292,13 +292,17 @@ def test_coming_back_to_a_document_finds_its_prompt_in_host_memory(engine):
     assert "restored" not in first.extra and first.evaluated_tokens >= len(documents[0]) - 1
 
 
-def test_prompts_too_large_for_the_host_memory_limit_are_not_copied(engine):
+def test_prompts_too_large_for_the_host_memory_limit_are_not_copied(engine, monkeypatch):
     engine.reset_cache()
     documents = [engine.encoder.encode(f"def {name}(x):\n    return x\n" * 60) for name in ("left", "right")]
+    copies = []
+    save = engine.context.save_sequence
+    monkeypatch.setattr(engine.context, "save_sequence", lambda: copies.append(1) or save())
     limit, engine.saved.most_bytes = engine.saved.most_bytes, 1024
     try:
         for tokens in documents:
             engine.generate(tokens, GenerationParams(max_tokens=1), threading.Event(), always)
         assert len(engine.saved) == 0
+        assert copies == [], "the copy is refused before it is made, not evicted after"
     finally:
         engine.saved.most_bytes = limit

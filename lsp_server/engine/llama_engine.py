@@ -24,7 +24,7 @@ from lsp_server.engine.native import (
     default_gpu_layers,
     flash_attention_for,
 )
-from lsp_server.engine.saved_prompts import SavedPrompt, SavedPrompts
+from lsp_server.engine.saved_prompts import SAVE_AT_LEAST, SavedPrompt, SavedPrompts
 from lsp_server.fim.formats import CompletionMode, detect_mode
 
 logger = logging.getLogger(__name__)
@@ -211,8 +211,9 @@ class LlamaEngine:
         if cancel.is_set():  # before the cache is cut back: what it holds stays of use
             stats.prompt_tokens, stats.stop_reason = len(tokens), "cancelled"
             raise Cancelled(stats)
-        self._switch_saved(tokens, stats)
         keep = common_prefix_length(self._kv_tokens, tokens)
+        if self._switch_saved(tokens, keep, stats):
+            keep = common_prefix_length(self._kv_tokens, tokens)
         if keep == len(tokens):
             keep -= 1  # the last prompt token must be decoded again to get its logits
         if keep < len(self._kv_tokens) and self.context.can_shift():
@@ -248,17 +249,17 @@ class LlamaEngine:
             self._prompt_length = start + len(chunk)
         stats.prompt_ms = (time.perf_counter() - started) * 1000
 
-    def _switch_saved(self, tokens: list[int], stats: GenerationStats) -> None:
-        """Before ``tokens`` cut the cache back: copy its prompt to host memory if it is another
-        one worth keeping, and bring back a saved prompt that shares more with ``tokens``."""
-        keep = common_prefix_length(self._kv_tokens, tokens)
+    def _switch_saved(self, tokens: list[int], keep: int, stats: GenerationStats) -> bool:
+        """Before ``tokens`` cut the cache back to ``keep``: copy its prompt to host memory if it is
+        another one worth keeping, and bring back a saved prompt that shares more with ``tokens``.
+        True when the cache now holds another prompt."""
         prompt = min(self._prompt_length, len(self._kv_tokens))
+        if keep >= prompt // 2 and keep >= SAVE_AT_LEAST:
+            return False  # the same prompt typed on: the keystroke path looks no further
         if keep < prompt // 2:
             keep = self.reusable(tokens)  # shifts may reuse what the common prefix does not
         best = self.saved.best_for(tokens, keep)
         worth_saving = self.saved.worth_saving(prompt, keep)
-        if best is None and not worth_saving:
-            return
         if worth_saving:
             state = self._save_prompt(prompt)
             if state is not None:
@@ -274,6 +275,8 @@ class LlamaEngine:
             self._kv_tokens[:] = saved.tokens
             self._prompt_length = len(saved.tokens)
             stats.extra["restored"] = len(saved.tokens)
+            return True
+        return False
 
     def _save_prompt(self, prompt: int):
         # Generated tokens after the prompt are not worth keeping: drop them first.
