@@ -13,7 +13,8 @@ gives that baseline). Scenarios:
   commit that changes all of them. Reports the server's CPU time and the wall time until its
   index fingerprint (``infill/status``) equals that of the new tree, next to the CPU time of
   indexing the new tree from scratch in this process;
-- ``empty``: an empty folder.
+- ``empty``: an empty folder;
+- ``tree:DIR``: any folder as it is, a real checkout for example.
 
     python -m bench.idle [--scenario stdlib,vendored,checkout,empty] [--idle-seconds 60]
                          [--source DIR]   # run the server from another checkout (a before/after)
@@ -254,6 +255,8 @@ def main() -> int:
                 checkout(root, args)
             elif scenario == "empty":
                 measure_idle(scenario, root, args)
+            elif scenario.startswith("tree:"):
+                measure_idle(scenario, Path(scenario.removeprefix("tree:")), args)
             else:
                 parser.error(f"unknown scenario {scenario}")
         sys.stdout.flush()
