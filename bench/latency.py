@@ -68,15 +68,15 @@ def fim_shaped_model(plain: Path, target: Path) -> Path:
     return target
 
 
-def session_start(document: str, near: int) -> int:
-    """The first of three consecutive, plainly indented statement lines at or after ``near``."""
+def session_start(document: str, near: int, count: int = 3) -> int:
+    """The first of ``count`` consecutive, plainly indented statement lines at or after ``near``."""
     lines = document.split("\n")
-    for index in range(near, len(lines) - 3):
-        window = lines[index:index + 3]
+    for index in range(near, len(lines) - count):
+        window = lines[index:index + count]
         if all(20 <= len(line.strip()) <= 70 and line.startswith("        ") and not line.strip().startswith(("#", '"'))
                for line in window):
             return index
-    raise ValueError(f"no three statement lines after line {near}")
+    raise ValueError(f"no {count} statement lines after line {near}")
 
 
 def summarize(records: list[Record]) -> dict:
@@ -111,7 +111,7 @@ def run_one(system: str, mode: str, budget: int, args, models: dict[bool, Path],
     rope_scale = max(1.0, n_ctx / args.trained_context)
     rng = random.Random(args.seed)
     document = "\n".join(path.read_text(encoding="utf-8") for path in args.session_files)
-    session = make_session(document, session_start(document, args.session_line), 3, rng)
+    session = make_session(document, session_start(document, args.session_line, args.lines), args.lines, rng)
     log = logs / f"{system}-{mode}-{budget}.log"
     if system == "infill":
         settings = {"completion": {**completion, "windowTokens": budget, "maxTokens": MAX_TOKENS, "multiline": "never"},
@@ -154,6 +154,7 @@ def main() -> None:
     parser.add_argument("--session-files", type=lambda text: [Path(p) for p in text.split(",")], default=[SESSION_FILE],
                         help="source files, joined into one document to type in (comma-separated)")
     parser.add_argument("--session-line", type=int, default=SESSION_LINE, help="retype lines from about here")
+    parser.add_argument("--lines", type=int, default=3, help="how many lines the session retypes")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cold", action="store_true",
                         help="type right after the first answer, without waiting for a shortened prompt to grow")

@@ -6,8 +6,10 @@ the engine checks that event between tokens and, through llama.cpp's abort callb
 prompt chunk's decode. What a preempted job already evaluated stays in the KV cache, so a
 warm-up cut short still shortens the next prompt.
 
-Jobs start after the user has been idle for a moment (per document), so they never compete with
-a burst of keystrokes.
+Most jobs start after the user has been idle for a moment (per document), so they never compete
+with a burst of keystrokes. Growth is the exception: a shortened prompt's full prompt grows in
+every gap between keystrokes (into another KV sequence than the one the keystrokes use), and
+resumes after each preemption until it is whole.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -24,6 +27,11 @@ from lsp_server.scheduler import LatestWins
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+GROWTH_GAP_SECONDS = 0.02
+"""Quiet after a real request before growth resumes (the answer's own follow-ups go first)."""
+GROWTH_PAUSE_SECONDS = 0.15
+"""Quiet before growth that must evict the keystrokes' prompt to find room (a pause in typing)."""
 
 
 class BackgroundWork:
@@ -35,10 +43,56 @@ class BackgroundWork:
         self._cancel = threading.Event()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._last_request = 0.0
+        self._running = 0
+        self._growth: tuple[str, asyncio.Task] | None = None
 
     def preempt(self) -> None:
         """A real request is coming: the background job stops at its next check."""
+        self._last_request = time.monotonic()
         self._cancel.set()
+
+    def grow(self, key: str, job: Callable[[threading.Event, bool], Any], finished: Callable[[Any], None]) -> None:
+        """Run ``job(cancel, beside)`` in the gaps between real requests until it ends without
+        being preempted, then call ``finished`` with its stats. One growth at a time: this one
+        replaces any other. ``beside`` is True until the job reports ``no_room``; after that it
+        runs only in pauses, where it may evict the keystrokes' prompt."""
+        self.stop_growing()
+        task = asyncio.get_running_loop().create_task(self._keep_growing(key, job, finished))
+        self._growth = (key, task)
+        task.add_done_callback(self._finished)
+
+    def stop_growing(self, key: str | None = None) -> None:
+        """Stop the growth (only if it is ``key``'s, when given)."""
+        if self._growth is not None and (key is None or self._growth[0] == key):
+            self._growth[1].cancel()
+            self._growth = None
+
+    async def _keep_growing(self, key: str, job: Callable[[threading.Event, bool], Any],
+                            finished: Callable[[Any], None]) -> None:
+        beside = True
+        while True:
+            await self._quiet(GROWTH_GAP_SECONDS if beside else GROWTH_PAUSE_SECONDS)
+            stats = await self.run(lambda cancel: job(cancel, beside))
+            if stats is None:
+                continue
+            logger.info("grow uri=%s %s", key, stats.summary())  # one line per gap it used
+            if stats.stop_reason == "cancelled":
+                continue
+            if stats.stop_reason == "no_room" and beside:
+                beside = False
+                continue
+            self._growth = None
+            finished(stats)
+            return
+
+    async def _quiet(self, seconds: float) -> None:
+        """Wait until no request or other background job runs, ``seconds`` after the last request."""
+        while True:
+            wait = self._last_request + seconds - time.monotonic()
+            if wait <= 0 and not self._requests.busy() and not self._running:
+                return
+            await asyncio.sleep(max(wait, 0.005))
 
     def after_idle(self, key: str, seconds: float, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``job()`` once ``key`` (a document) has been quiet for ``seconds``; replaces its pending job."""
@@ -69,13 +123,16 @@ class BackgroundWork:
             return None
         self._cancel.set()  # the newest background job replaces an older one
         cancel = self._cancel = threading.Event()
+        self._running += 1
         try:
             return await self._worker.call(job, cancel)
         finally:
+            self._running -= 1
             cancel.set()
 
     def stop(self) -> None:
         """Shutdown: no more timers, and the running job stops."""
         for key in list(self._timers):
             self.cancel_pending(key)
+        self.stop_growing()
         self.preempt()

@@ -159,8 +159,11 @@ class InfillServer(LanguageServer):
         if result.text:
             self.shown.remember(uri, prefix, suffix, result.text, shortened=result.shortened)
         if result.reason not in ("cancelled", "content_modified"):  # else a newer request follows up
-            self._follow_up(uri, prefix + result.text, suffix, speculate=bool(result.text),
-                                  then_grow=(prefix, suffix) if result.shortened else None)
+            self._follow_up(uri, prefix + result.text, suffix, speculate=bool(result.text))
+        if result.shortened:
+            self._grow(uri, request)
+        elif result.stats is not None and result.reason != "cancelled":
+            self.background.stop_growing(uri)  # this prompt was whole: nothing left to grow
         return _suggestion(result.text, position) if result.text else empty
 
     def privacy(self, uri: str) -> str:
@@ -187,33 +190,36 @@ class InfillServer(LanguageServer):
         return explain(gate, loaded, self.worker.error, self.outcomes.get(uri),
                        document.version if document else None, line, character)
 
-    def _follow_up(self, uri: str, prefix: str, suffix: str, *, speculate: bool = True,
-                         then_grow: tuple[str, str] | None = None) -> None:
-        """Once the user pauses, compute the suggestion for the text after an acceptance.
-
-        ``then_grow``: the text around the cursor of a request whose prompt was shortened; its
-        full prompt is evaluated next, so the keystrokes after the pause get the whole context.
-        """
-        speculate = speculate and self.settings.completion.speculate and self.shown.lookup(uri, prefix, suffix) is None
-        if not speculate and then_grow is None:
+    def _follow_up(self, uri: str, prefix: str, suffix: str, *, speculate: bool = True) -> None:
+        """Once the user pauses, compute the suggestion for the text after an acceptance."""
+        if not (speculate and self.settings.completion.speculate and self.shown.lookup(uri, prefix, suffix) is None):
             return
 
         async def follow_up() -> None:
-            if speculate:
-                request = dataclasses.replace(self._request(uri, prefix, suffix), after_accept=True, label="speculation")
-                backend = self.worker.backend
-                result = await self.background.run(lambda cancel: backend.complete(request, cancel, lambda _shaped: None))
-                if result is None:
-                    return
-                if result.text:
-                    self.shown.remember(uri, prefix, suffix, result.text, speculative=True,
-                                        shortened=result.shortened)
-                stats = result.stats.summary() if result.stats else f"skipped: {result.reason}"
-                logger.info("speculation uri=%s chars=%d %s", uri, len(result.text), stats)
-            if then_grow is not None:
-                await self._warm("grow", uri, None, self._request(uri, *then_grow))
+            request = dataclasses.replace(self._request(uri, prefix, suffix), after_accept=True, label="speculation")
+            backend = self.worker.backend
+            result = await self.background.run(lambda cancel: backend.complete(request, cancel, lambda _shaped: None))
+            if result is None:
+                return
+            if result.text:
+                self.shown.remember(uri, prefix, suffix, result.text, speculative=True, shortened=result.shortened)
+            stats = result.stats.summary() if result.stats else f"skipped: {result.reason}"
+            logger.info("speculation uri=%s chars=%d %s", uri, len(result.text), stats)
 
         self.background.after_idle(uri, SPECULATION_IDLE_SECONDS, follow_up)
+
+    def _grow(self, uri: str, request: CompletionRequest) -> None:
+        """The prompt of ``request`` was shortened: its full prompt grows between the keystrokes
+        that follow, and once it is whole the next keystroke gets all of its context."""
+        backend = self.worker.backend
+        started = time.perf_counter()
+
+        def grown(stats) -> None:
+            logger.info("grown uri=%s ms=%.0f stop=%s", uri, (time.perf_counter() - started) * 1000, stats.stop_reason)
+            if stats.stop_reason == "warmed":
+                self.shown.forget_shortened(uri)
+
+        self.background.grow(uri, lambda cancel, beside: backend.warm(request, cancel, beside=beside), grown)
 
     async def _warm(self, what: str, uri: str, version: int | None, request: CompletionRequest) -> None:
         """Evaluate the full prompt of ``request`` in the background (``what`` names the job in the log)."""
@@ -439,6 +445,7 @@ def create_server(model: ModelOptions) -> InfillServer:
     async def did_close(ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.requests.cancel(params.text_document.uri)
         ls.background.cancel_pending(params.text_document.uri)
+        ls.background.stop_growing(params.text_document.uri)
         ls.shown.forget(params.text_document.uri)
         ls.outcomes.pop(params.text_document.uri, None)
         path = to_fs_path(params.text_document.uri)

@@ -87,7 +87,7 @@ def test_a_prompt_cancelled_before_it_starts_leaves_the_cache_as_it_was(engine):
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):
-        engine.evaluate_prompt(engine.encoder.encode("other = 2\n" * 50), cancel, GenerationStats(), abortable=True)
+        engine.evaluate_prompt(engine.encoder.encode("other = 2\n" * 50), cancel, GenerationStats(), background=True)
     assert engine.cached_prefix(typed) == len(typed)
 
 
@@ -236,7 +236,7 @@ def test_background_evaluation_stops_inside_a_decode_and_leaves_the_cache_consis
     stats = GenerationStats()
     # Checks: one before the first chunk, then llama.cpp polls between the graph's operations.
     with pytest.raises(Cancelled) as stopped:
-        engine.evaluate_prompt(prompt, CancelAfter(5), stats, abortable=True)
+        engine.evaluate_prompt(prompt, CancelAfter(5), stats, background=True)
     assert stopped.value.stats.stop_reason == "cancelled" and stopped.value.stats.evaluated_tokens == 0
     assert engine.cached_prefix(prompt) == 100, "the aborted chunk is dropped, what came before stays"
     resumed = GenerationStats()
@@ -278,26 +278,70 @@ def test_the_engine_applies_its_flash_attention_choice(starcoder_model):
 
 def test_coming_back_to_a_document_finds_its_prompt_in_host_memory(engine):
     engine.reset_cache()
-    documents = [engine.encoder.encode("".join(f"def {name}_{n}(x):\n    return x + {n}\n" for n in range(40)))
-                 for name in ("alpha", "beta", "gamma", "delta", "epsilon")]
-    for tokens in documents:  # five documents, one after the other
+    documents = [engine.encoder.encode("".join(f"def {name}_{n}(x):\n    return x + {n}\n" for n in range(30)))
+                 for name in ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta")]
+    for tokens in documents:  # seven documents, one after the other
         engine.generate(tokens, GenerationParams(max_tokens=3), threading.Event(), always)
+    # The last two stay in the cache's two sequences, the four before them in host memory.
     assert len(engine.saved) == 4 and engine.saved.bytes() > 0
     typed = engine.encoder.encode_infilling("def beta_40(")
     back = engine.generate(documents[1] + typed, GenerationParams(max_tokens=3), threading.Event(), always)
     assert back.extra.get("restored") == len(documents[1])
     assert back.evaluated_tokens <= len(typed) + 1
-    # The oldest of five went when the fifth was saved: it is evaluated again, whole.
+    # The oldest of seven went when the fifth copy was made: it is evaluated again, whole.
     first = engine.generate(documents[0], GenerationParams(max_tokens=3), threading.Event(), always)
     assert "restored" not in first.extra and first.evaluated_tokens >= len(documents[0]) - 1
 
 
+def test_a_prompt_too_large_to_sit_beside_another_moves_that_one_to_host_memory(engine):
+    engine.reset_cache()
+    large = [engine.encoder.encode("".join(f"def {name}_{n}(x):\n    return x + {n}\n" for n in range(45)))
+             for name in ("alpha", "beta")]
+    assert 2 * len(large[0]) > engine.context.n_cells  # the two do not fit side by side
+    for tokens in large:
+        engine.generate(tokens, GenerationParams(max_tokens=2), threading.Event(), always)
+    assert len(engine.saved) == 1
+    back = engine.generate(large[0], GenerationParams(max_tokens=2), threading.Event(), always)
+    assert back.extra.get("restored") == len(large[0]) and back.evaluated_tokens <= 1
+
+
+def test_two_documents_edited_in_turn_both_stay_in_the_cache(engine):
+    engine.reset_cache()
+    left, right = (engine.encoder.encode(f"def {name}_{n}(x):\n    return x * {n}\n" * 1) * 30
+                   for n, name in enumerate(("left", "right")))
+    for tokens in (left, right):
+        engine.generate(tokens, GenerationParams(max_tokens=2), threading.Event(), always)
+    for turn in range(3):  # back and forth, typing a little each time: nothing is copied or evaluated again
+        for name, tokens in (("left", left), ("right", right)):
+            typed = tokens + engine.encoder.encode_infilling(f"{name}{turn}")
+            stats = engine.generate(typed, GenerationParams(max_tokens=2), threading.Event(), always)
+            assert "restored" not in stats.extra
+            assert stats.evaluated_tokens <= len(typed) - len(tokens) + 4, (name, turn, stats.summary())
+    assert len(engine.saved) == 0
+
+
+def test_background_work_leaves_the_keystrokes_prompt_whole(engine):
+    engine.reset_cache()
+    short = engine.encoder.encode("def short(x):\n    return x\n" * 8)
+    full = engine.encoder.encode("import os\n" * 200) + short
+    engine.generate(short, GenerationParams(max_tokens=2), threading.Event(), always)
+    grown = GenerationStats()
+    engine.evaluate_prompt(full, threading.Event(), grown, 32, background=True)
+    assert grown.cached_tokens == 0 and grown.evaluated_tokens == len(full)
+    typed = short + engine.encoder.encode_infilling("value")
+    keystroke = engine.generate(typed, GenerationParams(max_tokens=2), threading.Event(), always)
+    assert keystroke.evaluated_tokens <= len(typed) - len(short) + 4, keystroke.summary()
+    # ... and the full prompt is still whole beside it for the keystroke that asks for it.
+    assert engine.reusable(full + engine.encoder.encode_infilling("value")) >= len(full) - 1
+    assert len(engine.saved) == 0, "nothing was copied to host memory"
+
+
 def test_prompts_too_large_for_the_host_memory_limit_are_not_copied(engine, monkeypatch):
     engine.reset_cache()
-    documents = [engine.encoder.encode(f"def {name}(x):\n    return x\n" * 60) for name in ("left", "right")]
+    documents = [engine.encoder.encode(f"def {name}(x):\n    return x\n" * 60) for name in ("left", "right", "third")]
     copies = []
     save = engine.context.save_sequence
-    monkeypatch.setattr(engine.context, "save_sequence", lambda: copies.append(1) or save())
+    monkeypatch.setattr(engine.context, "save_sequence", lambda sequence: copies.append(1) or save(sequence))
     limit, engine.saved.most_bytes = engine.saved.most_bytes, 1024
     try:
         for tokens in documents:

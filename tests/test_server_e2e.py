@@ -326,8 +326,7 @@ def test_a_client_shaped_like_lsp4ij_gets_plain_text_at_the_cursor_and_a_status(
     assert status["model"] == str(default_model) and status["enabled"] is True
 
 
-async def test_a_cold_prompt_over_the_time_budget_is_shortened_then_grown_while_the_user_pauses(default_model,
-                                                                                               tmp_path):
+async def test_a_cold_prompt_over_the_time_budget_is_shortened_then_grown_in_the_background(default_model, tmp_path):
     log = tmp_path / "server.log"
     text = "".join(f"def scale_{n}(value):\n    return value * {n} + {n * 7}\n\n\n" for n in range(60))
     line = text.count("\n")
@@ -337,13 +336,45 @@ async def test_a_cold_prompt_over_the_time_budget_is_shortened_then_grown_while_
         await complete(client, URI, line + 1, 38)
         first = log_lines(log, "completion id=1 ")[0]
         assert " shortened " in first and int(first.split("evaluated=")[1].split()[0]) <= 80, first
-        await eventually(lambda: log_lines(log, "grow uri="))  # the user paused: the full prompt is evaluated
-        grown = log_lines(log, "grow uri=")[0]
-        assert "stop=warmed" in grown and int(grown.split("evaluated=")[1].split()[0]) > 300, grown
+        await eventually(lambda: log_lines(log, "grown uri="))  # the full prompt is evaluated meanwhile
+        assert "stop=warmed" in log_lines(log, "grown uri=")[0]
+        assert sum(int(line.split("evaluated=")[1].split()[0]) for line in log_lines(log, "grow uri=")) > 300
         change(client, URI, 2, line + 1, 38, "u")
         await complete(client, URI, line + 1, 39)
     typed_on = log_lines(log, "completion id=2 ")[0]
     assert " shortened " not in typed_on and int(typed_on.split("evaluated=")[1].split()[0]) <= 4, typed_on
+
+
+async def test_the_full_prompt_grows_while_the_user_types_on_without_pausing(default_model, tmp_path):
+    # A keystroke every 100 ms, each answered before the next: the gaps are shorter than any
+    # pause, yet the full prompt grows in them, beside the short prompt the keystrokes use.
+    log = tmp_path / "server.log"
+    text = "".join(f"def scale_{n}(value):\n    return value * {n} + {n * 7}\n\n\n" for n in range(60))
+    before = text + "def total(values):\n    return sum(scale_3(v) for v in val"
+    options = {"completion": {"windowTokens": 512, "promptBudgetMs": 50, "multiline": "never", "maxTokens": 8,
+                              "speculate": False}}
+    typing = "ues)\n    count = len(values)\n    average = total / count if count else 0\n    return average\n" * 4
+    async with session(default_model, options=options, args=("--log-file", str(log))) as client:
+        open_document(client, before + "\n")
+        lines = before.split("\n")
+        await complete(client, URI, len(lines) - 1, len(lines[-1]))
+        assert " shortened " in log_lines(log, "completion id=1 ")[0]
+        for version, char in enumerate(typing, start=2):
+            if log_lines(log, "grown uri="):
+                break
+            await asyncio.sleep(0.1)
+            change(client, URI, version, len(lines) - 1, len(lines[-1]), char)
+            before += char
+            lines = before.split("\n")
+            await complete(client, URI, len(lines) - 1, len(lines[-1]))
+        else:
+            raise AssertionError(f"the full prompt never grew while {len(typing)} keystrokes came every 100 ms")
+        assert "stop=warmed" in log_lines(log, "grown uri=")[0]
+        change(client, URI, version + 1, len(lines) - 1, len(lines[-1]), "x")
+        await complete(client, URI, len(lines) - 1, len(lines[-1]) + 1)
+    after = log_lines(log, "completion id=")[-1]
+    # The grown prompt lacks only what was typed while it grew.
+    assert " shortened " not in after and int(after.split("evaluated=")[1].split()[0]) <= 40, after
 
 
 def test_why_no_completion_here_names_the_cause_at_the_cursor(default_model):

@@ -43,6 +43,22 @@ _MIN_CONTEXT_BUDGET = 32
 _ALWAYS_AFFORDABLE = 64
 """A prompt with at most this many uncached tokens is never shortened (typing costs 1–3)."""
 _MIN_WINDOW = 64
+GROWTH_CHUNK = 8
+"""Tokens per decode call when a full prompt grows in the background: about 40 ms of the bundled
+model on 2 cores, so that a chunk ends in the gap between two keystrokes (a keystroke aborts
+the chunk in progress, and only that chunk is lost)."""
+
+
+@dataclass(frozen=True)
+class _Shortened:
+    """The decision to shorten a document's prompt, kept while the user types on in it."""
+
+    key: tuple[str, str]
+    """(document path, mode)."""
+    context: list[int]
+    """The repository context the short prompt keeps (framed), or nothing."""
+    full: list[int]
+    """The full prompt at the time of the decision: what grows in the background."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +109,9 @@ class CompletionBackend(Protocol):
         """The exact prompt ``complete`` would evaluate, and the mode that shaped it."""
         ...
 
-    def warm(self, request: CompletionRequest, cancel: threading.Event) -> GenerationStats:
-        """Evaluate the full prompt of ``request`` into the cache without generating (idle time)."""
+    def warm(self, request: CompletionRequest, cancel: threading.Event, *, beside: bool = True) -> GenerationStats:
+        """Evaluate the full prompt of ``request`` into the cache without generating (background).
+        ``beside``: never evict the prompt of the user's last request to find room."""
         ...
 
 
@@ -126,8 +143,7 @@ class LlamaCompleter:
         self._snippet_tokens: OrderedDict[tuple, list[int]] = OrderedDict()
         self._memo = PromptMemo()
         self._foreground_prompt = 0
-        self._shortened_for: tuple[tuple[str, str], list[int]] | None = None
-        """(document path, mode) of the last shortened prompt and the context it kept."""
+        self._shortened: _Shortened | None = None
 
     def prompt(self, request: CompletionRequest, *, within_budget: bool = True) -> tuple[Prompt, CompletionMode]:
         """Build the prompt: the local window first, then repository context in what is left.
@@ -141,11 +157,12 @@ class LlamaCompleter:
         window_budget = max(16, min(settings.window_tokens, room))
         budgeted = within_budget and bool(settings.prompt_budget_ms)
         allowance = settings.prompt_budget_ms / 1000 * self._prefill_speed() if budgeted else 0.0
-        if budgeted and self._shortened_for is not None and self._shortened_for[0] == (request.path, mode.name):
+        shortened = self._shortened_in(request, mode)
+        if budgeted and shortened is not None:
             # Still shortened, and the full prompt has not been evaluated since: the decision
             # would be the same, so the repository context is not gathered again for it (that
             # gather and the tokenizing of new chunks cost more than the keystroke itself).
-            return self._short_prompt(request, mode, self._shortened_for[1], window_budget, allowance), mode
+            return self._short_prompt(request, mode, shortened.context, window_budget, allowance), mode
         window = self._window(request, mode, window_budget)
         bos = self.engine.bos_for_prefix_only()
         local = assemble(window, mode, bos=bos)
@@ -155,11 +172,15 @@ class LlamaCompleter:
             return full, mode
         uncached = len(full.tokens) - self.engine.reusable(full.tokens)
         if uncached <= max(allowance, _ALWAYS_AFFORDABLE):
-            self._shortened_for = None
+            self._shortened = None
             return full, mode
         context = self._cached_context(mode, full, parts)
-        self._shortened_for = ((request.path, mode.name), context)
+        self._shortened = _Shortened((request.path, mode.name), context, full.tokens)
         return self._short_prompt(request, mode, context, window_budget, allowance), mode
+
+    def _shortened_in(self, request: CompletionRequest, mode: CompletionMode) -> _Shortened | None:
+        shortened = self._shortened
+        return shortened if shortened is not None and shortened.key == (request.path, mode.name) else None
 
     def _window(self, request: CompletionRequest, mode: CompletionMode, budget: int, *,
                 whole_blocks: bool = False) -> Window:
@@ -225,17 +246,26 @@ class LlamaCompleter:
                 return dataclasses.replace(prompt, shortened=True)
             budget = max(_MIN_WINDOW, budget // 2)
 
-    def warm(self, request: CompletionRequest, cancel: threading.Event) -> GenerationStats:
-        """Evaluate the full prompt of ``request`` into the KV cache, so the next keystroke finds it there."""
-        prompt, _mode = self.prompt(request, within_budget=False)
-        stats = GenerationStats(prompt_tokens=len(prompt.tokens))
-        if not prompt.tokens or cancel.is_set():
+    def warm(self, request: CompletionRequest, cancel: threading.Event, *, beside: bool = True) -> GenerationStats:
+        """Evaluate the full prompt of ``request`` into the KV cache, so the next keystroke finds it there.
+
+        While the document's prompt is shortened, that is the full prompt of the shortening
+        decision: it grows over many gaps between keystrokes, and the text typed meanwhile
+        costs the next full prompt a few tokens. ``beside``: only into free cells, never
+        evicting the prompt the user's last request used (``no_room`` when they are full).
+        """
+        settings = request.settings
+        shortened = self._shortened_in(request, self.engine.mode(settings.fim, settings.fim_order))
+        tokens = shortened.full if shortened is not None else self.prompt(request, within_budget=False)[0].tokens
+        stats = GenerationStats(prompt_tokens=len(tokens))
+        if not tokens or cancel.is_set():
             stats.stop_reason = "cancelled" if cancel.is_set() else "empty_prompt"
             return stats
         try:
-            self.engine.evaluate_prompt(prompt.tokens, cancel, stats, abortable=True)
+            self.engine.evaluate_prompt(tokens, cancel, stats, GROWTH_CHUNK, background=True, may_evict=not beside)
             stats.stop_reason = "warmed"
-            self._shortened_for = None  # the next prompt is decided afresh, and finds this one cached
+            if shortened is not None:
+                self._shortened = None  # the next prompt is decided afresh, and finds this one cached
         except Cancelled as stopped:
             stats = stopped.stats
         return stats

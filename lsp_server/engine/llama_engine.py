@@ -1,14 +1,16 @@
 """The llama.cpp completion engine: one model, one context, its KV cache, and generation.
 
 Everything here runs on the single inference thread (see :mod:`lsp_server.engine.worker`).
-The engine remembers which tokens its KV cache holds and, for each new prompt, evaluates only
-what follows the longest common prefix, so a keystroke that appends to the prompt costs a few
-tokens instead of the whole prompt.
+The engine remembers which tokens each KV sequence holds and, for each new prompt, evaluates
+only what follows the longest common prefix, so a keystroke that appends to the prompt costs a
+few tokens instead of the whole prompt. Which sequence a prompt goes to is decided in
+:mod:`lsp_server.engine.sequences`.
 """
 
 from __future__ import annotations
 
 import codecs
+import itertools
 import logging
 import os
 import threading
@@ -21,10 +23,12 @@ from lsp_server.engine.native import (
     DecodeAborted,
     NativeContext,
     NativeModel,
+    NoRoom,
     default_gpu_layers,
     flash_attention_for,
 )
 from lsp_server.engine.saved_prompts import SAVE_AT_LEAST, SavedPrompt, SavedPrompts
+from lsp_server.engine.sequences import SEQUENCES, Sequence, choose, continues
 from lsp_server.fim.formats import CompletionMode, detect_mode
 
 logger = logging.getLogger(__name__)
@@ -40,6 +44,10 @@ of a decode call over few tokens, and learning from them made a cold file's firs
 _SPEED_WEIGHT = 0.3
 """Weight of the newest chunk in the moving average (recent chunks run at the current depth)."""
 _PROBE_TOKENS = PROMPT_CHUNK + 8
+SPARE_CELLS = 1024
+"""KV cells beyond ``n_ctx``, so that a full-size prompt and a short one fit side by side (a
+shortened prompt is a few hundred tokens: the time budget's worth plus what was typed since).
+Costs 1/8 more KV memory at an 8K context."""
 
 
 class VocabEncoder:
@@ -132,13 +140,18 @@ class LlamaEngine:
         self.flash_attention = flash_attention_for(flash_attention, n_gpu_layers)
         self.context: NativeContext = self.model.new_context(n_ctx=n_ctx, n_threads=self.n_threads,
                                                              rope_freq_scale=1.0 / rope_scale,
-                                                             flash_attention=self.flash_attention)
+                                                             flash_attention=self.flash_attention,
+                                                             n_sequences=SEQUENCES,
+                                                             spare_cells=min(SPARE_CELLS, n_ctx // 4))
         self.encoder = VocabEncoder(self.model)
         self.model_name = self.model.metadata("general.name") or os.path.basename(model_path)
         self.architecture = self.model.metadata("general.architecture") or "unknown"
-        self._kv_tokens: list[int] = []
-        self._prompt_length = 0
-        """Of the cached tokens, those of the last prompt (the rest were generated after it)."""
+        self.sequences = [Sequence(number) for number in range(SEQUENCES)]
+        self._current = self.sequences[0]
+        """The sequence of the last evaluation: generation continues it."""
+        self._foreground = self._current
+        """The sequence of the user's last request: background work leaves its prompt whole."""
+        self._uses = itertools.count(1)
         self.saved = SavedPrompts()
         self._prefill_tokens_per_s: float | None = None
         self._token_texts: list[str] | None = None
@@ -168,14 +181,17 @@ class LlamaEngine:
         return special.bos if special.add_bos and special.bos >= 0 else None
 
     def cached_prefix(self, tokens: list[int]) -> int:
-        """How many leading tokens of ``tokens`` the KV cache already holds in place."""
-        return common_prefix_length(self._kv_tokens, tokens)
+        """How many leading tokens of ``tokens`` the KV cache already holds in place (in any sequence)."""
+        return max(common_prefix_length(sequence.tokens, tokens) for sequence in self.sequences)
 
     def reusable(self, tokens: list[int]) -> int:
         """How many leading tokens of ``tokens`` evaluation would take from the cache, shifts included."""
-        keep = common_prefix_length(self._kv_tokens, tokens)
-        if keep < len(self._kv_tokens) and keep < len(tokens) - 1 and self.context.can_shift():
-            moves, reusable = plan_moves(self._kv_tokens, tokens, keep)
+        return max(self._reusable_in(sequence, tokens) for sequence in self.sequences)
+
+    def _reusable_in(self, sequence: Sequence, tokens: list[int]) -> int:
+        keep = common_prefix_length(sequence.tokens, tokens)
+        if keep < len(sequence.tokens) and keep < len(tokens) - 1 and self.context.can_shift():
+            moves, reusable = plan_moves(sequence.tokens, tokens, keep)
             return reusable if moves else keep
         return keep
 
@@ -188,21 +204,23 @@ class LlamaEngine:
         if self._prefill_tokens_per_s is None:
             probe = self.encoder.encode("def probe(value):\n    return value\n" * 24)[:_PROBE_TOKENS]
             self.reset_cache()
-            self._decode(probe[:8])  # the first decode allocates buffers: not a fair sample
+            self._decode(self._current, probe[:8])  # the first decode allocates buffers: not a fair sample
             started = time.perf_counter()
-            self._decode(probe[8:])
+            self._decode(self._current, probe[8:])
             self._prefill_tokens_per_s = (len(probe) - 8) / max(time.perf_counter() - started, 1e-6)
             self.reset_cache()
         return self._prefill_tokens_per_s
 
     def evaluate_prompt(self, tokens: list[int], cancel: threading.Event, stats: GenerationStats,
-                        chunk_size: int = PROMPT_CHUNK, *, abortable: bool = False) -> None:
-        """Bring the KV cache to exactly ``tokens``, reusing the longest common prefix.
+                        chunk_size: int = PROMPT_CHUNK, *, background: bool = False, may_evict: bool = True) -> None:
+        """Bring a KV sequence to exactly ``tokens``, reusing the longest common prefix.
 
         Cancelled between chunks, the chunks already decoded stay cached for the next prompt.
-        ``abortable`` (background work): ``cancel`` also stops a chunk in the middle of its
-        decode, within one operation of the graph instead of a whole chunk (about a second for
-        128 tokens at an 8K depth on 2 CPU cores); only that chunk is lost.
+        ``background`` work leaves the prompt of the user's last request whole (it goes to
+        another sequence), and ``cancel`` also stops a chunk in the middle of its decode,
+        within one operation of the graph instead of a whole chunk (about a second for 128
+        tokens at an 8K depth on 2 CPU cores); only that chunk is lost. Background work that
+        finds no free cells beside that prompt stops (``no_room``) unless ``may_evict``.
         """
         if not tokens:
             raise ValueError("empty prompt")
@@ -211,24 +229,29 @@ class LlamaEngine:
         if cancel.is_set():  # before the cache is cut back: what it holds stays of use
             stats.prompt_tokens, stats.stop_reason = len(tokens), "cancelled"
             raise Cancelled(stats)
-        keep = common_prefix_length(self._kv_tokens, tokens)
-        if self._switch_saved(tokens, keep, stats):
-            keep = common_prefix_length(self._kv_tokens, tokens)
+        sequence = choose(self.sequences, lambda candidate: self._reusable_in(candidate, tokens),
+                          keep_whole=self._foreground if background else None)
+        sequence.last_used = next(self._uses)
+        self._current = sequence
+        if not background:
+            self._foreground = sequence
+        keep = self._switch_saved(sequence, tokens, stats, evict=not background or may_evict)
         if keep == len(tokens):
             keep -= 1  # the last prompt token must be decoded again to get its logits
-        if keep < len(self._kv_tokens) and self.context.can_shift():
-            moves, reusable = plan_moves(self._kv_tokens, tokens, keep)
+        cached = sequence.tokens
+        if keep < len(cached) and self.context.can_shift():
+            moves, reusable = plan_moves(cached, tokens, keep)
             for move in moves:
-                self.context.move(move.source, move.target, move.length)
+                self.context.move(sequence.id, move.source, move.target, move.length)
             stats.shifted_tokens = sum(move.length for move in moves)
             keep = reusable if moves else keep
-        self.context.truncate(keep)
+        self.context.truncate(sequence.id, keep)
         if stats.shifted_tokens:
-            self._kv_tokens[:] = tokens[:keep]
+            cached[:] = tokens[:keep]
         else:
-            del self._kv_tokens[keep:]  # the common prefix is already there: no copy per keystroke
+            del cached[keep:]  # the common prefix is already there: no copy per keystroke
         stats.prompt_tokens, stats.cached_tokens = len(tokens), keep
-        self._prompt_length = keep
+        sequence.prompt_length = keep
         started = time.perf_counter()
         for start in range(keep, len(tokens), chunk_size):
             if cancel.is_set():
@@ -237,55 +260,76 @@ class LlamaEngine:
                 raise Cancelled(stats)
             chunk = tokens[start:start + chunk_size]
             try:
-                self._timed_decode(chunk, cancel.is_set if abortable else None)
-            except DecodeAborted:
-                # llama.cpp removed the chunk's positions; what came before it stays cached.
-                self.context.truncate(start)
-                del self._kv_tokens[start:]
-                stats.stop_reason = "cancelled"
+                self._timed_decode(sequence, chunk, cancel.is_set if background else None,
+                                   evict=not background or may_evict)
+            except (DecodeAborted, NoRoom) as stopped:
+                # llama.cpp removed the chunk's positions (or never placed them); what came
+                # before it stays cached.
+                self.context.truncate(sequence.id, start)
+                del cached[start:]
+                stats.stop_reason = "cancelled" if isinstance(stopped, DecodeAborted) else "no_room"
                 stats.prompt_ms = (time.perf_counter() - started) * 1000
                 raise Cancelled(stats) from None
             stats.evaluated_tokens += len(chunk)
-            self._prompt_length = start + len(chunk)
+            sequence.prompt_length = start + len(chunk)
         stats.prompt_ms = (time.perf_counter() - started) * 1000
 
-    def _switch_saved(self, tokens: list[int], keep: int, stats: GenerationStats) -> bool:
-        """Before ``tokens`` cut the cache back to ``keep``: copy its prompt to host memory if it is
-        another one worth keeping, and bring back a saved prompt that shares more with ``tokens``.
-        True when the cache now holds another prompt."""
-        prompt = min(self._prompt_length, len(self._kv_tokens))
-        if keep >= prompt // 2 and keep >= SAVE_AT_LEAST:
-            return False  # the same prompt typed on: the keystroke path looks no further
-        if keep < prompt // 2:
-            keep = self.reusable(tokens)  # shifts may reuse what the common prefix does not
+    def _switch_saved(self, sequence: Sequence, tokens: list[int], stats: GenerationStats, *, evict: bool) -> int:
+        """Before ``tokens`` replace the prompt ``sequence`` holds: copy that prompt to host memory
+        if it is worth keeping, and bring back a saved prompt that shares more with ``tokens``
+        (``evict``: even if other sequences must make room for it).
+        Returns how many leading tokens of ``tokens`` the sequence then holds."""
+        keep = common_prefix_length(sequence.tokens, tokens)
+        prompt = sequence.prompt()
+        if continues(sequence, keep) and keep >= SAVE_AT_LEAST:
+            return keep  # the same prompt typed on: the keystroke path looks no further
+        if not continues(sequence, keep):
+            keep = self._reusable_in(sequence, tokens)  # shifts may reuse what the common prefix does not
         best = self.saved.best_for(tokens, keep)
-        worth_saving = self.saved.worth_saving(prompt, keep)
-        if worth_saving:
-            state = self._save_prompt(prompt)
-            if state is not None:
-                self.saved.keep(SavedPrompt(self._kv_tokens[:prompt], state))
-        if best is not None:
-            saved = self.saved.take(best)
-            try:
-                self.context.restore_sequence(saved.state)
-            except RuntimeError:
-                self._kv_tokens.clear()
-                self._prompt_length = 0
-                raise
-            self._kv_tokens[:] = saved.tokens
-            self._prompt_length = len(saved.tokens)
-            stats.extra["restored"] = len(saved.tokens)
-            return True
-        return False
+        saved = self.saved.take(best) if best is not None else None  # before a new copy could evict it
+        if self.saved.worth_saving(prompt, keep):
+            self._save(sequence)
+        if saved is not None and len(saved.tokens) > self._free_cells(besides=sequence):
+            if evict:
+                self._evict_others(sequence)
+            else:
+                self.saved.keep(saved)
+                saved = None
+        if saved is None:
+            return common_prefix_length(sequence.tokens, tokens)
+        try:
+            self.context.restore_sequence(sequence.id, saved.state)
+        except NoRoom:
+            logger.info("a saved prompt of %d tokens did not fit back into the cache", len(saved.tokens))
+            sequence.forget()
+            return 0
+        sequence.tokens[:] = saved.tokens
+        sequence.prompt_length = len(saved.tokens)
+        stats.extra["restored"] = len(saved.tokens)
+        return common_prefix_length(sequence.tokens, tokens)
 
-    def _save_prompt(self, prompt: int):
-        # Generated tokens after the prompt are not worth keeping: drop them first.
-        if len(self._kv_tokens) > prompt:
-            self.context.truncate(prompt)
-            del self._kv_tokens[prompt:]
-        if self.context.sequence_bytes() > self.saved.most_bytes:
-            return None  # a copy that large would take more host memory than all copies may
-        return self.context.save_sequence()
+    def _save(self, sequence: Sequence) -> None:
+        """Copy a sequence's prompt to host memory (the tokens generated after it are dropped first)."""
+        prompt = sequence.prompt()
+        if len(sequence.tokens) > prompt:
+            self.context.truncate(sequence.id, prompt)
+            del sequence.tokens[prompt:]
+        if self.context.sequence_bytes(sequence.id) > self.saved.most_bytes:
+            return  # a copy that large would take more host memory than all copies may
+        self.saved.keep(SavedPrompt(list(sequence.tokens), self.context.save_sequence(sequence.id)))
+
+    def _free_cells(self, besides: Sequence | None = None) -> int:
+        """KV cells no sequence holds (not counting what ``besides`` holds: it is being replaced)."""
+        return self.context.n_cells - sum(len(other.tokens) for other in self.sequences if other is not besides)
+
+    def _evict_others(self, sequence: Sequence) -> None:
+        """Make room for ``sequence``: the other sequences' prompts go to host memory."""
+        for other in self.sequences:
+            if other is not sequence and other.tokens:
+                if other.prompt() >= SAVE_AT_LEAST:
+                    self._save(other)
+                self.context.truncate(other.id, 0)
+                other.forget()
 
     def generate(
         self,
@@ -327,10 +371,10 @@ class LlamaEngine:
                 if params.deadline is not None and text.endswith("\n") and time.monotonic() > params.deadline:
                     stats.stop_reason = "deadline"
                     break
-                if len(self._kv_tokens) + 1 >= self.n_ctx:
+                if len(self._current.tokens) + 1 >= self.n_ctx:
                     stats.stop_reason = "context_full"
                     break
-                self._decode([token])
+                self._decode(self._current, [token])
         finally:
             sampler.close()
         stats.total_ms = (time.perf_counter() - started) * 1000
@@ -368,34 +412,41 @@ class LlamaEngine:
             logits = self.context.last_logits().astype(np.float64)
             peak = logits.max()
             result.append(float(logits[token] - peak - np.log(np.exp(logits - peak).sum())))
-            self._decode([token])
+            self._decode(self._current, [token])
         return result
 
     def reset_cache(self) -> None:
         """Empty the KV cache and the prompts saved from it (measurements that must start cold)."""
         self.context.clear()
-        self._kv_tokens.clear()
-        self._prompt_length = 0
+        for sequence in self.sequences:
+            sequence.forget()
         self.saved.clear()
 
-    def _timed_decode(self, chunk: list[int], abort: Callable[[], bool] | None = None) -> None:
+    def _timed_decode(self, sequence: Sequence, chunk: list[int], abort: Callable[[], bool] | None = None, *,
+                      evict: bool = True) -> None:
         started = time.perf_counter()
-        self._decode(chunk, abort)
+        self._decode(sequence, chunk, abort, evict=evict)
         if len(chunk) >= _SPEED_SAMPLE:
             speed = len(chunk) / max(time.perf_counter() - started, 1e-6)
             known = self._prefill_tokens_per_s
             self._prefill_tokens_per_s = speed if known is None else known + _SPEED_WEIGHT * (speed - known)
 
-    def _decode(self, chunk: list[int], abort: Callable[[], bool] | None = None) -> None:
+    def _decode(self, sequence: Sequence, chunk: list[int], abort: Callable[[], bool] | None = None, *,
+                evict: bool = True) -> None:
+        """Append ``chunk`` to ``sequence``; with ``evict``, other sequences make room if the cells are full."""
+        if len(chunk) > self._free_cells():
+            if not evict:
+                raise NoRoom(f"no free KV cells for {len(chunk)} tokens beside the other prompts")
+            self._evict_others(sequence)
         try:
-            self.context.decode(chunk, abort)
-        except DecodeAborted:
+            self.context.decode(sequence.id, chunk, abort)
+        except (DecodeAborted, NoRoom):
             raise
         except Exception:
             # The cache state is unknown after a failed decode: start from scratch next time.
             self.reset_cache()
             raise
-        self._kv_tokens.extend(chunk)
+        sequence.tokens.extend(chunk)
 
     def close(self) -> None:
         """Free the context and the model."""

@@ -174,10 +174,10 @@ class NativeModel:
         return int(llama_cpp.llama_model_size(self._model))
 
     def new_context(self, *, n_ctx: int, n_threads: int, n_batch: int = 512, rope_freq_scale: float = 1.0,
-                    flash_attention: str = "auto") -> NativeContext:
+                    flash_attention: str = "auto", n_sequences: int = 1, spare_cells: int = 0) -> NativeContext:
         """Create an inference context (its own KV cache) over this model."""
         return NativeContext(self, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, rope_freq_scale=rope_freq_scale,
-                             flash_attention=flash_attention)
+                             flash_attention=flash_attention, n_sequences=n_sequences, spare_cells=spare_cells)
 
     def close(self) -> None:
         """Free the native model."""
@@ -190,13 +190,25 @@ class DecodeAborted(RuntimeError):
     """``llama_decode`` was stopped by its abort check; llama.cpp dropped the batch's positions."""
 
 
+class NoRoom(RuntimeError):
+    """The KV cache has no free cells for the batch; llama.cpp left the cache as it was."""
+
+
 class NativeContext:
-    """One llama context (KV cache for sequence 0) and the decode calls that fill it."""
+    """One llama context and the decode calls that fill it.
+
+    Its KV cache holds ``n_sequences`` sequences in one pool of cells (llama.cpp's unified KV
+    cache): each sequence may reach ``n_ctx`` positions, and together they share
+    ``n_ctx + spare_cells`` cells. A sequence decodes only against its own cells.
+    """
 
     def __init__(self, model: NativeModel, *, n_ctx: int, n_threads: int, n_batch: int,
-                 rope_freq_scale: float = 1.0, flash_attention: str = "auto") -> None:
+                 rope_freq_scale: float = 1.0, flash_attention: str = "auto", n_sequences: int = 1,
+                 spare_cells: int = 0) -> None:
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx
+        params.n_ctx = n_ctx + spare_cells
+        params.n_seq_max = n_sequences
+        params.kv_unified = True  # every sequence may use every cell: one long prompt beside short ones
         params.flash_attn_type = _FLASH_ATTENTION[flash_attention]
         if rope_freq_scale != 1.0:
             params.rope_scaling_type = llama_cpp.LLAMA_ROPE_SCALING_TYPE_LINEAR
@@ -209,17 +221,20 @@ class NativeContext:
         if not ctx:
             raise ContextTooLarge(f"could not create a context of {n_ctx} tokens (out of memory?)")
         self.model = model
-        self.n_ctx = llama_cpp.llama_n_ctx(ctx)
+        self.n_ctx = llama_cpp.llama_n_ctx(ctx) - spare_cells
+        self.n_cells = llama_cpp.llama_n_ctx(ctx)
+        self.n_sequences = n_sequences
         self.n_batch = n_batch
         self._ctx = ctx
         self._memory = llama_cpp.llama_get_memory(ctx)
+        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._abort_check: Callable[[], bool] = lambda: False
         # Kept on the instance: llama.cpp holds the pointer while it is set.
         self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: bool(self._abort_check()))
 
-    def truncate(self, n_keep: int) -> None:
-        """Drop every cached position from ``n_keep`` on (sequence 0)."""
-        if not llama_cpp.llama_memory_seq_rm(self._memory, 0, n_keep, -1):
+    def truncate(self, sequence: int, n_keep: int) -> None:
+        """Drop every cached position of ``sequence`` from ``n_keep`` on."""
+        if not llama_cpp.llama_memory_seq_rm(self._memory, sequence, n_keep, -1):
             llama_cpp.llama_memory_clear(self._memory, True)
             raise RuntimeError("KV cache could not be truncated; cleared it instead")
 
@@ -227,54 +242,67 @@ class NativeContext:
         """Whether cached positions can be moved (RoPE models can)."""
         return bool(llama_cpp.llama_memory_can_shift(self._memory))
 
-    def move(self, source: int, target: int, length: int) -> None:
-        """Drop cached positions ``[target, source)`` and move ``[source, source + length)`` to ``target``."""
-        llama_cpp.llama_memory_seq_rm(self._memory, 0, target, source)
-        llama_cpp.llama_memory_seq_add(self._memory, 0, source, source + length, target - source)
+    def move(self, sequence: int, source: int, target: int, length: int) -> None:
+        """Drop cached positions ``[target, source)`` and move ``[source, source + length)`` to ``target``.
+
+        Safe only because no cell is shared between sequences (nothing here calls
+        ``llama_memory_seq_cp``): a cell has one position for all the sequences it belongs to.
+        """
+        llama_cpp.llama_memory_seq_rm(self._memory, sequence, target, source)
+        llama_cpp.llama_memory_seq_add(self._memory, sequence, source, source + length, target - source)
 
     def clear(self) -> None:
         """Forget the whole KV cache."""
         llama_cpp.llama_memory_clear(self._memory, True)
 
-    def sequence_bytes(self) -> int:
-        """How large a copy of the cached positions would be."""
-        return int(llama_cpp.llama_state_seq_get_size(self._ctx, 0))
+    def sequence_bytes(self, sequence: int) -> int:
+        """How large a copy of a sequence's cached positions would be."""
+        return int(llama_cpp.llama_state_seq_get_size(self._ctx, sequence))
 
-    def save_sequence(self) -> ctypes.Array:
-        """A copy of the cached positions in host memory (llama.cpp's sequence state)."""
-        size = llama_cpp.llama_state_seq_get_size(self._ctx, 0)
+    def save_sequence(self, sequence: int) -> ctypes.Array:
+        """A copy of a sequence's cached positions in host memory (llama.cpp's sequence state)."""
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, sequence)
         state = (ctypes.c_uint8 * size)()
-        if llama_cpp.llama_state_seq_get_data(self._ctx, state, size, 0) != size:
+        if llama_cpp.llama_state_seq_get_data(self._ctx, state, size, sequence) != size:
             raise RuntimeError("could not copy the KV cache to host memory")
         return state
 
-    def restore_sequence(self, state: ctypes.Array) -> None:
-        """Replace the cache with a copy made by :meth:`save_sequence`."""
-        llama_cpp.llama_memory_seq_rm(self._memory, 0, 0, -1)
-        if not llama_cpp.llama_state_seq_set_data(self._ctx, state, len(state), 0):
-            llama_cpp.llama_memory_clear(self._memory, True)
-            raise RuntimeError("could not restore a KV cache from host memory; cleared it instead")
+    def restore_sequence(self, sequence: int, state: ctypes.Array) -> None:
+        """Replace a sequence's cached positions with a copy made by :meth:`save_sequence`."""
+        llama_cpp.llama_memory_seq_rm(self._memory, sequence, 0, -1)
+        if not llama_cpp.llama_state_seq_set_data(self._ctx, state, len(state), sequence):
+            llama_cpp.llama_memory_seq_rm(self._memory, sequence, 0, -1)
+            raise NoRoom("could not restore a KV cache from host memory")
 
-    def decode(self, tokens: list[int], abort: Callable[[], bool] | None = None) -> None:
-        """Append tokens to sequence 0; logits are kept for the last one.
+    def decode(self, sequence: int, tokens: list[int], abort: Callable[[], bool] | None = None) -> None:
+        """Append tokens to ``sequence``; logits are kept for the last one.
 
         ``abort`` is polled between the graph's operations (llama.cpp's abort callback): when it
         returns True, the decode stops within one operation and raises :class:`DecodeAborted`.
         Polling takes the GIL once per operation, so only background work passes it; without it
-        no callback is installed.
+        no callback is installed. Raises :class:`NoRoom` when the cells are all taken.
         """
-        array = (llama_cpp.llama_token * len(tokens))(*tokens)
+        if not 0 < len(tokens) <= self.n_batch:
+            raise ValueError(f"a decode takes 1 to {self.n_batch} tokens, not {len(tokens)}")
+        batch, start = self._batch, llama_cpp.llama_memory_seq_pos_max(self._memory, sequence) + 1
+        for index, token in enumerate(tokens):
+            batch.token[index], batch.pos[index] = token, start + index
+            batch.n_seq_id[index], batch.seq_id[index][0], batch.logits[index] = 1, sequence, 0
+        batch.logits[len(tokens) - 1] = 1
+        batch.n_tokens = len(tokens)
         if abort is None:  # no callback at all: each call would take the GIL in the middle of the compute
-            status = llama_cpp.llama_decode(self._ctx, llama_cpp.llama_batch_get_one(array, len(tokens)))
+            status = llama_cpp.llama_decode(self._ctx, batch)
         else:
             self._abort_check = abort
             llama_cpp.llama_set_abort_callback(self._ctx, self._abort_callback, None)
             try:
-                status = llama_cpp.llama_decode(self._ctx, llama_cpp.llama_batch_get_one(array, len(tokens)))
+                status = llama_cpp.llama_decode(self._ctx, batch)
             finally:
                 llama_cpp.llama_set_abort_callback(self._ctx, llama_cpp.ggml_abort_callback(), None)
         if status == 2:
             raise DecodeAborted("decode aborted")
+        if status == 1:
+            raise NoRoom(f"no free KV cells for {len(tokens)} tokens")
         if status != 0:
             raise RuntimeError(f"llama_decode failed with status {status}")
 
@@ -292,6 +320,7 @@ class NativeContext:
     def close(self) -> None:
         """Free the native context."""
         if self._ctx:
+            llama_cpp.llama_batch_free(self._batch)
             llama_cpp.llama_free(self._ctx)
             self._ctx = None
 

@@ -1,0 +1,61 @@
+"""The KV cache's sequences: which prompt each one holds, and which one a new prompt goes to.
+
+One llama.cpp context holds several sequences in one pool of cells. Two are what typing needs:
+while the prompt of a freshly opened file is shortened to the time budget, the user's
+keystrokes extend the short prompt in one sequence and the full prompt grows in the other
+between them, without either evicting the other; and two documents edited in turn both stay
+cached. Older prompts move to host memory (see :mod:`lsp_server.engine.saved_prompts`).
+
+This module only decides; the engine evaluates. No cell is ever shared between sequences
+(llama.cpp keeps one position per cell, so shifting a shared cell would move it for both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+SEQUENCES = 2
+
+
+@dataclass
+class Sequence:
+    """One KV sequence: the tokens at its positions ``0..n-1``."""
+
+    id: int
+    tokens: list[int] = field(default_factory=list)
+    prompt_length: int = 0
+    """Of the tokens, those of the last prompt (the rest were generated after it)."""
+    last_used: int = 0
+
+    def prompt(self) -> int:
+        """How many cached tokens belong to the last prompt."""
+        return min(self.prompt_length, len(self.tokens))
+
+    def forget(self) -> None:
+        self.tokens.clear()
+        self.prompt_length = 0
+
+
+def continues(sequence: Sequence, reused: int) -> bool:
+    """Whether a prompt that reuses ``reused`` of the sequence's tokens is the same prompt typed
+    on (or an empty sequence filled), rather than another prompt that would replace it."""
+    return reused >= sequence.prompt() // 2
+
+
+def choose(sequences: list[Sequence], reusable: Callable[[Sequence], int], *,
+           keep_whole: Sequence | None = None) -> Sequence:
+    """The sequence to evaluate a prompt in.
+
+    The one that reuses the most of it, if the prompt continues what it holds; else the least
+    recently used one, whose prompt is replaced. ``keep_whole`` (the sequence the user's last
+    request used, during background work) is chosen only if the prompt keeps all of its
+    prompt: background work never cuts back what the next keystroke needs.
+    """
+    reused = {sequence.id: reusable(sequence) for sequence in sequences}
+    allowed = [sequence for sequence in sequences
+               if sequence is not keep_whole or reused[sequence.id] >= sequence.prompt()] or sequences
+    going_on = [sequence for sequence in allowed if continues(sequence, reused[sequence.id])]
+    if going_on:
+        return max(going_on, key=lambda sequence: (reused[sequence.id], sequence.last_used))
+    return min(allowed, key=lambda sequence: sequence.last_used)
