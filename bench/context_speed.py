@@ -1,8 +1,10 @@
 """Speed of the repository context engine on a large real tree (the CPython standard library).
 
 Measures index build time and files/s, the index's memory, the latency from a file save to the
-index reflecting it (through the real watcher), and gather time for 2K–100K-token budgets with
-the default model's own tokenizer counting every chunk.
+index reflecting it (through the real watcher), gather time for 2K–100K-token budgets with the
+default model's own tokenizer counting every chunk (each at a new position: the worst case), and
+gather time while typing: the next line of each sampled position retyped keystroke by keystroke,
+as the server calls it.
 
     python -m bench.context_speed [--tree DIR] [--queries 30]
 """
@@ -106,6 +108,15 @@ def measure_gather(engine: ContextEngine, tree: Path, queries: int) -> None:
             sizes.append(len(snippets))
         print(f"gather {budget // 1000}K tokens: first {percentiles(cold)}; repeated {percentiles(warm)}; "
               f"{statistics.median(sizes):.0f} chunks")
+    typing = []
+    for path, prefix, suffix, line in positions:
+        typed_line = suffix.split("\n", 1)[0]
+        for end in range(1, min(len(typed_line), 30) + 1):
+            started = time.perf_counter()
+            engine.gather(path, prefix + typed_line[:end], suffix[end:], (max(0, line - 60), line + 20), 2_000, cost)
+            typing.append((time.perf_counter() - started) * 1000)
+    print(f"gather 2K tokens while typing ({len(typing)} keystrokes, the first of each line included): "
+          f"{percentiles(typing)}")
     model.close()
 
 

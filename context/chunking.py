@@ -85,14 +85,31 @@ def _windows(path: str, lines: list[str], start: int, end: int, size: int = WIND
     return chunks
 
 
+def language_family(path: str) -> str:
+    """The language of a file, with JavaScript and TypeScript as one (they import each other)."""
+    suffix = path[path.rfind("."):].lower() if "." in path else ""
+    language = LANGUAGES.get(suffix, suffix)
+    return "js" if language in ("javascript", "typescript", "tsx") else language
+
+
+def _exported(node):
+    """The declaration inside ``export ...`` (JS/TS), else None."""
+    if node.type != "export_statement":
+        return None
+    return node.child_by_field_name("declaration")
+
+
 def _is_definition(node) -> bool:
+    inner = _exported(node)
+    if inner is not None:
+        return _is_definition(inner)
     return node.is_named and any(hint in node.type for hint in _DEFINITION_HINTS)
 
 
 def _name(node) -> str | None:
-    target = node
-    if node.type == "decorated_definition":
-        target = node.child_by_field_name("definition") or node
+    target = _exported(node) or node
+    if target.type == "decorated_definition":
+        target = target.child_by_field_name("definition") or target
     name = target.child_by_field_name("name")
     return name.text.decode("utf-8", "replace") if name is not None else None
 
@@ -122,18 +139,26 @@ def _walk_members(node):
             yield child
 
 
-def chunk_text(path: str, text: str) -> list[Chunk]:
-    """Split one file into chunks (``path`` is workspace-relative, used for the language)."""
-    lines = text.splitlines(keepends=True)
-    if not lines:
-        return []
+def syntax_tree(path: str, text: str):
+    """The tree-sitter root node of a file, or None (no grammar for its language, or a parse error)."""
     suffix = path[path.rfind("."):].lower() if "." in path else ""
     parser = _parser(LANGUAGES[suffix]) if suffix in LANGUAGES else None
     if parser is None:
-        return _windows(path, lines, 0, len(lines))
+        return None
     try:
-        root = parser.parse(text.encode("utf-8")).root_node
+        return parser.parse(text.encode("utf-8")).root_node
     except Exception:
+        return None
+
+
+def chunk_text(path: str, text: str, root=None) -> list[Chunk]:
+    """Split one file into chunks (``path`` is workspace-relative, used for the language;
+    ``root``: its :func:`syntax_tree`, when already parsed)."""
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        return []
+    root = root if root is not None else syntax_tree(path, text)
+    if root is None:
         return _windows(path, lines, 0, len(lines))
     chunks: list[Chunk] = []
     cursor = 0

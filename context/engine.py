@@ -20,7 +20,8 @@ from pathlib import Path
 from context.chunking import Chunk
 from context.ignore import FileRules, WorkspaceFilter, is_secret
 from context.index import RepoIndex
-from context.ranking import Query, candidates, near_cursor_text, select
+from context.ranking import Query, candidates, near_cursor_text, put_first, select
+from context.resolve import definitions_at_cursor
 from context.upkeep import Upkeep
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class Snippet:
 
     path: str
     text: str
+    at_cursor: bool = False
+    """It defines the name being typed (a shortened prompt keeps it: it is small and it matters most)."""
 
 
 class ContextEngine:
@@ -54,6 +57,8 @@ class ContextEngine:
         self.upkeep: Upkeep | None = None
         self.walked_folders: set[Path] = set()
         """The folders the last whole walk entered (none skipped or ignored)."""
+        self._ranked: tuple[tuple, list[Chunk]] | None = None
+        """The last ranking and what it was computed from (see :meth:`gather`)."""
 
     # -- folders and files -------------------------------------------------------------------
     def add_folder(self, root: Path) -> None:
@@ -158,8 +163,12 @@ class ContextEngine:
                 if key in self._recent:
                     self._recent.remove(key)
                 self._recent.appendleft(key)
+        if self.upkeep is not None:
+            self.upkeep.notify_buffers()
 
-    def _flush_buffers(self) -> None:
+    def flush_buffers(self) -> None:
+        """Re-chunk the open buffers edited since the last call (the indexer thread does, after
+        a pause in typing; a keystroke's gather never waits for it)."""
         with self._lock:
             dirty = [(key, self._buffers[key]) for key in self._dirty if key in self._buffers]
             self._dirty.clear()
@@ -184,10 +193,16 @@ class ContextEngine:
     # -- retrieval ----------------------------------------------------------------------------
     def gather(self, path: Path | None, prefix: str, suffix: str, window: tuple[int, int], budget: int,
                cost: Callable[[Chunk], int]) -> list[Snippet]:
-        """Chunks for a prompt about ``path``, within ``budget`` tokens as counted by ``cost``."""
+        """Chunks for a prompt about ``path``, within ``budget`` tokens as counted by ``cost``.
+
+        The ranking is computed once per cursor line: while the user types in a line, only the
+        definitions of the name being typed are looked up again (ranking reads the lines around
+        the cursor, and the typed name is what changes between those keystrokes).
+        """
         if budget <= 0:
             return []
-        self._flush_buffers()
+        if self.upkeep is None:
+            self.flush_buffers()  # no indexer thread (the CLI): nothing else would
         located = self.locate(path) if path is not None else None
         key = located[1] if located else (path.name if path else "")
         entry = self.index.file(key)
@@ -198,9 +213,17 @@ class ContextEngine:
         with self._lock:
             recent = tuple(p for p in self._recent if p != key)
             buffers = tuple(p for p in self._buffers if p != key)
+        line_start = prefix.rfind("\n") + 1
+        line_end = suffix.find("\n") % (len(suffix) + 1)
         query = Query(key, near_cursor_text(prefix, suffix), window, imports, recent, buffers, prefix[-4000:])
-        chosen = select(candidates(self.index, query), budget, cost)
-        return [Snippet(chunk.path, chunk.text) for chunk in chosen]
+        basis = (key, window, hash(prefix[:line_start]), hash(suffix[line_end:]), recent, buffers,
+                 self.index.generation)
+        if self._ranked is None or self._ranked[0] != basis:
+            self._ranked = (basis, candidates(self.index, query))
+        at_cursor = definitions_at_cursor(self.index, key, prefix, prefix + suffix)
+        chosen = select(put_first(at_cursor, self._ranked[1], query), budget, cost)
+        first = {chunk.key for chunk in at_cursor}
+        return [Snippet(chunk.path, chunk.text, chunk.key in first) for chunk in chosen]
 
     # -- keeping the index equal to the disk -------------------------------------------------
     def sync_below(self, folder: Path, *, recursive: bool = True) -> set[Path]:

@@ -1,5 +1,6 @@
 """The repository index: chunks of every indexed file, a BM25 inverted index over their
-identifiers, and a map from defined names to the chunks that define them.
+identifiers, a map from defined names to the chunks that define them, and the symbol table
+(every definition by qualified name, found by prefix or subword of a half-typed name).
 
 Updates are per file and incremental (a save re-chunks one file), which is why BM25 is kept
 here as a small inverted index instead of a library that rebuilds a whole matrix per change.
@@ -16,7 +17,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from context.chunking import Chunk, chunk_text
+from context.chunking import Chunk, chunk_text, syntax_tree
+from context.symbols import SIGNATURE_LINES, Symbol, head_of, matches_typed, symbols_of
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -40,6 +42,7 @@ class FileEntry:
     mtime: float
     chunks: tuple[Chunk, ...]
     imports: tuple[str, ...]
+    symbols: tuple[Symbol, ...] = ()
 
 
 def _entry_hash(path: str, mtime: float) -> int:
@@ -65,26 +68,36 @@ class RepoIndex:
         self._lengths: dict[tuple[str, int], int] = {}
         self._chunks: dict[tuple[str, int], Chunk] = {}
         self._definitions: dict[str, set[tuple[str, int]]] = defaultdict(set)
+        self._symbol_heads: dict[str, dict[str, list[Symbol]]] = defaultdict(dict)
+        """First letters of a symbol's name → file → its symbols whose names start so."""
+        self.generation = 0
+        """Counts changes: what was computed from the index at one generation holds until the next."""
         self._total_length = 0
         self._fingerprint = 0
 
     # -- writing ------------------------------------------------------------------------------
     def update_file(self, path: str, text: str, mtime: float = 0.0) -> FileEntry:
         """(Re)index one file from its text."""
-        chunks = tuple(chunk_text(path, text))
-        entry = FileEntry(path, mtime, chunks, tuple(imported_modules(text)))
+        root = syntax_tree(path, text)
+        chunks = tuple(chunk_text(path, text, root))
+        symbols = tuple(symbols_of(root)) if root is not None else ()
+        entry = FileEntry(path, mtime, chunks, tuple(imported_modules(text)), symbols)
         with self._lock:
             self._drop(path)
             self._files[path] = entry
             self._fingerprint ^= _entry_hash(entry.path, entry.mtime)
             for chunk in chunks:
                 self._add_chunk(chunk)
+            for symbol in symbols:
+                self._symbol_heads[head_of(symbol.name)].setdefault(path, []).append(symbol)
+            self.generation += 1
         return entry
 
     def remove_file(self, path: str) -> None:
         """Forget a deleted or newly ignored file."""
         with self._lock:
             self._drop(path)
+            self.generation += 1
 
     def _add_chunk(self, chunk: Chunk) -> None:
         key = chunk.key
@@ -115,6 +128,12 @@ class RepoIndex:
                 self._definitions[name].discard(key)
                 if not self._definitions[name]:
                     del self._definitions[name]
+        for head in {head_of(symbol.name) for symbol in entry.symbols}:
+            files = self._symbol_heads.get(head)
+            if files is not None:
+                files.pop(path, None)
+                if not files:
+                    del self._symbol_heads[head]
 
     # -- reading ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -167,11 +186,58 @@ class RepoIndex:
             keys = sorted({key for name in names for key in self._definitions.get(name, ())})
             return [self._chunks[key] for key in keys]
 
+    def symbols_matching(self, typed: str, *, paths: Iterable[str] | None = None,
+                         container: str | None = "") -> list[tuple[str, Symbol]]:
+        """``(path, symbol)`` for the symbols a user who typed ``typed`` may be writing.
+
+        ``paths``: only in these files (default: every file that has such a name).
+        ``container``: ``""`` top-level names only, a class name for its members, None for any.
+        Exact names first, then shorter names (the likelier completion), then by path.
+        """
+        with self._lock:
+            if paths is None:
+                bucket = self._symbol_heads.get(head_of(typed), {})
+                places = [(path, bucket[path]) for path in sorted(bucket)]
+            else:
+                places = [(path, self._files[path].symbols) for path in paths if path in self._files]
+            found = []
+            for path, symbols in places:
+                for symbol in symbols:
+                    in_scope = container is None or symbol.qualified == (f"{container}.{symbol.name}" if container
+                                                                         else symbol.name)
+                    if in_scope and (symbol.name == typed or matches_typed(typed, symbol.name)):
+                        found.append((path, symbol))
+        return sorted(found, key=lambda item: (item[1].name != typed, len(item[1].name), item[0], item[1].line))
+
+    def chunk_of(self, path: str, symbol: Symbol, *, signature_only: bool = False) -> Chunk | None:
+        """The chunk that holds a symbol's definition, or only its first lines (``signature_only``)."""
+        with self._lock:
+            entry = self._files.get(path)
+        holding = [chunk for chunk in (entry.chunks if entry else ())
+                   if chunk.start_line <= symbol.line < chunk.end_line]
+        if not holding:
+            return None
+        chunk = min(holding, key=lambda chunk: chunk.end_line - chunk.start_line)
+        last = min(symbol.end_line, symbol.line + SIGNATURE_LINES) if signature_only else chunk.end_line
+        if not signature_only or last >= chunk.end_line and symbol.line == chunk.start_line:
+            return chunk
+        lines = chunk.text.splitlines(keepends=True)[symbol.line - chunk.start_line:last - chunk.start_line]
+        text = "".join(lines)
+        return Chunk(path, symbol.line, symbol.line + len(lines), text, frozenset({symbol.name}),
+                     tuple(chunk.identifiers))
+
     def resolve_import(self, importer: str, module: str) -> str | None:
         """The indexed file an import in ``importer`` most likely refers to."""
         with self._lock:
             paths = self._files.keys()
-            if module.startswith("."):
+            if module.startswith(".") and not module.startswith(("./", "../")) and module != "..":
+                # Python's relative import: one dot is the importer's package, each more one up.
+                dots = len(module) - len(module.lstrip("."))
+                base = importer.split("/")[:-1]
+                base = base[:len(base) - (dots - 1)] if dots - 1 <= len(base) else []
+                stem = "/".join(base + [part for part in module[dots:].split(".") if part])
+                candidates = [stem + ".py", stem + "/__init__.py"] if stem else ["__init__.py"]
+            elif module.startswith("."):
                 base = importer.rsplit("/", 1)[0] if "/" in importer else ""
                 parts = [p for p in (base + "/" + module).split("/") if p not in ("", ".")]
                 resolved: list[str] = []

@@ -1,6 +1,7 @@
 """Ranking: which chunks of the repository go into the prompt.
 
-Six ranked lists, fused by reciprocal rank (RRF):
+First the definition of the name being typed (``context.resolve``), whatever else ranks high:
+it is what the user needs and it is small. Then six ranked lists, fused by reciprocal rank (RRF):
 
 1. chunks whose lines resemble the lines before the cursor (``context.similar``);
 2. BM25 over the identifiers near the cursor;
@@ -83,9 +84,19 @@ def candidates(index: RepoIndex, query: Query) -> list[Chunk]:
                                 *imported, *recent, *buffers]}
     similar = rank_similar(lines, list(pool.values()))
     fused = fuse([similar, by_bm25, definitions, imported, recent, buffers])
+    return _spread_over_files(_outside_window(fused, query))
+
+
+def put_first(definitions: Sequence[Chunk], ranked: Sequence[Chunk], query: Query) -> list[Chunk]:
+    """The definitions of the name being typed ahead of everything else (a signature block of
+    one replaces its whole chunk: they share a key)."""
+    first = {chunk.key for chunk in definitions}
+    return [*_outside_window(definitions, query), *(chunk for chunk in ranked if chunk.key not in first)]
+
+
+def _outside_window(chunks: Sequence[Chunk], query: Query) -> list[Chunk]:
     start, end = query.window
-    visible = [c for c in fused if not (c.path == query.path and c.start_line < end and c.end_line > start)]
-    return _spread_over_files(visible)
+    return [c for c in chunks if not (c.path == query.path and c.start_line < end and c.end_line > start)]
 
 
 def _chunks_of(index: RepoIndex, paths: Sequence[str], preferred: Sequence[Chunk]) -> list[Chunk]:

@@ -14,6 +14,9 @@ When the system refuses watches, the folders of the open documents are polled in
 bounded by ``POLL_MAX_FOLDERS``, whatever the size of the tree. When the editor watches files
 for the server (``workspace/didChangeWatchedFiles``), no watch is placed at all: the editor's
 events come in through :meth:`Upkeep.notify_changed` like the watcher's.
+
+Edited open documents are re-chunked here too, in the same batches (after a pause in typing),
+so that a keystroke's gather on the inference thread never does it.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ class Upkeep:
         self._lock = threading.Lock()
         self._queued: set[Path] = set()
         self._overflowed = False
+        self._buffers_edited = False
         self._wakeup = threading.Event()
         self._stopped = threading.Event()
         self.watcher: Watcher | None = None
@@ -114,6 +118,12 @@ class Upkeep:
             self._queued.add(path)
             self.stats.events += 1
             self.stats.pending = len(self._queued)
+        self._wakeup.set()
+
+    def notify_buffers(self) -> None:
+        """An open document was edited: re-chunk it once typing pauses (the editor's side)."""
+        with self._lock:
+            self._buffers_edited = True
         self._wakeup.set()
 
     def notify_overflow(self) -> None:
@@ -149,6 +159,10 @@ class Upkeep:
             self._wakeup.wait(self._next_timeout())
             self._gather_batch()
             try:
+                with self._lock:
+                    edited, self._buffers_edited = self._buffers_edited, False
+                if edited:
+                    engine.flush_buffers()
                 self._apply_batch()
                 if self.polling:
                     self._poll_open_folders()

@@ -166,7 +166,7 @@ class LlamaCompleter:
         window = self._window(request, mode, window_budget)
         bos = self.engine.bos_for_prefix_only()
         local = assemble(window, mode, bos=bos)
-        parts = self._context_parts(request, mode, window, min(request.context_tokens, room - len(local.tokens)))
+        parts, first = self._context_parts(request, mode, window, min(request.context_tokens, room - len(local.tokens)))
         full = assemble(window, mode, bos=bos, context=[t for part in parts for t in part]) if parts else local
         if not budgeted:
             return full, mode
@@ -174,7 +174,7 @@ class LlamaCompleter:
         if uncached <= max(allowance, _ALWAYS_AFFORDABLE):
             self._shortened = None
             return full, mode
-        context = self._cached_context(mode, full, parts)
+        context = self._cached_context(mode, full, parts, first)
         self._shortened = _Shortened((request.path, mode.name), context, full.tokens)
         return self._short_prompt(request, mode, context, window_budget, allowance), mode
 
@@ -188,10 +188,11 @@ class LlamaCompleter:
                           memo=self._memo, whole_blocks=whole_blocks)
 
     def _context_parts(self, request: CompletionRequest, mode: CompletionMode, window: Window,
-                       budget: int) -> list[list[int]]:
-        """Repository context as token lists: the opening frame, one per chunk, the closing frame."""
+                       budget: int) -> tuple[list[list[int]], set[int]]:
+        """Repository context as token lists: the opening frame, one per chunk, the closing frame;
+        and which of them define the name being typed."""
         if request.context is None or budget < _MIN_CONTEXT_BUDGET:
-            return []
+            return [], set()
         cursor_line = normalize_newlines(request.prefix).count("\n")
         first_line = cursor_line - window.prefix.count("\n")
         last_line = cursor_line + window.suffix.count("\n") + 1
@@ -203,28 +204,36 @@ class LlamaCompleter:
             return len(self._tokens_of(chunk.path, chunk.text, mode))
 
         snippets = request.context((first_line, last_line), budget, cost) if budget > 0 else []
-        parts, used = [opening], 0
+        parts, first, used = [opening], set(), 0
         for snippet in snippets:
             tokens = self._tokens_of(snippet.path, snippet.text, mode)
             if used + len(tokens) > budget:
                 break  # the source overshot its budget: the local window always keeps its room
+            if snippet.at_cursor:
+                first.add(len(parts))
             parts.append(tokens)
             used += len(tokens)
-        return parts + [closing] if len(parts) > 1 else []
+        return (parts + [closing], first) if len(parts) > 1 else ([], set())
 
-    def _cached_context(self, mode: CompletionMode, full: Prompt, parts: list[list[int]]) -> list[int]:
-        """The repository context a shortened prompt keeps: the chunks the cache already holds in
-        place at the head of the full prompt (so the background evaluation of the full prompt
-        extends this one's context), framed."""
+    def _cached_context(self, mode: CompletionMode, full: Prompt, parts: list[list[int]], first: set[int]) -> list[int]:
+        """The repository context a shortened prompt keeps, framed: the chunks the cache already
+        holds in place at the head of the full prompt (so the background evaluation of the full
+        prompt extends this one's context), then the definitions of the name being typed, cached
+        or not (they are small, and the first suggestion needs them most)."""
         in_place = self.engine.cached_prefix(full.tokens)
         head = 1 if (mode.fim.bos if mode.fim else self.engine.bos_for_prefix_only()) is not None else 0
         context: list[int] = []
         end = head + len(parts[0]) if parts else 0
+        kept = 1
         for chunk in parts[1:-1]:
             end += len(chunk)
             if end > in_place:
                 break
             context += chunk
+            kept += 1
+        for number in sorted(first):
+            if number >= kept:
+                context += parts[number]
         return parts[0] + context + parts[-1] if context else []
 
     def _short_prompt(self, request: CompletionRequest, mode: CompletionMode, context: list[int],

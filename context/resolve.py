@@ -1,0 +1,108 @@
+"""The definitions of what the user is typing: the half-typed name resolved through the file's
+imports, its receiver's module or class, and the symbol table.
+
+``definitions_at_cursor`` is what the ranking puts first: the definition of the name being
+typed (``helpers.parse_re`` → ``parse_remote_config_file`` in ``pkg/helpers.py``), or, when the
+receiver is an instance (``client = Client(); client.fe``), that class's matching members.
+"""
+
+from __future__ import annotations
+
+import re
+
+from context.chunking import Chunk, language_family
+from context.cursor import AtCursor, Binding, at_cursor, constructed_class, import_bindings
+from context.index import RepoIndex
+from context.symbols import Symbol
+
+MOST_DEFINITIONS = 3
+_ENCLOSING_CLASS = re.compile(r"^[ \t]*(?:export\s+)?(?:default\s+)?(?:abstract\s+)?class\s+([A-Za-z_$][\w$]*)",
+                              re.MULTILINE)
+MIN_TYPED = 2
+"""Shorter partial names match too much of the table to say anything."""
+
+
+def definitions_at_cursor(index: RepoIndex, path: str, prefix: str, file_text: str) -> list[Chunk]:
+    """Chunks defining what is typed at the end of ``prefix`` in the file ``path``, best first."""
+    cursor = at_cursor(prefix)
+    if len(cursor.typed) < MIN_TYPED and not cursor.receiver:
+        return []
+    bindings = import_bindings(file_text)
+    found = _through_receiver(index, path, cursor, bindings, prefix) if cursor.receiver else _bare(index, path,
+                                                                                                   cursor, bindings)
+    chunks: dict[tuple[str, int], Chunk] = {}
+    for where, symbol in found:
+        chunk = index.chunk_of(where, symbol, signature_only=symbol.kind == "class" or symbol.end_line - symbol.line > 30)
+        if chunk is not None and chunk.key not in chunks:
+            chunks[chunk.key] = chunk
+        if len(chunks) >= MOST_DEFINITIONS:
+            break
+    return list(chunks.values())
+
+
+def _bare(index: RepoIndex, path: str, cursor: AtCursor, bindings: dict[str, Binding]) -> list[tuple[str, Symbol]]:
+    """A name typed on its own: an imported name first, then any top-level definition."""
+    found = []
+    for local, binding in bindings.items():
+        if binding.name and local.startswith(cursor.typed):
+            module = index.resolve_import(path, binding.module)
+            found += index.symbols_matching(binding.name if binding.name != "default" else cursor.typed,
+                                            paths=[module] if module else None)
+    if len(cursor.typed) >= MIN_TYPED:
+        family = language_family(path)
+        found += [(where, symbol) for where, symbol in index.symbols_matching(cursor.typed)
+                  if language_family(where) == family]
+    return found
+
+
+def _through_receiver(index: RepoIndex, path: str, cursor: AtCursor, bindings: dict[str, Binding],
+                      prefix: str) -> list[tuple[str, Symbol]]:
+    head, rest = cursor.receiver[0], cursor.receiver[1:]
+    binding = bindings.get(head)
+    if binding is not None:
+        module_file = _module_file(index, path, binding, rest)
+        if module_file is not None:
+            return index.symbols_matching(cursor.typed, paths=[module_file]) if cursor.typed else []
+        if binding.name and not rest:  # ``from m import Class`` then ``Class.attr``
+            return _members(index, path, binding.name, cursor.typed, bindings)
+    if not rest and head in ("self", "this", "cls"):
+        enclosing = _ENCLOSING_CLASS.findall(prefix)
+        return index.symbols_matching(cursor.typed, paths=[path], container=enclosing[-1]) if enclosing else []
+    if not rest:
+        made_from = constructed_class(prefix, head)
+        if made_from is not None:
+            return _members(index, path, made_from.split(".")[-1], cursor.typed, bindings)
+    return []
+
+
+def _module_file(index: RepoIndex, path: str, binding: Binding, rest: tuple[str, ...]) -> str | None:
+    """The file a receiver names as a module: ``import a.b`` + ``a.b.x``, ``from pkg import mod``."""
+    module = binding.module
+    if binding.name is not None and binding.name != "default":
+        module = _join(module, binding.name)  # ``from pkg import helpers``: a module if pkg/helpers exists
+    for depth in range(len(rest), -1, -1):
+        candidate = _join(module, ".".join(rest[:depth])) if depth else module
+        found = index.resolve_import(path, candidate)
+        if found is not None:
+            return found
+    return None
+
+
+def _join(module: str, name: str) -> str:
+    if module.startswith((".", "/")) and ("/" in module or module.startswith("./") or module.startswith("../")):
+        return f"{module.rstrip('/')}/{name}"
+    return f"{module}{name}" if module.endswith(".") else f"{module}.{name}"
+
+
+def _members(index: RepoIndex, path: str, class_name: str, typed: str,
+             bindings: dict[str, Binding]) -> list[tuple[str, Symbol]]:
+    """Members of ``class_name`` matching ``typed``: in the file it was imported from, else anywhere."""
+    binding = bindings.get(class_name)
+    module = index.resolve_import(path, binding.module) if binding is not None else None
+    places = [module] if module else None
+    if not typed:
+        return []
+    found = index.symbols_matching(typed, paths=places, container=binding.name if binding and binding.name else class_name)
+    family = language_family(path)
+    return found or [(where, symbol) for where, symbol in index.symbols_matching(typed, container=class_name)
+                     if language_family(where) == family]

@@ -1,0 +1,95 @@
+"""The symbol table and what is at the cursor: pure functions and the index, without a model."""
+
+from __future__ import annotations
+
+import pytest
+
+from context.chunking import syntax_tree
+from context.cursor import AtCursor, Binding, at_cursor, constructed_class, import_bindings
+from context.index import RepoIndex
+from context.resolve import definitions_at_cursor
+from context.symbols import matches_typed, subwords, symbols_of
+
+
+def names(path: str, text: str) -> list[tuple[str, str]]:
+    return [(symbol.qualified, symbol.kind) for symbol in symbols_of(syntax_tree(path, text))]
+
+
+def test_a_half_typed_name_matches_by_prefix_and_by_subwords():
+    assert subwords("parseRemoteConfig") == subwords("parse_remote_config") == ["parse", "remote", "config"]
+    assert subwords("HTTPServer2") == ["http", "server", "2"]
+    assert matches_typed("parse_re", "parse_remote_config_file")
+    assert matches_typed("parseRe", "parseRemoteConfigFile")
+    assert matches_typed("parse_remote_c", "parse_remote_config_file")
+    assert not matches_typed("pars_re", "parse_remote_config_file")  # only the last subword may be partial
+    assert not matches_typed("remote", "parse_remote_config_file")
+    assert not matches_typed("parse_remote_config_file_x", "parse_remote_config_file")
+
+
+def test_python_symbols_include_members_constants_and_assignments():
+    text = ("MAX_RETRIES = 3\ntimeout: float = 2.0\n\n@cache\ndef load(path):\n    return path\n\n"
+            "class Client:\n    base_url = 'x'\n\n    def fetch_user(self, user_id):\n        return user_id\n")
+    assert names("m.py", text) == [("MAX_RETRIES", "variable"), ("timeout", "variable"), ("load", "function"),
+                                   ("Client", "class"), ("Client.base_url", "member"), ("Client.fetch_user", "member")]
+
+
+def test_typescript_and_go_symbols_include_exports_and_types():
+    text = ("export function parseConfig(text: string) { return 1; }\nexport const TIMEOUT = 30;\n"
+            "export class Api { fetchUser(id: number) { } }\nexport interface Options { retries: number; }\n")
+    assert names("m.ts", text) == [("parseConfig", "function"), ("TIMEOUT", "variable"), ("Api", "class"),
+                                   ("Api.fetchUser", "member"), ("Options", "class")]
+    go = "package x\nconst Answer = 42\nfunc Parse(p string) error { return nil }\ntype Server struct { Port int }\n"
+    assert [name for name, _kind in names("m.go", go)] == ["Answer", "Parse", "Server"]
+
+
+@pytest.mark.parametrize(("prefix", "expected"), [
+    ("x = helpers.parse_re", AtCursor(("helpers",), "parse_re")),
+    ("    a.b.c_", AtCursor(("a", "b"), "c_")),
+    ("total = parse_re", AtCursor((), "parse_re")),
+    ("print(value.", AtCursor(("value",), "")),
+    ("x = ", AtCursor((), "")),
+])
+def test_the_name_at_the_cursor_and_its_receiver(prefix, expected):
+    assert at_cursor(prefix) == expected
+
+
+def test_imports_bind_local_names_in_python_and_javascript():
+    python = ("import os\nimport pkg.helpers as h\nimport a.b\nfrom pkg import helpers, other as o\n"
+              "from . import tools\nfrom .mod import (alpha,\n    beta as b)\n")
+    assert import_bindings(python) == {
+        "helpers": Binding("pkg", "helpers"), "o": Binding("pkg", "other"), "tools": Binding(".", "tools"),
+        "alpha": Binding(".mod", "alpha"), "b": Binding(".mod", "beta"), "os": Binding("os"),
+        "h": Binding("pkg.helpers"), "a": Binding("a")}
+    script = ("import {parseConfig as pc, other} from './config';\nimport * as cfg from \"./config\";\n"
+              "import Thing, {x} from '../lib/thing';\nconst fs = require('fs');\n")
+    assert import_bindings(script) == {
+        "pc": Binding("./config", "parseConfig"), "other": Binding("./config", "other"), "cfg": Binding("./config"),
+        "Thing": Binding("../lib/thing", "default"), "x": Binding("../lib/thing", "x"), "fs": Binding("fs")}
+
+
+def test_a_local_variable_made_from_a_class():
+    assert constructed_class("client = Client(url)\nother = 3\n", "client") == "Client"
+    assert constructed_class("const c = new api.Client();", "c") == "api.Client"
+    assert constructed_class("def f(c: Client):\n    c.", "c") == "Client"
+    assert constructed_class("c = make()\n", "d") is None
+
+
+def test_the_symbol_table_follows_file_updates_and_resolves_imports():
+    index = RepoIndex()
+    index.update_file("pkg/__init__.py", "VERSION = 1\n")
+    index.update_file("pkg/helpers.py", "def parse_remote_config_file(path):\n    return path\n")
+    index.update_file("web/config.ts", "export function parseRemoteConfig(text: string) {\n  return text;\n}\n")
+
+    def first_line(path: str, prefix: str) -> list[str]:
+        return [chunk.text.split("\n")[0] for chunk in definitions_at_cursor(index, path, prefix, prefix)]
+
+    assert first_line("app/main.py", "from pkg import helpers\nx = helpers.parse_re") == [
+        "def parse_remote_config_file(path):"]
+    assert first_line("pkg/main.py", "from . import helpers\nx = helpers.parse_re") == [
+        "def parse_remote_config_file(path):"]
+    # A bare half-typed name finds definitions in files of the same language only.
+    assert first_line("app/main.py", "x = parse_re") == ["def parse_remote_config_file(path):"]
+    index.update_file("pkg/helpers.py", "def parse_records(path):\n    return path\n")
+    assert first_line("app/main.py", "from pkg import helpers\nx = helpers.parse_re") == ["def parse_records(path):"]
+    index.remove_file("pkg/helpers.py")
+    assert first_line("app/main.py", "x = parse_re") == []
