@@ -55,8 +55,11 @@ class BackgroundWork:
     def grow(self, key: str, job: Callable[[threading.Event, bool], Any], finished: Callable[[Any], None]) -> None:
         """Run ``job(cancel, beside)`` in the gaps between real requests until it ends without
         being preempted, then call ``finished`` with its stats. One growth at a time: this one
-        replaces any other. ``beside`` is True until the job reports ``no_room``; after that it
-        runs only in pauses, where it may evict the keystrokes' prompt."""
+        replaces another key's, and a growth already under way for ``key`` goes on. ``beside``
+        is True until the job reports ``no_room``; after that it runs only in pauses, where it
+        may evict the keystrokes' prompt."""
+        if self._growth is not None and self._growth[0] == key and not self._growth[1].done():
+            return
         self.stop_growing()
         task = asyncio.get_running_loop().create_task(self._keep_growing(key, job, finished))
         self._growth = (key, task)

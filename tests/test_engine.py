@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -229,15 +230,19 @@ class CancelAfter:
         return self.calls < 0
 
 
-def test_background_evaluation_stops_inside_a_decode_and_leaves_the_cache_consistent(engine, starcoder_model):
+def test_background_evaluation_stops_inside_a_decode_and_leaves_the_cache_consistent(engine, starcoder_model,
+                                                                                     caplog):
     prompt = engine.encoder.encode("def add(a, b):\n    return a + b\n" * 30)[:300]
     engine.reset_cache()
     engine.evaluate_prompt(prompt[:100], threading.Event(), GenerationStats())
     stats = GenerationStats()
     # Checks: one before the first chunk, then llama.cpp polls between the graph's operations.
-    with pytest.raises(Cancelled) as stopped:
+    with caplog.at_level(logging.DEBUG, logger="llama.cpp"), pytest.raises(Cancelled) as stopped:
         engine.evaluate_prompt(prompt, CancelAfter(5), stats, background=True)
     assert stopped.value.stats.stop_reason == "cancelled" and stopped.value.stats.evaluated_tokens == 0
+    # llama.cpp reports the stop as a failed compute: an expected stop is no error in the log.
+    assert any("failed" in record.getMessage() for record in caplog.records)
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING], caplog.text
     assert engine.cached_prefix(prompt) == 100, "the aborted chunk is dropped, what came before stays"
     resumed = GenerationStats()
     engine.evaluate_prompt(prompt, threading.Event(), resumed)

@@ -120,3 +120,21 @@ def test_keystrokes_in_a_shortened_prompt_evaluate_only_what_was_typed(engine, o
     # suffix that follows them).
     suffix_tokens = len(engine.encoder.encode_infilling(suffix)) if order == "psm" else 0
     assert max(evaluated[1:]) <= 4 + suffix_tokens, evaluated
+
+
+def test_once_the_full_prompt_is_cached_a_different_gather_does_not_shorten_it_again(engine):
+    # The index grows while a cold file is typed in: the chunks gathered after the full prompt
+    # grew are not the ones it holds. The cached context stays, with the whole window, instead
+    # of the prompt being shortened (without context) and grown again.
+    engine.reset_cache()
+    completer = LlamaCompleter(engine, prefill_speed=lambda: SPEED)
+    first = request_at(FILE_BEFORE + TYPED)
+    completer.complete(first, threading.Event(), lambda _shaped: None)
+    assert completer.warm(first, threading.Event()).stop_reason == "warmed"
+    later_snippets = [Snippet(f"pkg/other_{n}.py", f"def other_{n}(items):\n    return len(items) * {n}\n" * 3)
+                      for n in range(4)]
+    typed_on = CompletionRequest(first.prefix + "ue", first.suffix, first.settings, path="app.py", repo="shop",
+                                 context=lambda window, budget, cost: later_snippets, context_tokens=1024)
+    prompt, _mode = completer.prompt(typed_on)
+    assert not prompt.shortened and uncached(engine, prompt.tokens) <= 4
+    assert "helper_0" in b"".join(engine.model.piece(t) for t in prompt.tokens).decode()

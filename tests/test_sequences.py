@@ -43,3 +43,12 @@ def test_background_work_never_cuts_back_the_prompt_of_the_last_request():
     assert choose([short, other], reuse_of(full), keep_whole=short) is other
     # Extending the last request's prompt (the suggestion computed ahead) keeps it whole: allowed.
     assert choose([short, other], reuse_of(short.tokens + [30]), keep_whole=short) is short
+
+
+def test_a_prompt_sharing_a_long_head_with_a_grown_prompt_goes_there_not_to_an_empty_sequence():
+    # The shortened prompt keeps the repository context a grown prompt holds in place: it is
+    # evaluated after that context, not from scratch elsewhere.
+    grown = holding(0, list(range(200)), used=2)
+    short = holding(1, [500, 501, 502], used=1)
+    prompt = list(range(90)) + [900, 901]
+    assert choose([grown, short], reuse_of(prompt)) is grown

@@ -43,6 +43,7 @@ _MIN_CONTEXT_BUDGET = 32
 _ALWAYS_AFFORDABLE = 64
 """A prompt with at most this many uncached tokens is never shortened (typing costs 1–3)."""
 _MIN_WINDOW = 64
+_REMEMBERED_CONTEXTS = 8
 GROWTH_CHUNK = 8
 """Tokens per decode call when a full prompt grows in the background: about 40 ms of the bundled
 model on 2 cores, so that a chunk ends in the gap between two keystrokes (a keystroke aborts
@@ -59,6 +60,8 @@ class _Shortened:
     """The repository context the short prompt keeps (framed), or nothing."""
     full: list[int]
     """The full prompt at the time of the decision: what grows in the background."""
+    full_context: list[int]
+    """The repository context of that full prompt (framed)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,8 @@ class LlamaCompleter:
         self._memo = PromptMemo()
         self._foreground_prompt = 0
         self._shortened: _Shortened | None = None
+        self._cached_contexts: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
+        """Per (document path, mode): the repository context of its last whole prompt in the cache."""
 
     def prompt(self, request: CompletionRequest, *, within_budget: bool = True) -> tuple[Prompt, CompletionMode]:
         """Build the prompt: the local window first, then repository context in what is left.
@@ -153,8 +158,7 @@ class LlamaCompleter:
         """
         settings = request.settings
         mode = self.engine.mode(settings.fim, settings.fim_order)
-        room = self.engine.n_ctx - settings.max_tokens - _GENERATION_MARGIN
-        window_budget = max(16, min(settings.window_tokens, room))
+        _room, window_budget = self._room(settings)
         budgeted = within_budget and bool(settings.prompt_budget_ms)
         allowance = settings.prompt_budget_ms / 1000 * self._prefill_speed() if budgeted else 0.0
         shortened = self._shortened_in(request, mode)
@@ -163,20 +167,49 @@ class LlamaCompleter:
             # would be the same, so the repository context is not gathered again for it (that
             # gather and the tokenizing of new chunks cost more than the keystroke itself).
             return self._short_prompt(request, mode, shortened.context, window_budget, allowance), mode
+        window, full, parts, first = self._full(request, mode)
+        full_context = [t for part in parts for t in part]
+        if not budgeted:
+            return full, mode
+        key = (request.path, mode.name)
+        affordable = max(allowance, _ALWAYS_AFFORDABLE)
+        if len(full.tokens) - self.engine.reusable(full.tokens) <= affordable:
+            self._shortened = None
+            self._remember_context(key, full_context)
+            return full, mode
+        kept = self._cached_contexts.get(key)
+        if kept is not None and kept != full_context:
+            # The context gathered now differs from the one in the cache (the index grew, the
+            # cursor moved on): the cached one stays until the new one is evaluated in a pause,
+            # rather than the prompt being shortened again and the full one grown again.
+            staying = assemble(window, mode, bos=self.engine.bos_for_prefix_only(), context=kept)
+            if len(staying.tokens) - self.engine.reusable(staying.tokens) <= affordable:
+                self._shortened = None
+                return staying, mode
+        context = self._cached_context(mode, full, parts, first)
+        self._shortened = _Shortened(key, context, full.tokens, full_context)
+        return self._short_prompt(request, mode, context, window_budget, allowance), mode
+
+    def _room(self, settings: CompletionSettings) -> tuple[int, int]:
+        """Tokens a prompt may take, and of them the local window's."""
+        room = self.engine.n_ctx - settings.max_tokens - _GENERATION_MARGIN
+        return room, max(16, min(settings.window_tokens, room))
+
+    def _full(self, request: CompletionRequest, mode: CompletionMode) -> tuple[Window, Prompt, list[list[int]], set[int]]:
+        """The full prompt: its window, the prompt, its context parts and which define the typed name."""
+        room, window_budget = self._room(request.settings)
         window = self._window(request, mode, window_budget)
         bos = self.engine.bos_for_prefix_only()
         local = assemble(window, mode, bos=bos)
         parts, first = self._context_parts(request, mode, window, min(request.context_tokens, room - len(local.tokens)))
-        full = assemble(window, mode, bos=bos, context=[t for part in parts for t in part]) if parts else local
-        if not budgeted:
-            return full, mode
-        uncached = len(full.tokens) - self.engine.reusable(full.tokens)
-        if uncached <= max(allowance, _ALWAYS_AFFORDABLE):
-            self._shortened = None
-            return full, mode
-        context = self._cached_context(mode, full, parts, first)
-        self._shortened = _Shortened((request.path, mode.name), context, full.tokens)
-        return self._short_prompt(request, mode, context, window_budget, allowance), mode
+        return window, assemble(window, mode, bos=bos, context=[t for part in parts for t in part]) if parts else local, \
+            parts, first
+
+    def _remember_context(self, key: tuple[str, str], context: list[int]) -> None:
+        self._cached_contexts[key] = context
+        self._cached_contexts.move_to_end(key)
+        if len(self._cached_contexts) > _REMEMBERED_CONTEXTS:
+            self._cached_contexts.popitem(last=False)
 
     def _shortened_in(self, request: CompletionRequest, mode: CompletionMode) -> _Shortened | None:
         shortened = self._shortened
@@ -264,8 +297,13 @@ class LlamaCompleter:
         evicting the prompt the user's last request used (``no_room`` when they are full).
         """
         settings = request.settings
-        shortened = self._shortened_in(request, self.engine.mode(settings.fim, settings.fim_order))
-        tokens = shortened.full if shortened is not None else self.prompt(request, within_budget=False)[0].tokens
+        mode = self.engine.mode(settings.fim, settings.fim_order)
+        shortened = self._shortened_in(request, mode)
+        if shortened is not None:
+            tokens, context = shortened.full, shortened.full_context
+        else:
+            _window, prompt, parts, _first = self._full(request, mode)
+            tokens, context = prompt.tokens, [t for part in parts for t in part]
         stats = GenerationStats(prompt_tokens=len(tokens))
         if not tokens or cancel.is_set():
             stats.stop_reason = "cancelled" if cancel.is_set() else "empty_prompt"
@@ -273,6 +311,7 @@ class LlamaCompleter:
         try:
             self.engine.evaluate_prompt(tokens, cancel, stats, GROWTH_CHUNK, background=True, may_evict=not beside)
             stats.stop_reason = "warmed"
+            self._remember_context((request.path, mode.name), context)
             if shortened is not None:
                 self._shortened = None  # the next prompt is decided afresh, and finds this one cached
         except Cancelled as stopped:

@@ -11,6 +11,7 @@ import asyncio
 import importlib.metadata
 import logging
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -72,10 +73,20 @@ def load_error_message(path: str | None, problem: Exception) -> str:
     return f"Infill could not load the model {where}: {problem}. Completions are off until this is fixed: {remedy}."
 
 
+SWITCH_INTERVAL_S = 0.0005
+"""How long a Python thread may hold the interpreter lock while the inference thread waits for it."""
+
+
 class InferenceWorker:
     """The one thread that touches llama.cpp: loads the model, then runs every generation."""
 
     def __init__(self) -> None:
+        # Background decodes ask Python whether to stop at every graph operation, and the
+        # inference thread runs Python between decodes: each time it waits for the interpreter
+        # lock, up to the switch interval, while the indexer thread runs Python. With the
+        # default 5 ms, prefill beside a busy Python thread ran at 3/4 of its speed alone
+        # (bench/switch_interval.py, docs/benchmarks.md).
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infill-inference")
         self.backend: CompletionBackend | None = None
         self.engine: LlamaEngine | None = None

@@ -24,6 +24,9 @@ native_logger = logging.getLogger("llama.cpp")
 _GGML_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
 _backend_lock = threading.Lock()
 _backend_ready = False
+_aborting = threading.Event()
+"""Set while a decode stops because we asked it to: llama.cpp then reports a failed compute,
+which is no error (background work makes way for a keystroke many times a minute)."""
 
 
 @llama_cpp.llama_log_callback
@@ -32,7 +35,7 @@ def _route_native_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> N
     # chatty (one line per tensor), so everything below a warning is shown only at -vv.
     message = text.decode("utf-8", "replace").rstrip()
     if message:
-        python_level = _GGML_LEVELS.get(level, logging.DEBUG)
+        python_level = _GGML_LEVELS.get(level, logging.DEBUG) if not _aborting.is_set() else logging.DEBUG
         native_logger.log(python_level if python_level >= logging.WARNING else logging.DEBUG, message)
 
 
@@ -230,7 +233,13 @@ class NativeContext:
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._abort_check: Callable[[], bool] = lambda: False
         # Kept on the instance: llama.cpp holds the pointer while it is set.
-        self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: bool(self._abort_check()))
+        self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self._should_abort())
+
+    def _should_abort(self) -> bool:
+        if self._abort_check():
+            _aborting.set()
+            return True
+        return False
 
     def truncate(self, sequence: int, n_keep: int) -> None:
         """Drop every cached position of ``sequence`` from ``n_keep`` on."""
@@ -299,6 +308,7 @@ class NativeContext:
                 status = llama_cpp.llama_decode(self._ctx, batch)
             finally:
                 llama_cpp.llama_set_abort_callback(self._ctx, llama_cpp.ggml_abort_callback(), None)
+                _aborting.clear()
         if status == 2:
             raise DecodeAborted("decode aborted")
         if status == 1:

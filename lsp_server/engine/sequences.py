@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 SEQUENCES = 2
+SHARED_HEAD = 64
+"""Reused tokens that make a sequence worth cutting back rather than filling another one."""
 
 
 @dataclass
@@ -47,15 +49,17 @@ def choose(sequences: list[Sequence], reusable: Callable[[Sequence], int], *,
            keep_whole: Sequence | None = None) -> Sequence:
     """The sequence to evaluate a prompt in.
 
-    The one that reuses the most of it, if the prompt continues what it holds; else the least
-    recently used one, whose prompt is replaced. ``keep_whole`` (the sequence the user's last
-    request used, during background work) is chosen only if the prompt keeps all of its
+    The one that reuses the most of it among those whose prompt it continues; else the one it
+    shares a long head with (a shortened prompt over the repository context a grown one holds);
+    else the least recently used one, whose prompt is replaced. ``keep_whole`` (the sequence the user's
+    last request used, during background work) is chosen only if the prompt keeps all of its
     prompt: background work never cuts back what the next keystroke needs.
     """
     reused = {sequence.id: reusable(sequence) for sequence in sequences}
     allowed = [sequence for sequence in sequences
                if sequence is not keep_whole or reused[sequence.id] >= sequence.prompt()] or sequences
     going_on = [sequence for sequence in allowed if continues(sequence, reused[sequence.id])]
-    if going_on:
-        return max(going_on, key=lambda sequence: (reused[sequence.id], sequence.last_used))
+    best = max(going_on or allowed, key=lambda sequence: (reused[sequence.id], sequence.last_used))
+    if going_on or reused[best.id] >= SHARED_HEAD:
+        return best
     return min(allowed, key=lambda sequence: sequence.last_used)
