@@ -60,7 +60,8 @@ def import_bindings(text: str) -> dict[str, Binding]:
     for clause in _PY_IMPORT.findall(text):
         for name, alias in _pairs(clause, " as "):
             # ``import a.b`` binds ``a``; ``import a.b as c`` binds ``c`` to ``a.b``.
-            bindings[alias if alias != name else name.split(".")[0]] = Binding(name if alias != name else name.split(".")[0])
+            bound = name if alias != name else name.split(".")[0]
+            bindings[alias if alias != name else bound] = Binding(bound)
     for clause, module in _JS_IMPORT.findall(text):
         _js_clause(clause.strip(), module, bindings, default="default")
     for clause, module in _JS_REQUIRE.findall(text):
@@ -94,10 +95,10 @@ def _js_clause(clause: str, module: str, bindings: dict[str, Binding], *, defaul
 
 def constructed_class(prefix: str, variable: str) -> str | None:
     """The class a local variable was last made from in the text before the cursor:
-    ``x = Client(...)``, ``const x = new Client(...)``, ``x: Client``."""
+    ``x = Client(...)``, ``const x = new Client(...)``, ``x: Client``, ``x: "Client"``."""
     name = re.escape(variable)
-    pattern = (rf"(?:^|[^\w.$]){name}\s*(?::\s*([A-Za-z_$][\w$.]*)[^=\n]*)?=\s*(?:new\s+|await\s+)?"
-               rf"([A-Za-z_$][\w$.]*)\s*\(|(?:^|[^\w.$]){name}\s*:\s*([A-Za-z_$][\w$.]*)")
+    pattern = (rf"(?:^|[^\w.$]){name}\s*(?::\s*[\"']?([A-Za-z_$][\w$.]*)[^=\n]*)?=\s*(?:new\s+|await\s+)?"
+               rf"([A-Za-z_$][\w$.]*)\s*\(|(?:^|[^\w.$]){name}\s*:\s*[\"']?([A-Za-z_$][\w$.]*)")
     found = None
     for match in re.finditer(pattern, prefix):
         found = match.group(1) or match.group(2) or match.group(3)

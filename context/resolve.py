@@ -19,6 +19,8 @@ MOST_DEFINITIONS = 3
 _ENCLOSING_CLASS = re.compile(r"^[ \t]*(?:export\s+)?(?:default\s+)?(?:abstract\s+)?class\s+([A-Za-z_$][\w$]*)",
                               re.MULTILINE)
 MIN_TYPED = 2
+LONG_DEFINITION_LINES = 30
+"""A definition longer than this (and any class) goes in as its signature block."""
 """Shorter partial names match too much of the table to say anything."""
 
 
@@ -30,9 +32,12 @@ def definitions_at_cursor(index: RepoIndex, path: str, prefix: str, file_text: s
     bindings = import_bindings(file_text)
     found = _through_receiver(index, path, cursor, bindings, prefix) if cursor.receiver else _bare(index, path,
                                                                                                    cursor, bindings)
+    # A name the file already uses is the likeliest one being typed again.
+    found = sorted(found, key=lambda item: item[1].name + "(" not in file_text)
     chunks: dict[tuple[str, int], Chunk] = {}
     for where, symbol in found:
-        chunk = index.chunk_of(where, symbol, signature_only=symbol.kind == "class" or symbol.end_line - symbol.line > 30)
+        long = symbol.kind == "class" or symbol.end_line - symbol.line > LONG_DEFINITION_LINES
+        chunk = index.chunk_of(where, symbol, signature_only=long)
         if chunk is not None and chunk.key not in chunks:
             chunks[chunk.key] = chunk
         if len(chunks) >= MOST_DEFINITIONS:
@@ -49,10 +54,8 @@ def _bare(index: RepoIndex, path: str, cursor: AtCursor, bindings: dict[str, Bin
             found += index.symbols_matching(binding.name if binding.name != "default" else cursor.typed,
                                             paths=[module] if module else None)
     if len(cursor.typed) >= MIN_TYPED:
-        family = language_family(path)
-        found += [(where, symbol) for where, symbol in index.symbols_matching(cursor.typed)
-                  if language_family(where) == family]
-    return found
+        found += _same_language(path, index.symbols_matching(cursor.typed))
+    return found or _any_member(index, path, cursor.typed)
 
 
 def _through_receiver(index: RepoIndex, path: str, cursor: AtCursor, bindings: dict[str, Binding],
@@ -71,8 +74,27 @@ def _through_receiver(index: RepoIndex, path: str, cursor: AtCursor, bindings: d
     if not rest:
         made_from = constructed_class(prefix, head)
         if made_from is not None:
-            return _members(index, path, made_from.split(".")[-1], cursor.typed, bindings)
-    return []
+            found = _members(index, path, made_from.split(".")[-1], cursor.typed, bindings)
+            if found:
+                return found
+    # A receiver of unknown type: members of any class that match, those of the classes the file
+    # imports first.
+    return _any_member(index, path, cursor.typed, preferred={index.resolve_import(path, binding.module)
+                                                             for binding in bindings.values()})
+
+
+def _any_member(index: RepoIndex, path: str, typed: str,
+                preferred: set[str | None] = frozenset()) -> list[tuple[str, Symbol]]:
+    if len(typed) < MIN_TYPED:
+        return []
+    members = [(where, symbol) for where, symbol in _same_language(path, index.symbols_matching(typed, container=None))
+               if symbol.kind == "member"]
+    return sorted(members, key=lambda item: item[0] not in preferred)
+
+
+def _same_language(path: str, found: list[tuple[str, Symbol]]) -> list[tuple[str, Symbol]]:
+    family = language_family(path)
+    return [(where, symbol) for where, symbol in found if language_family(where) == family]
 
 
 def _module_file(index: RepoIndex, path: str, binding: Binding, rest: tuple[str, ...]) -> str | None:
@@ -102,7 +124,6 @@ def _members(index: RepoIndex, path: str, class_name: str, typed: str,
     places = [module] if module else None
     if not typed:
         return []
-    found = index.symbols_matching(typed, paths=places, container=binding.name if binding and binding.name else class_name)
-    family = language_family(path)
-    return found or [(where, symbol) for where, symbol in index.symbols_matching(typed, container=class_name)
-                     if language_family(where) == family]
+    container = binding.name if binding and binding.name else class_name
+    found = index.symbols_matching(typed, paths=places, container=container)
+    return found or _same_language(path, index.symbols_matching(typed, container=class_name))

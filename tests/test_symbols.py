@@ -71,6 +71,7 @@ def test_a_local_variable_made_from_a_class():
     assert constructed_class("client = Client(url)\nother = 3\n", "client") == "Client"
     assert constructed_class("const c = new api.Client();", "c") == "api.Client"
     assert constructed_class("def f(c: Client):\n    c.", "c") == "Client"
+    assert constructed_class('def render(console: "Console"):\n    console.', "console") == "Console"
     assert constructed_class("c = make()\n", "d") is None
 
 
@@ -93,3 +94,17 @@ def test_the_symbol_table_follows_file_updates_and_resolves_imports():
     assert first_line("app/main.py", "from pkg import helpers\nx = helpers.parse_re") == ["def parse_records(path):"]
     index.remove_file("pkg/helpers.py")
     assert first_line("app/main.py", "x = parse_re") == []
+
+
+def test_a_receiver_of_unknown_type_offers_matching_members_the_file_already_calls_first():
+    index = RepoIndex()
+    index.update_file("pkg/table.py", "class Table:\n    def add_row(self, *cells):\n        pass\n\n"
+                                      "    def add_column(self, header):\n        pass\n")
+    index.update_file("pkg/text.py", "class Text:\n    def add(self, other):\n        pass\n")
+    text = "def build(table):\n    table.add_row('a')\n    table.add"
+    found = [chunk.text for chunk in definitions_at_cursor(index, "app.py", text, text)]
+    assert found and "def add_row" in found[0]  # one chunk holds the whole small class
+    index.update_file("pkg/table.py", "class Table:\n" + "".join(
+        f"    def add_{n}(self):\n        pass\n\n" for n in range(40)) + "    def add_row(self, *cells):\n        pass\n")
+    found = [chunk.text for chunk in definitions_at_cursor(index, "app.py", text, text)]
+    assert found[0].lstrip().startswith("def add_row")

@@ -195,15 +195,16 @@ class LlamaCompleter:
         room = self.engine.n_ctx - settings.max_tokens - _GENERATION_MARGIN
         return room, max(16, min(settings.window_tokens, room))
 
-    def _full(self, request: CompletionRequest, mode: CompletionMode) -> tuple[Window, Prompt, list[list[int]], set[int]]:
+    def _full(self, request: CompletionRequest,
+              mode: CompletionMode) -> tuple[Window, Prompt, list[list[int]], set[int]]:
         """The full prompt: its window, the prompt, its context parts and which define the typed name."""
         room, window_budget = self._room(request.settings)
         window = self._window(request, mode, window_budget)
         bos = self.engine.bos_for_prefix_only()
         local = assemble(window, mode, bos=bos)
         parts, first = self._context_parts(request, mode, window, min(request.context_tokens, room - len(local.tokens)))
-        return window, assemble(window, mode, bos=bos, context=[t for part in parts for t in part]) if parts else local, \
-            parts, first
+        full = assemble(window, mode, bos=bos, context=[t for part in parts for t in part]) if parts else local
+        return window, full, parts, first
 
     def _remember_context(self, key: tuple[str, str], context: list[int]) -> None:
         self._cached_contexts[key] = context
