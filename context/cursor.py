@@ -16,6 +16,9 @@ _PY_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.MULTILINE)
 _JS_IMPORT = re.compile(r"""\bimport\s+(?:type\s+)?([^'";]+?)\s+from\s+['"]([^'"]+)['"]""")
 _JS_REQUIRE = re.compile(r"""\b(?:const|let|var)\s+(\{[^}]*\}|[\w$]+)\s*=\s*require\(\s*['"]([^'"]+)['"]\s*\)""")
 _NAME = re.compile(r"[A-Za-z_$][\w$]*")
+_GO_IMPORTS = re.compile(r"^import\s*(?:\(([^)]*)\)|([^\n]+))", re.MULTILINE)
+_GO_SPEC = re.compile(r"^\s*([\w.]+\s+)?\"([^\"]+)\"", re.MULTILINE)
+_JAVA_IMPORT = re.compile(r"^import\s+([\w.]+)\.(\w+)\s*;", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ def at_cursor(prefix: str) -> AtCursor:
 
 
 def import_bindings(text: str) -> dict[str, Binding]:
-    """Local name → what it was imported as (Python and JS/TS import forms)."""
+    """Local name → what it was imported as (Python, JS/TS, Go and Java import forms)."""
     bindings: dict[str, Binding] = {}
     for module, names in _PY_FROM.findall(text):
         for name, alias in _pairs(names.strip("() \t"), " as "):
@@ -66,6 +69,13 @@ def import_bindings(text: str) -> dict[str, Binding]:
         _js_clause(clause.strip(), module, bindings, default="default")
     for clause, module in _JS_REQUIRE.findall(text):
         _js_clause(clause.strip(), module, bindings, default=None)  # ``require`` returns the module itself
+    for block, single in _GO_IMPORTS.findall(text):
+        for alias, path in _GO_SPEC.findall(block or single):
+            local = alias.strip() or path.rstrip("/").rsplit("/", 1)[-1]
+            if local not in ("_", "."):
+                bindings[local] = Binding(path)
+    for package, name in _JAVA_IMPORT.findall(text):  # Java and Kotlin: a class by its package
+        bindings[name] = Binding(package, name)
     return bindings
 
 

@@ -226,6 +226,22 @@ class RepoIndex:
         return Chunk(path, symbol.line, symbol.line + len(lines), text, frozenset({symbol.name}),
                      tuple(chunk.identifiers))
 
+    def package_files(self, import_path: str) -> list[str]:
+        """The files of a Go package imported as ``import_path``: those of the indexed folder
+        that ends with the most of its elements (the module's own path prefix is not on disk)."""
+        parts = import_path.strip("/").split("/")
+        with self._lock:
+            by_folder: dict[str, list[str]] = defaultdict(list)
+            for path in self._files:
+                if path.endswith(".go") and not path.endswith("_test.go"):
+                    by_folder[path.rsplit("/", 1)[0] if "/" in path else ""].append(path)
+        for depth in range(len(parts), 0, -1):
+            tail = "/".join(parts[-depth:])
+            folders = sorted(f for f in by_folder if f == tail or f.endswith("/" + tail))
+            if folders:
+                return sorted(by_folder[folders[0]])
+        return []
+
     def resolve_import(self, importer: str, module: str) -> str | None:
         """The indexed file an import in ``importer`` most likely refers to."""
         with self._lock:
@@ -251,11 +267,11 @@ class RepoIndex:
                 candidates = [stem + ext for ext in ("", ".ts", ".tsx", ".js", ".jsx", ".py", "/index.ts", "/index.js")]
             else:
                 stem = module.replace(".", "/").strip("/")
-                candidates = [stem + ".py", stem + "/__init__.py", stem + ".go", stem]
+                candidates = [stem + ".py", stem + "/__init__.py", stem + ".java", stem + ".kt", stem + ".go", stem]
             for candidate in candidates:
                 if candidate in paths:
                     return candidate
-            for candidate in candidates[:2]:
+            for candidate in candidates[:4]:
                 matches = sorted(p for p in paths if p.endswith("/" + candidate))
                 if matches:
                     return matches[0]

@@ -62,10 +62,17 @@ def _through_receiver(index: RepoIndex, path: str, cursor: AtCursor, bindings: d
                       prefix: str) -> list[tuple[str, Symbol]]:
     head, rest = cursor.receiver[0], cursor.receiver[1:]
     binding = bindings.get(head)
+    if binding is not None and path.endswith(".go") and "/" in binding.module:
+        # A Go package is a folder of files.
+        return index.symbols_matching(cursor.typed, paths=index.package_files(binding.module)) if cursor.typed else []
     if binding is not None:
         module_file = _module_file(index, path, binding, rest)
+        if module_file is not None and not cursor.typed:
+            return []
         if module_file is not None:
-            return index.symbols_matching(cursor.typed, paths=[module_file]) if cursor.typed else []
+            # A Java or Kotlin file is its class: what the receiver offers is that class's members.
+            container = None if language_family(module_file) in ("java", "kotlin") else ""
+            return index.symbols_matching(cursor.typed, paths=[module_file], container=container)
         if binding.name and not rest:  # ``from m import Class`` then ``Class.attr``
             return _members(index, path, binding.name, cursor.typed, bindings)
     if not rest and head in ("self", "this", "cls"):

@@ -108,3 +108,26 @@ def test_a_receiver_of_unknown_type_offers_matching_members_the_file_already_cal
         f"    def add_{n}(self):\n        pass\n\n" for n in range(40)) + "    def add_row(self, *cells):\n        pass\n")
     found = [chunk.text for chunk in definitions_at_cursor(index, "app.py", text, text)]
     assert found[0].lstrip().startswith("def add_row")
+
+
+def test_go_and_java_imports_resolve_to_their_package_and_class():
+    index = RepoIndex()
+    index.update_file("internal/config/load.go", "package config\n\nfunc ParseRemoteConfig(path string) error {\n"
+                                                 "\treturn nil\n}\n")
+    index.update_file("internal/config/types.go", "package config\n\ntype RemoteSettings struct {\n\tURL string\n}\n")
+    index.update_file("internal/other/load.go", "package other\n\nfunc ParseRecords() {}\n")
+    go = 'package main\n\nimport (\n\t"fmt"\n\tcfg "example.com/app/internal/config"\n)\n\nfunc main() {\n\tcfg.ParseRe'
+    found = [chunk.text.split("\n")[0] for chunk in definitions_at_cursor(index, "cmd/main.go", go, go)]
+    assert found == ["func ParseRemoteConfig(path string) error {"]
+    go_type = go.replace("cfg.ParseRe", "cfg.RemoteSe")
+    assert [c.path for c in definitions_at_cursor(index, "cmd/main.go", go_type, go_type)] == ["internal/config/types.go"]
+
+    index.update_file("src/main/java/com/acme/config/ConfigLoader.java",
+                      "package com.acme.config;\n\npublic class ConfigLoader {\n"
+                      "    public static Config loadFromFileSystem(String path) { return null; }\n}\n")
+    index.update_file("src/main/java/com/acme/cache/Cache.java",
+                      "package com.acme.cache;\n\npublic class Cache {\n"
+                      "    public static Cache loadFromFile(String path) { return null; }\n}\n")
+    java = "import com.acme.config.ConfigLoader;\n\nclass App {\n    void run() {\n        ConfigLoader.loadFr"
+    found = [chunk.path for chunk in definitions_at_cursor(index, "src/main/java/com/acme/App.java", java, java)]
+    assert found == ["src/main/java/com/acme/config/ConfigLoader.java"]
