@@ -211,6 +211,16 @@ def retrieval_recall(indexes: PackageIndexes, examples: list[Example], context_t
 
 
 def report(examples: list[Example], results: dict[str, list[dict]], known: set[str], rng: random.Random) -> None:
+    """Every example, then those whose name the file does not call anywhere else (its first use)."""
+    first_use = [number for number, example in enumerate(examples)
+                 if example.name not in example.prefix + example.suffix]
+    _report(examples, results, known, rng)
+    print(f"\nfirst use in the file ({len(first_use)} of {len(examples)} examples):")
+    _report([examples[n] for n in first_use], {condition: [rows[n] for n in first_use]
+                                               for condition, rows in results.items()}, known, rng)
+
+
+def _report(examples: list[Example], results: dict[str, list[dict]], known: set[str], rng: random.Random) -> None:
     print(f"{'condition':10} {'name EM':>8} {'id hit':>7} {'logprob':>8} {'phantom':>8}")
     phantoms = {}
     for condition in CONDITIONS:
