@@ -38,7 +38,6 @@ from pathlib import Path
 from bench.context_quality import PackageIndexes, bootstrap
 from bench.stats import percentile
 from context import Snippet
-from context.chunking import IDENTIFIER
 from context.symbols import subwords
 from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
 from lsp_server.engine.llama_engine import LlamaEngine
