@@ -15,12 +15,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 from context.chunking import Chunk
 from context.ignore import FileRules, WorkspaceFilter, is_secret
 from context.index import RepoIndex
 from context.ranking import Query, candidates, near_cursor_text, put_first, select
+from context.cursor import Binding, import_bindings
 from context.resolve import definitions_at_cursor
 from context.upkeep import Upkeep
 
@@ -40,6 +42,17 @@ class Snippet:
     """It defines the name being typed (a shortened prompt keeps it: it is small and it matters most)."""
 
 
+class _Ranking(NamedTuple):
+    """What :meth:`ContextEngine.gather` keeps while the cursor stays on one line."""
+
+    basis: tuple
+    """What it was computed from."""
+    query: Query
+    ranked: list[Chunk]
+    bindings: dict[str, Binding]
+    """The current file's imports (for the definitions of the name being typed)."""
+
+
 class ContextEngine:
     """Index, overlay and retrieval for a set of workspace folders."""
 
@@ -57,7 +70,7 @@ class ContextEngine:
         self.upkeep: Upkeep | None = None
         self.walked_folders: set[Path] = set()
         """The folders the last whole walk entered (none skipped or ignored)."""
-        self._ranked: tuple[tuple, list[Chunk]] | None = None
+        self._ranked: _Ranking | None = None
         """The last ranking and what it was computed from (see :meth:`gather`)."""
 
     # -- folders and files -------------------------------------------------------------------
@@ -205,25 +218,29 @@ class ContextEngine:
             self.flush_buffers()  # no indexer thread (the CLI): nothing else would
         located = self.locate(path) if path is not None else None
         key = located[1] if located else (path.name if path else "")
-        entry = self.index.file(key)
-        imports = ()
-        if entry is not None:
-            resolved = (self.index.resolve_import(key, module) for module in entry.imports)
-            imports = tuple(dict.fromkeys(p for p in resolved if p and p != key))
         with self._lock:
             recent = tuple(p for p in self._recent if p != key)
             buffers = tuple(p for p in self._buffers if p != key)
         line_start = prefix.rfind("\n") + 1
         line_end = suffix.find("\n") % (len(suffix) + 1)
-        query = Query(key, near_cursor_text(prefix, suffix), window, imports, recent, buffers, prefix[-4000:])
         basis = (key, window, hash(prefix[:line_start]), hash(suffix[line_end:]), recent, buffers,
-                 self.index.generation)
-        if self._ranked is None or self._ranked[0] != basis:
-            self._ranked = (basis, candidates(self.index, query))
-        at_cursor = definitions_at_cursor(self.index, key, prefix, prefix + suffix)
-        chosen = select(put_first(at_cursor, self._ranked[1], query), budget, cost)
+                 self.index.generation_besides(key))
+        if self._ranked is None or self._ranked.basis != basis:
+            query = Query(key, near_cursor_text(prefix, suffix), window, self._imported_files(key), recent, buffers,
+                          prefix[-4000:])
+            self._ranked = _Ranking(basis, query, candidates(self.index, query), import_bindings(prefix + suffix))
+        ranking = self._ranked
+        at_cursor = definitions_at_cursor(self.index, key, prefix, prefix + suffix, ranking.bindings)
+        chosen = select(put_first(at_cursor, ranking.ranked, ranking.query), budget, cost)
         first = {chunk.key for chunk in at_cursor}
         return [Snippet(chunk.path, chunk.text, chunk.key in first) for chunk in chosen]
+
+    def _imported_files(self, key: str) -> tuple[str, ...]:
+        entry = self.index.file(key)
+        if entry is None:
+            return ()
+        resolved = (self.index.resolve_import(key, module) for module in entry.imports)
+        return tuple(dict.fromkeys(p for p in resolved if p and p != key))
 
     # -- keeping the index equal to the disk -------------------------------------------------
     def sync_below(self, folder: Path, *, recursive: bool = True) -> set[Path]:

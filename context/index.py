@@ -72,6 +72,7 @@ class RepoIndex:
         """First letters of a symbol's name → file → its symbols whose names start so."""
         self.generation = 0
         """Counts changes: what was computed from the index at one generation holds until the next."""
+        self._changes: Counter[str] = Counter()
         self._total_length = 0
         self._fingerprint = 0
 
@@ -90,14 +91,24 @@ class RepoIndex:
                 self._add_chunk(chunk)
             for symbol in symbols:
                 self._symbol_heads[head_of(symbol.name)].setdefault(path, []).append(symbol)
-            self.generation += 1
+            self._changed(path)
         return entry
 
     def remove_file(self, path: str) -> None:
         """Forget a deleted or newly ignored file."""
         with self._lock:
             self._drop(path)
-            self.generation += 1
+            self._changed(path)
+
+    def _changed(self, path: str) -> None:
+        self.generation += 1
+        self._changes[path] += 1
+
+    def generation_besides(self, path: str) -> int:
+        """The generation, not counting the changes of ``path`` (a document being typed in,
+        re-chunked at each pause: what is ranked for its own cursor does not depend on it)."""
+        with self._lock:
+            return self.generation - self._changes[path]
 
     def _add_chunk(self, chunk: Chunk) -> None:
         key = chunk.key

@@ -24,12 +24,15 @@ LONG_DEFINITION_LINES = 30
 """Shorter partial names match too much of the table to say anything."""
 
 
-def definitions_at_cursor(index: RepoIndex, path: str, prefix: str, file_text: str) -> list[Chunk]:
-    """Chunks defining what is typed at the end of ``prefix`` in the file ``path``, best first."""
+def definitions_at_cursor(index: RepoIndex, path: str, prefix: str, file_text: str,
+                          bindings: dict[str, Binding] | None = None) -> list[Chunk]:
+    """Chunks defining what is typed at the end of ``prefix`` in the file ``path``, best first
+    (``bindings``: the file's :func:`import_bindings`, when the caller keeps them)."""
     cursor = at_cursor(prefix)
     if len(cursor.typed) < MIN_TYPED and not cursor.receiver:
         return []
-    bindings = import_bindings(file_text)
+    if bindings is None:
+        bindings = import_bindings(file_text)
     found = _through_receiver(index, path, cursor, bindings, prefix) if cursor.receiver else _bare(index, path,
                                                                                                    cursor, bindings)
     # A name the file already uses is the likeliest one being typed again.

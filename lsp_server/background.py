@@ -77,7 +77,8 @@ class BackgroundWork:
         while True:
             await self._quiet(GROWTH_GAP_SECONDS if beside else GROWTH_PAUSE_SECONDS)
             stats = await self.run(lambda cancel: job(cancel, beside))
-            if stats is None:
+            if stats is None:  # a request came first, or no model: not a reason to spin
+                await asyncio.sleep(GROWTH_GAP_SECONDS)
                 continue
             logger.info("grow uri=%s %s", key, stats.summary())  # one line per gap it used
             if stats.stop_reason == "cancelled":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import context.engine
 from context import ContextEngine, FileRules
 from context.chunking import chunk_text
 from context.ignore import WorkspaceFilter, is_secret
@@ -164,3 +165,26 @@ def test_unsaved_buffer_text_wins_over_disk(tmp_path):
     engine.close_buffer(tmp_path / "a.py")
     snippets = engine.gather(tmp_path / "b.py", "on_disk()", "", (0, 1), 1000, lambda c: len(c.text))
     assert [s.text for s in snippets] == ["def on_disk():\n    pass\n"]
+
+
+def test_typing_in_a_line_ranks_once_even_as_the_document_is_rechunked(tmp_path, monkeypatch):
+    # The indexer re-chunks the edited document at each pause in typing; that alone must not
+    # make the next keystroke rank the repository again (the slow part of a gather).
+    (tmp_path / "helpers.py").write_text("def parse_remote_config(path):\n    return path\n")
+    (tmp_path / "app.py").write_text("import helpers\n\n")
+    engine = ContextEngine()
+    engine.add_folder(tmp_path)
+    engine.index_all()
+    rankings = []
+    real = context.engine.candidates
+    monkeypatch.setattr(context.engine, "candidates", lambda index, query: rankings.append(query) or real(index, query))
+    app = tmp_path / "app.py"
+    before = "import helpers\n\nvalue = helpers.parse"
+    for typed in ("", "_re", "_remote"):
+        engine.set_buffer(app, before + typed + "\n", edited=True)
+        engine.flush_buffers()  # what the indexer thread does after a pause
+        chosen = engine.gather(app, before + typed, "\n", (0, 3), 200, lambda chunk: len(chunk.text) // 4)
+        assert any("def parse_remote_config" in snippet.text for snippet in chosen)
+    assert len(rankings) == 1
+    engine.gather(app, before + "_remote\n", "", (0, 4), 200, lambda chunk: len(chunk.text) // 4)
+    assert len(rankings) == 2, "a new line is ranked again"

@@ -355,3 +355,14 @@ def test_prompts_too_large_for_the_host_memory_limit_are_not_copied(engine, monk
         assert copies == [], "the copy is refused before it is made, not evicted after"
     finally:
         engine.saved.most_bytes = limit
+
+
+def test_the_spare_cells_of_a_context_within_the_trained_size_raise_no_warning(default_model, caplog):
+    with caplog.at_level(logging.DEBUG, logger="llama.cpp"):
+        engine = LlamaEngine(str(default_model), n_threads=1)  # n_ctx = the trained 8,192, plus spare cells
+    try:
+        assert engine.context.n_cells > engine.n_ctx == engine.model.n_ctx_train
+        assert any("training context overflow" in record.getMessage() for record in caplog.records)
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "overflow" in r.getMessage()]
+    finally:
+        engine.close()

@@ -27,6 +27,11 @@ _backend_ready = False
 _aborting = threading.Event()
 """Set while a decode stops because we asked it to: llama.cpp then reports a failed compute,
 which is no error (background work makes way for a keystroke many times a minute)."""
+_SPARE_CELLS_NOTICE = "possible training context overflow"
+"""llama.cpp's warning when a context has more cells than the model was trained on. With spare
+cells, each sequence still holds at most ``n_ctx`` positions (the engine enforces it), so for
+such a context it is no warning."""
+_spare_cells_context = threading.Event()
 
 
 @llama_cpp.llama_log_callback
@@ -35,7 +40,8 @@ def _route_native_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> N
     # chatty (one line per tensor), so everything below a warning is shown only at -vv.
     message = text.decode("utf-8", "replace").rstrip()
     if message:
-        python_level = _GGML_LEVELS.get(level, logging.DEBUG) if not _aborting.is_set() else logging.DEBUG
+        expected = _aborting.is_set() or _spare_cells_context.is_set() and _SPARE_CELLS_NOTICE in message
+        python_level = _GGML_LEVELS.get(level, logging.DEBUG) if not expected else logging.DEBUG
         native_logger.log(python_level if python_level >= logging.WARNING else logging.DEBUG, message)
 
 
@@ -220,7 +226,12 @@ class NativeContext:
         params.n_ubatch = n_batch
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
-        ctx = llama_cpp.llama_init_from_model(model._model, params)
+        if spare_cells and n_ctx <= model.n_ctx_train:
+            _spare_cells_context.set()
+        try:
+            ctx = llama_cpp.llama_init_from_model(model._model, params)
+        finally:
+            _spare_cells_context.clear()
         if not ctx:
             raise ContextTooLarge(f"could not create a context of {n_ctx} tokens (out of memory?)")
         self.model = model
