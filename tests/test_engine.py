@@ -7,12 +7,13 @@ import threading
 
 import pytest
 
-from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
+from lsp_server.engine.completer import GROWTH_CHUNK, CompletionRequest, LlamaCompleter
 from lsp_server.engine.kv_reuse import common_prefix_length
 from lsp_server.engine.llama_engine import (
     Cancelled,
     GenerationParams,
     GenerationStats,
+    PROMPT_CHUNK,
     LlamaEngine,
 )
 from lsp_server.engine.native import ModelLoadError, NativeModel, flash_attention_for
@@ -256,6 +257,25 @@ def test_background_evaluation_stops_inside_a_decode_and_leaves_the_cache_consis
         fresh.close()
 
 
+def test_background_chunks_grow_with_the_time_a_gap_lasts_and_never_risk_more_than_it_got_done(engine,
+                                                                                                   monkeypatch):
+    prompt = engine.encoder.encode("def add(a, b):\n    return a + b\n" * 60)[:900]
+    sizes: list[int] = []
+    decode = engine.context.decode
+    monkeypatch.setattr(engine.context, "decode",
+                        lambda sequence, tokens, abort=None: sizes.append(len(tokens)) or decode(sequence, tokens, abort))
+    engine.reset_cache()
+    engine.evaluate_prompt(prompt, threading.Event(), GenerationStats(), GROWTH_CHUNK, background=True)
+    assert sizes[0] == GROWTH_CHUNK and max(sizes) == PROMPT_CHUNK and sum(sizes) == len(prompt)
+    assert sizes[:-1] == sorted(sizes[:-1])
+    for index, size in enumerate(sizes[1:], start=1):  # a chunk stopped now loses no more than came before it
+        assert size <= sum(sizes[:index])
+    sizes.clear()
+    engine.reset_cache()
+    engine.evaluate_prompt(prompt, threading.Event(), GenerationStats(), GROWTH_CHUNK)
+    assert set(sizes[:-1]) == {GROWTH_CHUNK}, "a real request's chunks keep their size: cancellation is checked between them"
+
+
 def test_flash_attention_is_off_on_the_cpu_unless_asked_for():
     # llama.cpp's own "auto" turns it on for the CPU, where the one-token decode of a keystroke
     # is slower with it (docs/benchmarks.md).
@@ -298,16 +318,34 @@ def test_coming_back_to_a_document_finds_its_prompt_in_host_memory(engine):
     assert "restored" not in first.extra and first.evaluated_tokens >= len(documents[0]) - 1
 
 
-def test_a_prompt_too_large_to_sit_beside_another_moves_that_one_to_host_memory(engine):
+def _two_large_prompts(engine) -> list[list[int]]:
+    return [engine.encoder.encode("".join(f"def {name}_{n}(x):\n    return x + {n}\n" for n in range(45)))
+            for name in ("alpha", "beta")]
+
+
+def test_in_a_shared_pool_a_prompt_too_large_to_sit_beside_another_moves_that_one_to_host_memory(starcoder_model):
+    engine = LlamaEngine(str(starcoder_model), n_ctx=1024, n_threads=1, split_sequences=False)
+    try:
+        large = _two_large_prompts(engine)
+        assert not engine.context.split and 2 * len(large[0]) > engine.context.n_cells  # no room side by side
+        for tokens in large:
+            engine.generate(tokens, GenerationParams(max_tokens=2), threading.Event(), always)
+        assert len(engine.saved) == 1
+        back = engine.generate(large[0], GenerationParams(max_tokens=2), threading.Event(), always)
+        assert back.extra.get("restored") == len(large[0]) and back.evaluated_tokens <= 1
+    finally:
+        engine.close()
+
+
+def test_on_the_cpu_each_sequence_has_a_stream_of_its_own_and_two_large_prompts_stay(engine):
     engine.reset_cache()
-    large = [engine.encoder.encode("".join(f"def {name}_{n}(x):\n    return x + {n}\n" for n in range(45)))
-             for name in ("alpha", "beta")]
-    assert 2 * len(large[0]) > engine.context.n_cells  # the two do not fit side by side
+    large = _two_large_prompts(engine)
+    assert engine.context.split and engine.context.n_cells == 2 * engine.n_ctx
     for tokens in large:
         engine.generate(tokens, GenerationParams(max_tokens=2), threading.Event(), always)
-    assert len(engine.saved) == 1
     back = engine.generate(large[0], GenerationParams(max_tokens=2), threading.Event(), always)
-    assert back.extra.get("restored") == len(large[0]) and back.evaluated_tokens <= 1
+    assert "restored" not in back.extra and back.evaluated_tokens <= 1
+    assert len(engine.saved) == 0
 
 
 def test_two_documents_edited_in_turn_both_stay_in_the_cache(engine):
@@ -359,7 +397,8 @@ def test_prompts_too_large_for_the_host_memory_limit_are_not_copied(engine, monk
 
 def test_the_spare_cells_of_a_context_within_the_trained_size_raise_no_warning(default_model, caplog):
     with caplog.at_level(logging.DEBUG, logger="llama.cpp"):
-        engine = LlamaEngine(str(default_model), n_threads=1)  # n_ctx = the trained 8,192, plus spare cells
+        # n_ctx = the trained 8,192, plus spare cells
+        engine = LlamaEngine(str(default_model), n_threads=1, split_sequences=False)
     try:
         assert engine.context.n_cells > engine.n_ctx == engine.model.n_ctx_train
         assert any("training context overflow" in record.getMessage() for record in caplog.records)

@@ -138,3 +138,31 @@ def test_once_the_full_prompt_is_cached_a_different_gather_does_not_shorten_it_a
     prompt, _mode = completer.prompt(typed_on)
     assert not prompt.shortened and uncached(engine, prompt.tokens) <= 4
     assert "helper_0" in b"".join(engine.model.piece(t) for t in prompt.tokens).decode()
+
+
+def test_after_much_typing_the_grown_context_stays_and_only_the_text_typed_since_grows(engine):
+    # More was typed after the full prompt grew than one keystroke may evaluate, and the index
+    # gathers other chunks now: what grows next is the grown context with the new window, not a
+    # new full prompt from its first token.
+    engine.reset_cache()
+    completer = LlamaCompleter(engine, prefill_speed=lambda: SPEED)
+    first = request_at(FILE_BEFORE + TYPED)
+    completer.complete(first, threading.Event(), lambda _shaped: None)
+    assert completer.warm(first, threading.Event()).stop_reason == "warmed"
+    typed = "ues)\n" + "".join(f"    total_{n} = scale_{n}(values[{n}]) + {n * 3}\n" for n in range(12))
+    later_snippets = [Snippet(f"pkg/other_{n}.py", f"def other_{n}(items):\n    return len(items) * {n}\n" * 3)
+                      for n in range(4)]
+    typed_on = CompletionRequest(first.prefix + typed, first.suffix, first.settings, path="app.py", repo="shop",
+                                 context=lambda window, budget, cost: later_snippets, context_tokens=1024)
+
+    def text(tokens: list[int]) -> str:
+        return b"".join(engine.model.piece(t) for t in tokens).decode()
+
+    short, _mode = completer.prompt(typed_on)
+    assert short.shortened and "other_0" not in text(short.tokens)
+    completer.complete(typed_on, threading.Event(), lambda _shaped: None)
+    grown = completer.warm(typed_on, threading.Event())
+    typed_tokens = len(engine.encoder.encode_infilling(typed))
+    assert grown.stop_reason == "warmed" and grown.evaluated_tokens <= typed_tokens + 16, grown.summary()
+    whole, _mode = completer.prompt(typed_on)
+    assert not whole.shortened and "helper_0" in text(whole.tokens) and uncached(engine, whole.tokens) <= 4

@@ -60,8 +60,8 @@ class _Shortened:
     """The repository context the short prompt keeps (framed), or nothing."""
     full: list[int]
     """The full prompt at the time of the decision: what grows in the background."""
-    full_context: list[int]
-    """The repository context of that full prompt (framed)."""
+    full_parts: list[list[int]]
+    """The repository context of that full prompt: its frame's opening, its chunks, its closing."""
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,8 @@ class LlamaCompleter:
         self._memo = PromptMemo()
         self._foreground_prompt = 0
         self._shortened: _Shortened | None = None
-        self._cached_contexts: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
-        """Per (document path, mode): the repository context of its last whole prompt in the cache."""
+        self._cached_contexts: OrderedDict[tuple[str, str], list[list[int]]] = OrderedDict()
+        """Per (document path, mode): the repository context (as parts) of its last whole prompt in the cache."""
 
     def prompt(self, request: CompletionRequest, *, within_budget: bool = True) -> tuple[Prompt, CompletionMode]:
         """Build the prompt: the local window first, then repository context in what is left.
@@ -168,26 +168,29 @@ class LlamaCompleter:
             # gather and the tokenizing of new chunks cost more than the keystroke itself).
             return self._short_prompt(request, mode, shortened.context, window_budget, allowance), mode
         window, full, parts, first = self._full(request, mode)
-        full_context = [t for part in parts for t in part]
         if not budgeted:
             return full, mode
         key = (request.path, mode.name)
         affordable = max(allowance, _ALWAYS_AFFORDABLE)
         if len(full.tokens) - self.engine.reusable(full.tokens) <= affordable:
             self._shortened = None
-            self._remember_context(key, full_context)
+            self._remember_context(key, parts)
             return full, mode
+        context = self._cached_context(mode, full, parts, [parts[number] for number in sorted(first)])
         kept = self._cached_contexts.get(key)
-        if kept is not None and kept != full_context:
+        if kept is not None and kept != parts:
             # The context gathered now differs from the one in the cache (the index grew, the
             # cursor moved on): the cached one stays until the new one is evaluated in a pause,
-            # rather than the prompt being shortened again and the full one grown again.
-            staying = assemble(window, mode, bos=self.engine.bos_for_prefix_only(), context=kept)
+            # rather than the prompt being shortened again and the full one grown again from
+            # its first token. When even that prompt costs too much (much was typed since it
+            # grew), it is the one that grows, in the sequence that holds it: only the text
+            # typed since is new in it. The short prompt meanwhile continues the last short one.
+            staying = assemble(window, mode, bos=self.engine.bos_for_prefix_only(), context=_joined(kept))
             if len(staying.tokens) - self.engine.reusable(staying.tokens) <= affordable:
                 self._shortened = None
                 return staying, mode
-        context = self._cached_context(mode, full, parts, first)
-        self._shortened = _Shortened(key, context, full.tokens, full_context)
+            full, parts = staying, kept
+        self._shortened = _Shortened(key, context, full.tokens, parts)
         return self._short_prompt(request, mode, context, window_budget, allowance), mode
 
     def _room(self, settings: CompletionSettings) -> tuple[int, int]:
@@ -203,11 +206,11 @@ class LlamaCompleter:
         bos = self.engine.bos_for_prefix_only()
         local = assemble(window, mode, bos=bos)
         parts, first = self._context_parts(request, mode, window, min(request.context_tokens, room - len(local.tokens)))
-        full = assemble(window, mode, bos=bos, context=[t for part in parts for t in part]) if parts else local
+        full = assemble(window, mode, bos=bos, context=_joined(parts)) if parts else local
         return window, full, parts, first
 
-    def _remember_context(self, key: tuple[str, str], context: list[int]) -> None:
-        self._cached_contexts[key] = context
+    def _remember_context(self, key: tuple[str, str], parts: list[list[int]]) -> None:
+        self._cached_contexts[key] = parts
         self._cached_contexts.move_to_end(key)
         if len(self._cached_contexts) > _REMEMBERED_CONTEXTS:
             self._cached_contexts.popitem(last=False)
@@ -249,7 +252,8 @@ class LlamaCompleter:
             used += len(tokens)
         return (parts + [closing], first) if len(parts) > 1 else ([], set())
 
-    def _cached_context(self, mode: CompletionMode, full: Prompt, parts: list[list[int]], first: set[int]) -> list[int]:
+    def _cached_context(self, mode: CompletionMode, full: Prompt, parts: list[list[int]],
+                        definitions: list[list[int]]) -> list[int]:
         """The repository context a shortened prompt keeps, framed: the chunks the cache already
         holds in place at the head of the full prompt (so the background evaluation of the full
         prompt extends this one's context), then the definitions of the name being typed, cached
@@ -265,9 +269,9 @@ class LlamaCompleter:
                 break
             context += chunk
             kept += 1
-        for number in sorted(first):
-            if number >= kept:
-                context += parts[number]
+        for definition in definitions:
+            if definition not in parts[1:kept]:
+                context += definition
         return parts[0] + context + parts[-1] if context else []
 
     def _short_prompt(self, request: CompletionRequest, mode: CompletionMode, context: list[int],
@@ -301,10 +305,10 @@ class LlamaCompleter:
         mode = self.engine.mode(settings.fim, settings.fim_order)
         shortened = self._shortened_in(request, mode)
         if shortened is not None:
-            tokens, context = shortened.full, shortened.full_context
+            tokens, parts = shortened.full, shortened.full_parts
         else:
             _window, prompt, parts, _first = self._full(request, mode)
-            tokens, context = prompt.tokens, [t for part in parts for t in part]
+            tokens = prompt.tokens
         stats = GenerationStats(prompt_tokens=len(tokens))
         if not tokens or cancel.is_set():
             stats.stop_reason = "cancelled" if cancel.is_set() else "empty_prompt"
@@ -312,7 +316,7 @@ class LlamaCompleter:
         try:
             self.engine.evaluate_prompt(tokens, cancel, stats, GROWTH_CHUNK, background=True, may_evict=not beside)
             stats.stop_reason = "warmed"
-            self._remember_context((request.path, mode.name), context)
+            self._remember_context((request.path, mode.name), parts)
             if shortened is not None:
                 self._shortened = None  # the next prompt is decided afresh, and finds this one cached
         except Cancelled as stopped:
@@ -383,3 +387,7 @@ class LlamaCompleter:
         text = shape(raw[0], cursor, final=True).text
         return CompletionResult(text, mode.name, stats, reason="" if text.strip() else "empty_suggestion",
                                 shortened=prompt.shortened)
+
+
+def _joined(parts: list[list[int]]) -> list[int]:
+    return [token for part in parts for token in part]

@@ -113,8 +113,10 @@ class InferenceWorker:
             self.backend = LlamaCompleter(self.engine)
             mode = self.engine.mode()
             logger.info(
-                "model loaded: %s (%s), n_ctx=%d, gpu_layers=%d, flash_attention=%s, prefill %.0f tokens/s, mode=%s: %s",
+                "model loaded: %s (%s), n_ctx=%d, kv=%s, gpu_layers=%d, flash_attention=%s, prefill %.0f tokens/s, "
+                "mode=%s: %s",
                 self.engine.model_name, self.engine.model.description(), self.engine.n_ctx,
+                "a stream per sequence" if self.engine.context.split else "one shared pool",
                 self.engine.model.n_gpu_layers, self.engine.flash_attention, self.engine.prefill_tokens_per_s(),
                 mode.name, mode.reason,
             )
