@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_TYPED = re.compile(r"((?:[A-Za-z_$][\w$]*\s*\.\s*)*)([A-Za-z_$][\w$]*)?$")
+_TYPED = re.compile(r"((?:[A-Za-z_$][\w$]*\s*(?:\.|::)\s*)*)([A-Za-z_$][\w$]*)?$")
 _PY_FROM = re.compile(r"^[ \t]*from[ \t]+([.\w]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)", re.MULTILINE)
 _PY_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.MULTILINE)
 _JS_IMPORT = re.compile(r"""\bimport\s+(?:type\s+)?([^'";]+?)\s+from\s+['"]([^'"]+)['"]""")
@@ -19,6 +19,8 @@ _NAME = re.compile(r"[A-Za-z_$][\w$]*")
 _GO_IMPORTS = re.compile(r"^import\s*(?:\(([^)]*)\)|([^\n]+))", re.MULTILINE)
 _GO_SPEC = re.compile(r"^\s*([\w.]+\s+)?\"([^\"]+)\"", re.MULTILINE)
 _JAVA_IMPORT = re.compile(r"^import\s+([\w.]+)\.(\w+)\s*;", re.MULTILINE)
+_RUST_USE = re.compile(r"^[ \t]*(?:pub(?:\([^)]*\))?\s+)?use\s+([^;]+);", re.MULTILINE)
+_RUST_ITEM = re.compile(r"^((?:\w+::)*)(\w+)(?:\s+as\s+(\w+))?$")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def at_cursor(prefix: str) -> AtCursor:
     match = _TYPED.search(line)
     if match is None:
         return AtCursor((), "")
-    chain = tuple(part.strip() for part in match.group(1).split(".") if part.strip())
+    chain = tuple(part.strip() for part in re.split(r"\.|::", match.group(1)) if part.strip())
     typed = match.group(2) or ""
     start = match.start()
     if start > 0 and (line[start - 1].isalnum() or line[start - 1] in "_$"):
@@ -54,7 +56,7 @@ def at_cursor(prefix: str) -> AtCursor:
 
 
 def import_bindings(text: str) -> dict[str, Binding]:
-    """Local name → what it was imported as (Python, JS/TS, Go and Java import forms)."""
+    """Local name → what it was imported as (Python, JS/TS, Go, Java and Rust import forms)."""
     bindings: dict[str, Binding] = {}
     for module, names in _PY_FROM.findall(text):
         for name, alias in _pairs(names.strip("() \t"), " as "):
@@ -76,7 +78,33 @@ def import_bindings(text: str) -> dict[str, Binding]:
                 bindings[local] = Binding(path)
     for package, name in _JAVA_IMPORT.findall(text):  # Java and Kotlin: a class by its package
         bindings[name] = Binding(package, name)
+    for tree in _RUST_USE.findall(text):
+        _rust_use(" ".join(tree.split()), "", bindings)
     return bindings
+
+
+def _rust_use(tree: str, base: str, bindings: dict[str, Binding]) -> None:
+    """``use a::b::{c, d as e, f::{g}}``: each leaf is a name in its parent path, as
+    ``from a.b import c`` is (the name may be a module or an item; the resolver tries both)."""
+    brace = tree.find("{")
+    if brace >= 0 and tree.endswith("}"):
+        head = base + tree[:brace]
+        depth, start = 0, brace + 1
+        for index in range(brace + 1, len(tree) - 1):  # split the group on its own commas only
+            depth += {"{": 1, "}": -1}.get(tree[index], 0)
+            if tree[index] == "," and depth == 0:
+                _rust_use(tree[start:index].strip(), head, bindings)
+                start = index + 1
+        _rust_use(tree[start:-1].strip(), head, bindings)
+        return
+    item = _RUST_ITEM.match(tree)
+    if item is None or item.group(2) == "self" and not (base + item.group(1)):
+        return
+    path, name, alias = (base + item.group(1)).rstrip(":"), item.group(2), item.group(3)
+    if name == "self":  # ``use a::b::{self}`` binds ``b`` to the module
+        path, _, name = path.rpartition("::")
+    if alias != "_" and path:
+        bindings[alias or name] = Binding(path, name)
 
 
 def _pairs(names: str, separator: str) -> list[tuple[str, str]]:

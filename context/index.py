@@ -276,6 +276,9 @@ class RepoIndex:
                         resolved.append(part)
                 stem = "/".join(resolved)
                 candidates = [stem + ext for ext in ("", ".ts", ".tsx", ".js", ".jsx", ".py", "/index.ts", "/index.js")]
+            elif "::" in module or module in ("crate", "self", "super"):
+                stem = _rust_module_stem(importer, module)
+                candidates = [stem + ".rs", stem + "/mod.rs"]
             else:
                 stem = module.replace(".", "/").strip("/")
                 candidates = [stem + ".py", stem + "/__init__.py", stem + ".java", stem + ".kt", stem + ".go", stem]
@@ -287,3 +290,22 @@ class RepoIndex:
                 if matches:
                     return matches[0]
             return None
+
+
+def _rust_module_stem(importer: str, module: str) -> str:
+    """``crate::net::client`` → ``src/net/client`` (the importer's crate root is the ``src`` folder
+    above it); ``super::`` and ``self::`` count from the importer's own module. An external
+    crate's path is left as it is, to be matched at the end of an indexed path."""
+    parts = module.split("::")
+    folders = importer.split("/")[:-1]
+    if parts[0] == "crate":
+        root = len(folders) - folders[::-1].index("src") if "src" in folders else 0
+        return "/".join(folders[:root] + parts[1:])
+    if parts[0] in ("self", "super"):
+        stem = importer.rsplit("/", 1)[-1].removesuffix(".rs")
+        base = folders if stem in ("mod", "lib", "main") else folders + [stem]  # the importer's module folder
+        while parts and parts[0] in ("self", "super"):
+            if parts.pop(0) == "super" and base:
+                base = base[:-1]
+        return "/".join(base + parts)
+    return "/".join(parts)

@@ -121,6 +121,8 @@ def _module_file(index: RepoIndex, path: str, binding: Binding, rest: tuple[str,
 
 
 def _join(module: str, name: str) -> str:
+    if "::" in module or module in ("crate", "self", "super"):
+        return f"{module}::{name}"
     if module.startswith((".", "/")) and ("/" in module or module.startswith("./") or module.startswith("../")):
         return f"{module.rstrip('/')}/{name}"
     return f"{module}{name}" if module.endswith(".") else f"{module}.{name}"

@@ -1,7 +1,8 @@
 """The names a file defines, and how a half-typed name matches them.
 
 From the same tree-sitter tree the chunker uses: functions, classes and their methods and
-fields, module-level assignments and constants, and what JS/TS files export. Each symbol knows
+fields (Rust: those of ``impl`` blocks), module-level assignments and constants, and what JS/TS
+files export, CommonJS assignments to ``exports`` included. Each symbol knows
 its qualified name (``Client.fetch_user``) and its lines, so the index can hand out the chunk
 that holds it, or just its signature when the budget is tight.
 
@@ -89,6 +90,16 @@ def _text(node) -> str:
 
 def _collect(node, container: str, found: list[Symbol], *, top: bool) -> None:
     kind = node.type
+    if kind == "impl_item":  # Rust: ``impl Client`` and ``impl Trait for Client`` add members to Client
+        target, body = node.child_by_field_name("type"), node.child_by_field_name("body")
+        name = _text(target).split("<")[0].rsplit("::", 1)[-1] if target is not None else ""
+        if name and body is not None and not container:
+            for member in body.named_children:
+                _collect(_unwrap(member), name, found, top=False)
+        return
+    if kind == "expression_statement" and top and node.named_children:
+        if _add_commonjs_exports(node.named_children[0], found):
+            return
     if any(hint in kind for hint in _DEFINITION) and node.is_named:
         name = node.child_by_field_name("name") or next(
             (child.child_by_field_name("name") for child in node.named_children if child.child_by_field_name("name")),
@@ -115,6 +126,36 @@ def _collect(node, container: str, found: list[Symbol], *, top: bool) -> None:
             node = node.named_children[0]
         if node.type in ("assignment", "typed_assignment"):
             _add_variable(node.child_by_field_name("left"), node, container, found)
+
+
+def _add_commonjs_exports(expression, found: list[Symbol]) -> bool:
+    """``exports.name = …``, ``module.exports.name = …`` and ``module.exports = {name, other: …}``
+    (or ``= function name() …``): the names a CommonJS module exports."""
+    if expression.type != "assignment_expression":
+        return False
+    left, right = expression.child_by_field_name("left"), expression.child_by_field_name("right")
+    if left is None or right is None or left.type != "member_expression":
+        return False
+    owner, exported = _text(left.child_by_field_name("object")), left.child_by_field_name("property")
+    statement = expression.parent
+    if owner in ("exports", "module.exports") and exported is not None:
+        kind = "function" if "function" in right.type else "variable"
+        name = _text(exported)
+        found.append(Symbol(name, name, kind, statement.start_point[0], statement.end_point[0] + 1))
+        return True
+    if _text(left) != "module.exports":
+        return False
+    if right.type == "object":
+        for pair in right.named_children:
+            key = pair.child_by_field_name("key") if pair.type == "pair" else None
+            if key is not None and key.type in ("property_identifier", "string"):
+                name = _text(key).strip("'\"")
+                found.append(Symbol(name, name, "function" if "function" in pair.child_by_field_name("value").type
+                                    else "variable", pair.start_point[0], pair.end_point[0] + 1))
+    elif right.child_by_field_name("name") is not None:
+        name = _text(right.child_by_field_name("name"))
+        found.append(Symbol(name, name, "function", statement.start_point[0], statement.end_point[0] + 1))
+    return True
 
 
 def _add_variable(name, statement, container: str, found: list[Symbol]) -> None:

@@ -42,12 +42,27 @@ def test_typescript_and_go_symbols_include_exports_and_types():
     assert [name for name, _kind in names("m.go", go)] == ["Answer", "Parse", "Server"]
 
 
+def test_rust_impl_members_and_commonjs_exports_are_symbols():
+    rust = ("pub struct Client<T> { url: String }\nimpl<T> Client<T> {\n    pub fn new(url: &str) -> Self { todo!() }\n}\n"
+            "impl Display for Client { fn fmt(&self) {} }\npub fn parse_remote(p: &str) {}\n")
+    assert names("src/lib.rs", rust) == [("Client", "class"), ("Client.url", "member"), ("Client.new", "member"),
+                                         ("Client.fmt", "member"), ("parse_remote", "function")]
+    script = ("exports.loadSettings = function (path) { return 1; };\nmodule.exports.MAX_RETRIES = 3;\n"
+              "module.exports = { buildHeaders: function () {}, 'timeoutMs': 30, arrow: () => 1 };\n")
+    assert names("lib/config.js", script) == [("loadSettings", "function"), ("MAX_RETRIES", "variable"),
+                                              ("buildHeaders", "function"), ("timeoutMs", "variable"),
+                                              ("arrow", "function")]
+    assert names("lib/server.js", "module.exports = function createServer(options) {};\n") == [
+        ("createServer", "function")]
+
+
 @pytest.mark.parametrize(("prefix", "expected"), [
     ("x = helpers.parse_re", AtCursor(("helpers",), "parse_re")),
     ("    a.b.c_", AtCursor(("a", "b"), "c_")),
     ("total = parse_re", AtCursor((), "parse_re")),
     ("print(value.", AtCursor(("value",), "")),
     ("x = ", AtCursor((), "")),
+    ("    let c = net::Client::conn", AtCursor(("net", "Client"), "conn")),
 ])
 def test_the_name_at_the_cursor_and_its_receiver(prefix, expected):
     assert at_cursor(prefix) == expected
@@ -65,6 +80,12 @@ def test_imports_bind_local_names_in_python_and_javascript():
     assert import_bindings(script) == {
         "pc": Binding("./config", "parseConfig"), "other": Binding("./config", "other"), "cfg": Binding("./config"),
         "Thing": Binding("../lib/thing", "default"), "x": Binding("../lib/thing", "x"), "fs": Binding("fs")}
+    rust = ("use crate::net::client::{Client, connect as dial, pool::{self, Pool}};\nuse super::helpers;\n"
+            "pub use std::collections::HashMap;\nuse serde::Deserialize as _;\nuse glob::*;\n")
+    assert import_bindings(rust) == {
+        "Client": Binding("crate::net::client", "Client"), "dial": Binding("crate::net::client", "connect"),
+        "pool": Binding("crate::net::client", "pool"), "Pool": Binding("crate::net::client::pool", "Pool"),
+        "helpers": Binding("super", "helpers"), "HashMap": Binding("std::collections", "HashMap")}
 
 
 def test_a_local_variable_made_from_a_class():
@@ -131,3 +152,27 @@ def test_go_and_java_imports_resolve_to_their_package_and_class():
     java = "import com.acme.config.ConfigLoader;\n\nclass App {\n    void run() {\n        ConfigLoader.loadFr"
     found = [chunk.path for chunk in definitions_at_cursor(index, "src/main/java/com/acme/App.java", java, java)]
     assert found == ["src/main/java/com/acme/config/ConfigLoader.java"]
+
+
+def test_rust_paths_and_commonjs_requires_resolve_to_their_files():
+    index = RepoIndex()
+    index.update_file("src/config/helpers.rs", "pub fn parse_remote_config_file(path: &str) -> u32 {\n    1\n}\n")
+    index.update_file("src/net/client.rs", "pub struct Client {\n    url: String,\n}\n\nimpl Client {\n"
+                                           "    pub fn connect_with_retries(url: &str) -> Self {\n        todo!()\n"
+                                           "    }\n}\n")
+    index.update_file("src/other.rs", "pub fn parse_records() {}\npub fn connect_now() {}\n")
+    index.update_file("lib/config.js", "exports.loadSettingsFromDisk = function (path) {\n  return 1;\n};\n")
+    index.update_file("lib/other.js", "function loadSomething() {}\n")
+
+    def found(path: str, text: str) -> list[str]:
+        return [chunk.path for chunk in definitions_at_cursor(index, path, text, text)]
+
+    assert found("src/main.rs", "use crate::config::helpers;\nfn main() {\n    helpers::parse_re") == [
+        "src/config/helpers.rs"]
+    assert found("src/config/mod.rs", "use self::helpers;\nfn f() {\n    helpers::parse_re") == [
+        "src/config/helpers.rs"]
+    assert found("src/net/server.rs", "use super::super::config::helpers;\nfn f() {\n    helpers::parse_re") == [
+        "src/config/helpers.rs"]
+    assert found("src/main.rs", "use crate::net::client::Client;\nfn main() {\n    Client::conn") == [
+        "src/net/client.rs"]
+    assert found("app.js", "const config = require('./lib/config');\nconfig.loadSe") == ["lib/config.js"]

@@ -26,17 +26,27 @@ CONFIG_TS = ('export function parseRemoteConfigFile(location: string): Record<st
              '  return JSON.parse(location);\n'
              '}\n')
 
+HELPERS_RS = ('pub fn parse_remote_config_file(location: &str, retries: u32) -> Config {\n'
+              '    fetch(location, retries)\n'
+              '}\n')
+SETTINGS_JS = ('exports.loadRemoteConfigFile = function (location) {\n'
+               '  return JSON.parse(location);\n'
+               '};\n')
+
 
 def padded(definition: str, extension: str) -> str:
     """A real module's shape: the definition comes after many others that share its words."""
-    if extension == ".py":
-        others = "".join(f"def load_remote_section_{n}(location, section):\n"
-                         f"    \"\"\"Load section {n} of the remote configuration.\"\"\"\n"
-                         f"    return fetch(location + '/{n}', section)\n\n\n" for n in range(25))
-    else:
-        others = "".join(f"export function loadRemoteSection{n}(location: string): string {{\n"
-                         f"  return fetch(location + '/{n}');\n}}\n\n" for n in range(25))
-    return others + definition
+    other = {
+        ".py": ("def load_remote_section_{n}(location, section):\n"
+                "    \"\"\"Load section {n} of the remote configuration.\"\"\"\n"
+                "    return fetch(location + '/{n}', section)\n\n\n"),
+        ".ts": "export function loadRemoteSection{n}(location: string): string {{\n  return fetch(location + '/{n}');\n}}\n\n",
+        ".rs": ("/// Load section {n} of the remote configuration.\n"
+                "pub fn load_remote_section_{n}(location: &str, section: u32) -> String {{\n"
+                "    fetch(location, section + {n})\n}}\n\n"),
+        ".js": "exports.loadRemoteSection{n} = function (location) {{\n  return fetch(location + '/{n}');\n}};\n\n",
+    }[extension]
+    return "".join(other.format(n=n) for n in range(25)) + definition
 
 
 def client_class() -> str:
@@ -46,15 +56,29 @@ def client_class() -> str:
     return CLIENT.replace("    def fetch_user_profile", methods + "    def fetch_user_profile")
 
 
+def rust_client() -> str:
+    """A struct whose ``impl`` block holds the associated function typed, after many others."""
+    methods = "".join(f"    pub fn connect_with_setting_{n}(url: &str, setting: u32) -> Self {{\n"
+                      f"        Client {{ url: format!(\"{{}}/settings/{n}/{{}}\", url, setting) }}\n    }}\n\n"
+                      for n in range(30))
+    return ("pub struct Client {\n    url: String,\n}\n\nimpl Client {\n" + methods +
+            "    pub fn connect_with_retries(url: &str, retries: u32) -> Self {\n"
+            "        Client { url: url.to_string() }\n    }\n}\n")
+
+
 def distractors(root: Path, extension: str) -> None:
     """Files full of the words near the cursor, none defining the typed name."""
+    other = {
+        ".py": "def parse_config_{number}_{n}(helpers, config):\n    helpers.parse(config, remote={n})\n"
+               "    return helpers.config\n\n",
+        ".ts": "export function parseConfig{number}x{n}(cfg: any, remote: number): any {{\n"
+               "  return cfg.parse(remote + {n});\n}}\n",
+        ".rs": "pub fn parse_config_{number}_{n}(helpers: &Helpers, config: &str) -> Config {{\n"
+               "    helpers.parse(config, remote({n}));\n    helpers.config()\n}}\n",
+        ".js": "exports.loadConfig{number}x{n} = function (cfg, remote) {{\n  return cfg.parse(remote + {n});\n}};\n",
+    }[extension]
     for number in range(12):
-        if extension == ".py":
-            text = "".join(f"def parse_config_{number}_{n}(helpers, config):\n"
-                           f"    helpers.parse(config, remote={n})\n    return helpers.config\n\n" for n in range(6))
-        else:
-            text = "".join(f"export function parseConfig{number}x{n}(cfg: any, remote: number): any {{\n"
-                           f"  return cfg.parse(remote + {n});\n}}\n" for n in range(6))
+        text = "".join(other.format(number=number, n=n) for n in range(6))
         (root / "lib" / f"parsing_{number}{extension}").write_text(text)
 
 
@@ -75,6 +99,12 @@ CASES = {
                         "export function parseRemoteConfigFile("),
     "ts namespace import": ("web/app.ts", "import * as cfg from './config';\n\nconst settings = cfg.parseRem",
                             "export function parseRemoteConfigFile("),
+    "rust use of a module": ("src/main.rs", "use crate::config::helpers;\n\nfn run() {\n    let settings = helpers::parse_re",
+                             "pub fn parse_remote_config_file("),
+    "rust associated function of a used type": ("src/main.rs", "use crate::net::client::Client;\n\nfn run() {\n"
+                                                "    let client = Client::connect_with_r", "pub fn connect_with_retries("),
+    "commonjs require of exports": ("web/app.js", "const cfg = require('./settings');\n\nconst settings = cfg.loadRemoteCo",
+                                    "exports.loadRemoteConfigFile = function ("),
 }
 
 
@@ -82,22 +112,32 @@ def with_code_between(text: str, extension: str) -> str:
     """The file's imports, then 40 lines of its own code, then the line being typed: the
     imports are out of the text the ranking reads around the cursor, as in a real file."""
     imports, typing = text.split("\n\n", 1)
-    if extension == ".py":
-        body = "".join(f"def step_{n}(value):\n    return value + {n}\n\n\n" for n in range(10))
-    else:
-        body = "".join(f"function step{n}(value: number): number {{\n  return value + {n};\n}}\n" for n in range(13))
+    step = {".py": "def step_{n}(value):\n    return value + {n}\n\n\n",
+            ".ts": "function step{n}(value: number): number {{\n  return value + {n};\n}}\n",
+            ".rs": "fn step_{n}(value: u32) -> u32 {{\n    value + {n}\n}}\n",
+            ".js": "function step{n}(value) {{\n  return value + {n};\n}}\n"}[extension]
+    body = "".join(step.format(n=n) for n in range(10 if extension == ".py" else 13))
     return f"{imports}\n\n{body}\n{typing}"
 
 
 def workspace(root: Path) -> None:
-    for folder in ("pkg", "app", "lib", "web"):
-        (root / folder).mkdir()
+    for folder in ("pkg", "app", "lib", "web", "src/config", "src/net"):
+        (root / folder).mkdir(parents=True)
     (root / "pkg/__init__.py").write_text("VERSION = '1.0'\n")
     (root / "pkg/helpers.py").write_text(padded(HELPERS, ".py"))
     (root / "pkg/client.py").write_text(client_class())
     (root / "web/config.ts").write_text(padded(CONFIG_TS, ".ts"))
-    distractors(root, ".py")
-    distractors(root, ".ts")
+    (root / "src/config/helpers.rs").write_text(padded(HELPERS_RS, ".rs"))
+    # Other modules' names that the half-typed one also matches: only the path it is used
+    # through (``helpers::``) tells them apart.
+    (root / "src/legacy").mkdir()
+    (root / "src/legacy/remote.rs").write_text("".join(
+        f"pub fn parse_remote_{word}(data: &[u8]) -> Option<u32> {{\n    None\n}}\n\n"
+        for word in ("cache", "cookie", "checksum", "credentials", "catalog")))
+    (root / "src/net/client.rs").write_text(rust_client())
+    (root / "web/settings.js").write_text(padded(SETTINGS_JS, ".js"))
+    for extension in (".py", ".ts", ".rs", ".js"):
+        distractors(root, extension)
 
 
 def prompt_of(log: Path, request: int) -> str:
