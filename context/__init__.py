@@ -1,6 +1,6 @@
 """Repository context: index the workspace, keep it fresh, pick the code a prompt should see."""
 
 from context.engine import ContextEngine, Snippet
-from context.ignore import FileRules
+from context.ignore import FileRules, is_secret
 
-__all__ = ["ContextEngine", "FileRules", "Snippet"]
+__all__ = ["ContextEngine", "FileRules", "Snippet", "is_secret"]

@@ -58,12 +58,16 @@ class BackgroundWork:
         replaces another key's, and a growth already under way for ``key`` goes on. ``beside``
         is True until the job reports ``no_room``; after that it runs only in pauses, where it
         may evict the keystrokes' prompt."""
-        if self._growth is not None and self._growth[0] == key and not self._growth[1].done():
+        if self.growing(key):
             return
         self.stop_growing()
         task = asyncio.get_running_loop().create_task(self._keep_growing(key, job, finished))
         self._growth = (key, task)
         task.add_done_callback(self._finished)
+
+    def growing(self, key: str) -> bool:
+        """Whether ``key``'s full prompt is still growing."""
+        return self._growth is not None and self._growth[0] == key and not self._growth[1].done()
 
     def stop_growing(self, key: str | None = None) -> None:
         """Stop the growth (only if it is ``key``'s, when given)."""

@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     # Claim stdout before anything (llama.cpp included) is loaded, then log to stderr.
     protocol_out = None if args.tcp else claim_stdout()
     setup_logging(args.verbose, args.log_file)
+    from lsp_server.framing import serve_stdio
     from lsp_server.server import create_server
 
     server = create_server(options)
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tcp:
         server.start_tcp(args.host, args.port)
     else:
-        server.start_io(stdin=sys.stdin.buffer, stdout=protocol_out)
+        return serve_stdio(server, sys.stdin.buffer, protocol_out)
     return 0
 
 

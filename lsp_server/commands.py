@@ -14,6 +14,7 @@ from pathlib import Path
 
 from context import ContextEngine
 from lsp_server.cli import MAX_FILE_BYTES, load_engine_or_exit, print_json
+from lsp_server.documents import lsp_lines
 from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
 from lsp_server.engine.llama_engine import GenerationParams, GenerationStats, LlamaEngine
 from lsp_server.engine.models import ModelOptions
@@ -44,8 +45,9 @@ def read_source(path: str) -> str:
 
 
 def split_at(text: str, line: int, character: int) -> tuple[str, str]:
-    """Split text at a 1-based line and column (columns count characters)."""
-    lines = text.splitlines(keepends=True) or [""]
+    """Split text at a 1-based line and column (columns count characters; lines end only at
+    ``\n``, ``\r\n`` and ``\r``, as in the editor: see :func:`lsp_lines`)."""
+    lines = list(lsp_lines(text)) or [""]
     if text.endswith(("\n", "\r")):
         lines.append("")
     if not 1 <= line <= len(lines):

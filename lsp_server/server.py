@@ -21,8 +21,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from context import ContextEngine
-from context.ignore import is_secret
+from context import ContextEngine, is_secret
 from lsp_server import __version__
 from lsp_server.background import BackgroundWork
 from lsp_server.engine.completer import CompletionRequest, CompletionResult
@@ -158,12 +157,12 @@ class InfillServer(LanguageServer):
         self._note(uri, version, position, "shown" if result.text else result.reason, len(result.text))
         if result.text:
             self.shown.remember(uri, prefix, suffix, result.text, shortened=result.shortened)
-        if result.reason not in ("cancelled", "content_modified"):  # else a newer request follows up
-            self._follow_up(uri, prefix + result.text, suffix, speculate=bool(result.text))
         if result.shortened:
             self._grow(uri, request)
         elif result.stats is not None and result.reason != "cancelled":
             self.background.stop_growing(uri)  # this prompt was whole: nothing left to grow
+        if result.reason not in ("cancelled", "content_modified"):  # else a newer request follows up
+            self._follow_up(uri, prefix + result.text, suffix, speculate=bool(result.text))
         return _suggestion(result.text, position) if result.text else empty
 
     def privacy(self, uri: str) -> str:
@@ -191,11 +190,16 @@ class InfillServer(LanguageServer):
                        document.version if document else None, line, character)
 
     def _follow_up(self, uri: str, prefix: str, suffix: str, *, speculate: bool = True) -> None:
-        """Once the user pauses, compute the suggestion for the text after an acceptance."""
+        """Once the user pauses, compute the suggestion for the text after an acceptance.
+
+        Not while the document's full prompt grows: that suggestion would come from a shortened
+        prompt, be dropped once the context is in, and take the gaps the growth needs."""
         if not (speculate and self.settings.completion.speculate and self.shown.lookup(uri, prefix, suffix) is None):
             return
 
         async def follow_up() -> None:
+            if self.background.growing(uri):
+                return
             request = dataclasses.replace(self._request(uri, prefix, suffix), after_accept=True, label="speculation")
             backend = self.worker.backend
             result = await self.background.run(lambda cancel: backend.complete(request, cancel, lambda _shaped: None))

@@ -6,6 +6,8 @@ import logging
 import threading
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lsp_server.engine.completer import GROWTH_CHUNK, CompletionRequest, LlamaCompleter
 from lsp_server.engine.kv_reuse import common_prefix_length
@@ -197,6 +199,21 @@ def test_plan_moves_brings_a_later_cached_run_forward():
     assert plan_moves(cached, [1] + list(range(200, 230)) + [7], keep=1) == ([], 1)  # too short to shift
 
 
+@given(st.lists(st.integers(0, 3), max_size=300), st.lists(st.integers(0, 3), max_size=300), st.integers(0, 20))
+def test_planned_moves_bring_only_matching_runs_in_order(cached, prompt, keep):
+    from lsp_server.engine.kv_reuse import plan_moves
+
+    keep = min(keep, len(cached), len(prompt))
+    cached[:keep] = prompt[:keep]  # the common prefix, as the engine passes it
+    moves, reusable = plan_moves(cached, prompt, keep, min_run=8)
+    head = keep
+    for move in moves:  # each a run of the cache, moved left, in order, equal to the prompt there
+        assert move.length >= 8 and move.target >= head and move.source > move.target
+        assert cached[move.source:move.source + move.length] == prompt[move.target:move.target + move.length]
+        head = move.target + move.length
+    assert head <= reusable < max(len(prompt), keep + 1)  # the last prompt token is decoded again
+
+
 def test_a_scrolled_out_block_is_shifted_not_evaluated_again(engine):
     import numpy as np
 
@@ -361,6 +378,22 @@ def test_two_documents_edited_in_turn_both_stay_in_the_cache(engine):
             assert "restored" not in stats.extra
             assert stats.evaluated_tokens <= len(typed) - len(tokens) + 4, (name, turn, stats.summary())
     assert len(engine.saved) == 0
+
+
+def test_the_reuse_a_budget_counts_on_is_the_reuse_the_request_gets(engine):
+    # A short prompt goes on in its own sequence; the other one, a grown prompt, holds more of
+    # it (further on, where a shift would bring it), but a request would not use that one.
+    engine.reset_cache()
+    typed = engine.encoder.encode_infilling("value")
+    head = engine.encoder.encode("def short(x):\n    return x\n" * 3)
+    window = engine.encoder.encode_infilling("".join(f"total_{n} = scale({n})\n" for n in range(30)))
+    engine.generate(head, GenerationParams(max_tokens=1), threading.Event(), always)
+    grown = engine.encoder.encode("import os\n" * 200) + head + window
+    engine.evaluate_prompt(grown, threading.Event(), GenerationStats(), 64, background=True)
+    prompt = head + window + typed
+    expected = engine.reusable(prompt)
+    stats = engine.generate(prompt, GenerationParams(max_tokens=1), threading.Event(), always)
+    assert stats.cached_tokens == expected < len(head) + len(window), stats.summary()
 
 
 def test_background_work_leaves_the_keystrokes_prompt_whole(engine):

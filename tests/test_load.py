@@ -16,6 +16,7 @@ def test_a_burst_of_keystrokes_is_answered_request_by_request_without_backlog(st
     run = type_fast(starcoder_model, requests=150, interval_ms=20, threads=1)
 
     assert run.unanswered() == []
+    assert run.cancelled(), "keystrokes 20 ms apart cancel the requests still running"
     for request_id in run.cancelled():
         assert run.responses[request_id]["error"]["code"] == REQUEST_CANCELLED
         assert request_id in run.cancel_sent, f"request {request_id} was cancelled without being asked to"

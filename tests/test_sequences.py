@@ -52,3 +52,6 @@ def test_a_prompt_sharing_a_long_head_with_a_grown_prompt_goes_there_not_to_an_e
     short = holding(1, [500, 501, 502], used=1)
     prompt = list(range(90)) + [900, 901]
     assert choose([grown, short], reuse_of(prompt)) is grown
+    assert choose([grown, Sequence(1, last_used=0)], reuse_of(prompt)) is grown
+    # An empty sequence is filled before a prompt is replaced, even one used less recently.
+    assert choose([holding(0, [7, 7], used=1), Sequence(1, last_used=3)], reuse_of([8, 8])).id == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 import time
 from pathlib import Path
@@ -98,7 +99,7 @@ async def test_default_model_completes_after_incremental_edits(default_model):
         assert items[0].insert_text.strip()
         assert "\n" not in items[0].insert_text  # after code on a line: single-line
         assert items[0].range == types.Range(types.Position(4, 11), types.Position(4, 11))
-        assert "fibonacci" in items[0].insert_text or "n" in items[0].insert_text
+        assert re.search(r"\bn\b|fibonacci", items[0].insert_text), items[0].insert_text  # the function's own names
 
 
 async def test_unknown_documents_and_bad_positions_get_empty_results(default_model, tmp_path):
@@ -187,7 +188,7 @@ async def test_newer_request_for_the_same_document_wins(default_model, tmp_path)
         second = await client.text_document_inline_completion_async(inline_request(URI, 1, 0))
         earlier = await first
         assert list(earlier.items) == []
-        assert second is not None
+        assert isinstance(second, types.InlineCompletionList)
     finished = [line for line in log.read_text().splitlines() if line.count("completion id=") and "stop=" in line]
     assert any("stop=cancelled" not in line for line in finished), "the newer request must run to its end"
     prompt, evaluated = cancelled_generation(log)
@@ -339,6 +340,11 @@ async def test_a_cold_prompt_over_the_time_budget_is_shortened_then_grown_in_the
         await eventually(lambda: log_lines(log, "grown uri="))  # the full prompt is evaluated meanwhile
         assert "stop=warmed" in log_lines(log, "grown uri=")[0]
         assert sum(int(line.split("evaluated=")[1].split()[0]) for line in log_lines(log, "grow uri=")) > 300
+        # The suggestion after accepting this one waits: from the short prompt it would be
+        # dropped once the context is in, and it would take the growth's time.
+        written = log.read_text(encoding="utf-8").splitlines()
+        grown_at = next(number for number, entry in enumerate(written) if "grown uri=" in entry)
+        assert not [entry for entry in written[:grown_at] if "speculation uri=" in entry]
         change(client, URI, 2, line + 1, 38, "u")
         await complete(client, URI, line + 1, 39)
     typed_on = log_lines(log, "completion id=2 ")[0]

@@ -95,3 +95,11 @@ def test_readme_demo_completes_with_a_function_from_another_file():
     assert result.returncode == 0, result.stderr
     assert "greet_user" in result.stdout
     assert "--- context: 2 files" in result.stderr
+
+
+def test_the_cli_counts_lines_as_the_editor_does():
+    from lsp_server.commands import split_at
+
+    # A form feed ends no line in LSP (str.splitlines would make it one): line 2 is "y = z".
+    assert split_at("x = 1\f\ny = z", 2, 6) == ("x = 1\f\ny = z", "")
+    assert split_at("a\r\nb\rc\n", 3, 1) == ("a\r\nb\r", "c\n")

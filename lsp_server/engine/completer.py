@@ -176,7 +176,8 @@ class LlamaCompleter:
             self._shortened = None
             self._remember_context(key, parts)
             return full, mode
-        context = self._cached_context(mode, full, parts, [parts[number] for number in sorted(first)])
+        definitions = [parts[number] for number in sorted(first)]
+        context = self._cached_context(mode, full, parts, definitions)
         kept = self._cached_contexts.get(key)
         if kept is not None and kept != parts:
             # The context gathered now differs from the one in the cache (the index grew, the
@@ -184,12 +185,15 @@ class LlamaCompleter:
             # rather than the prompt being shortened again and the full one grown again from
             # its first token. When even that prompt costs too much (much was typed since it
             # grew), it is the one that grows, in the sequence that holds it: only the text
-            # typed since is new in it. The short prompt meanwhile continues the last short one.
+            # typed since is new in it. The short prompt meanwhile continues the last short one,
+            # with the definitions of the name being typed and no other chunk: chunks cached in
+            # the growing sequence would have to be evaluated again in that one.
             staying = assemble(window, mode, bos=self.engine.bos_for_prefix_only(), context=_joined(kept))
             if len(staying.tokens) - self.engine.reusable(staying.tokens) <= affordable:
                 self._shortened = None
                 return staying, mode
             full, parts = staying, kept
+            context = parts[0] + _joined(definitions) + parts[-1] if definitions else []
         self._shortened = _Shortened(key, context, full.tokens, parts)
         return self._short_prompt(request, mode, context, window_budget, allowance), mode
 

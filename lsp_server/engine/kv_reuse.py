@@ -44,6 +44,10 @@ def plan_moves(cached: list[int], prompt: list[int], keep: int, min_run: int = M
     head, position = keep, keep
     limit = len(prompt) - 1
     while head < limit and position < len(cached):
+        try:  # the next place the run could start (C speed: this runs on every keystroke)
+            position = cached.index(prompt[head], position)
+        except ValueError:
+            break
         run = 0
         while head + run < limit and position + run < len(cached) and prompt[head + run] == cached[position + run]:
             run += 1

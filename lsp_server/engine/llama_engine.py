@@ -191,8 +191,16 @@ class LlamaEngine:
         return max(common_prefix_length(sequence.tokens, tokens) for sequence in self.sequences)
 
     def reusable(self, tokens: list[int]) -> int:
-        """How many leading tokens of ``tokens`` evaluation would take from the cache, shifts included."""
-        return max(self._reusable_in(sequence, tokens) for sequence in self.sequences)
+        """How many leading tokens of ``tokens`` a request's evaluation would take from the cache,
+        shifts included: in the sequence it would use, not in whichever holds the most of them
+        (a short prompt goes on in its own sequence even where a grown one holds more of it)."""
+        reused: dict[int, int] = {}
+
+        def reusable_in(sequence: Sequence) -> int:
+            reused[sequence.id] = self._reusable_in(sequence, tokens)
+            return reused[sequence.id]
+
+        return reused[choose(self.sequences, reusable_in).id]
 
     def _reusable_in(self, sequence: Sequence, tokens: list[int]) -> int:
         keep = common_prefix_length(sequence.tokens, tokens)

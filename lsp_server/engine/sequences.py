@@ -51,15 +51,15 @@ def choose(sequences: list[Sequence], reusable: Callable[[Sequence], int], *,
 
     The one that reuses the most of it among those whose prompt it continues; else the one it
     shares a long head with (a shortened prompt over the repository context a grown one holds);
-    else the least recently used one, whose prompt is replaced. ``keep_whole`` (the sequence the user's
+    else an empty one; else the least recently used one, whose prompt is replaced. ``keep_whole`` (the sequence the user's
     last request used, during background work) is chosen only if the prompt keeps all of its
     prompt: background work never cuts back what the next keystroke needs.
     """
     reused = {sequence.id: reusable(sequence) for sequence in sequences}
     allowed = [sequence for sequence in sequences
                if sequence is not keep_whole or reused[sequence.id] >= sequence.prompt()] or sequences
-    going_on = [sequence for sequence in allowed if continues(sequence, reused[sequence.id])]
+    going_on = [sequence for sequence in allowed if sequence.tokens and continues(sequence, reused[sequence.id])]
     best = max(going_on or allowed, key=lambda sequence: (reused[sequence.id], sequence.last_used))
     if going_on or reused[best.id] >= SHARED_HEAD:
         return best
-    return min(allowed, key=lambda sequence: sequence.last_used)
+    return min(allowed, key=lambda sequence: (bool(sequence.tokens), sequence.last_used))
