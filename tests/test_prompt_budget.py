@@ -126,10 +126,9 @@ def test_keystrokes_in_a_shortened_prompt_evaluate_only_what_was_typed(engine, o
     assert max(evaluated[1:]) <= 4 + suffix_tokens, evaluated
 
 
-def test_once_the_full_prompt_is_cached_a_different_gather_does_not_shorten_it_again(engine):
-    # The index grows while a cold file is typed in: the chunks gathered after the full prompt
-    # grew are not the ones it holds. The cached context stays, with the whole window, instead
-    # of the prompt being shortened (without context) and grown again.
+def grown_then_typed_on(engine: LlamaEngine, typed: str) -> tuple[LlamaCompleter, CompletionRequest]:
+    """A cold file's full prompt grown whole, then ``typed`` after it while the index gathers
+    other chunks than the ones that prompt holds."""
     engine.reset_cache()
     completer = LlamaCompleter(engine, prefill_speed=lambda: SPEED)
     first = request_at(FILE_BEFORE + TYPED)
@@ -137,8 +136,15 @@ def test_once_the_full_prompt_is_cached_a_different_gather_does_not_shorten_it_a
     assert completer.warm(first, threading.Event()).stop_reason == "warmed"
     later_snippets = [Snippet(f"pkg/other_{n}.py", f"def other_{n}(items):\n    return len(items) * {n}\n" * 3)
                       for n in range(4)]
-    typed_on = CompletionRequest(first.prefix + "ue", first.suffix, first.settings, path="app.py", repo="shop",
-                                 context=lambda window, budget, cost: later_snippets, context_tokens=1024)
+    return completer, CompletionRequest(first.prefix + typed, first.suffix, first.settings, path="app.py", repo="shop",
+                                        context=lambda window, budget, cost: later_snippets, context_tokens=1024)
+
+
+def test_once_the_full_prompt_is_cached_a_different_gather_does_not_shorten_it_again(engine):
+    # The index grows while a cold file is typed in: the chunks gathered after the full prompt
+    # grew are not the ones it holds. The cached context stays, with the whole window, instead
+    # of the prompt being shortened (without context) and grown again.
+    completer, typed_on = grown_then_typed_on(engine, "ue")
     prompt, _mode = completer.prompt(typed_on)
     assert not prompt.shortened and uncached(engine, prompt.tokens) <= 4
     assert "helper_0" in b"".join(engine.model.piece(t) for t in prompt.tokens).decode()
@@ -148,16 +154,8 @@ def test_after_much_typing_the_grown_context_stays_and_only_the_text_typed_since
     # More was typed after the full prompt grew than one keystroke may evaluate, and the index
     # gathers other chunks now: what grows next is the grown context with the new window, not a
     # new full prompt from its first token.
-    engine.reset_cache()
-    completer = LlamaCompleter(engine, prefill_speed=lambda: SPEED)
-    first = request_at(FILE_BEFORE + TYPED)
-    completer.complete(first, threading.Event(), lambda _shaped: None)
-    assert completer.warm(first, threading.Event()).stop_reason == "warmed"
     typed = "ues)\n" + "".join(f"    total_{n} = scale_{n}(values[{n}]) + {n * 3}\n" for n in range(12))
-    later_snippets = [Snippet(f"pkg/other_{n}.py", f"def other_{n}(items):\n    return len(items) * {n}\n" * 3)
-                      for n in range(4)]
-    typed_on = CompletionRequest(first.prefix + typed, first.suffix, first.settings, path="app.py", repo="shop",
-                                 context=lambda window, budget, cost: later_snippets, context_tokens=1024)
+    completer, typed_on = grown_then_typed_on(engine, typed)
 
     def text(tokens: list[int]) -> str:
         return b"".join(engine.model.piece(t) for t in tokens).decode()
