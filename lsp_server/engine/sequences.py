@@ -1,6 +1,7 @@
 """The KV cache's sequences: which prompt each one holds, and which one a new prompt goes to.
 
-One llama.cpp context holds several sequences in one pool of cells. Two are what typing needs:
+One llama.cpp context holds several sequences (a KV stream each on the CPU, else one shared
+pool of cells: see :class:`~lsp_server.engine.native.NativeContext`). Two are what typing needs:
 while the prompt of a freshly opened file is shortened to the time budget, the user's
 keystrokes extend the short prompt in one sequence and the full prompt grows in the other
 between them, without either evicting the other; and two documents edited in turn both stay
@@ -51,9 +52,10 @@ def choose(sequences: list[Sequence], reusable: Callable[[Sequence], int], *,
 
     The one that reuses the most of it among those whose prompt it continues; else the one it
     shares a long head with (a shortened prompt over the repository context a grown one holds);
-    else an empty one; else the least recently used one, whose prompt is replaced. ``keep_whole`` (the sequence the user's
-    last request used, during background work) is chosen only if the prompt keeps all of its
-    prompt: background work never cuts back what the next keystroke needs.
+    else an empty one; else the least recently used one, whose prompt is replaced.
+    ``keep_whole`` (the sequence the user's last request used, during background work) is
+    chosen only if the prompt keeps all of its prompt: background work never cuts back what the
+    next keystroke needs.
     """
     reused = {sequence.id: reusable(sequence) for sequence in sequences}
     allowed = [sequence for sequence in sequences
