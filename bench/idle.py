@@ -40,7 +40,7 @@ from context import ContextEngine
 from context.ignore import WorkspaceFilter
 from context.index import fingerprint_of
 from lsp_server.engine.models import default_model_path
-from tests.fuzz_client import FuzzClient
+from bench.fuzz_client import FuzzClient
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")

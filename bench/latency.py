@@ -168,7 +168,7 @@ def main() -> None:
                         help="repository context for Infill (context.maxTokens), added to its context size")
     args = parser.parse_args()
     if args.tiny:
-        from tests.tiny_models import write_starcoder_style
+        from bench.tiny_models import write_starcoder_style
 
         tiny = ROOT / ".cache" / "models" / "tiny-fim.gguf"
         if not tiny.exists():

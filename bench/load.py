@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bench.stats import percentile
 from lsp_server.engine.models import default_model_path
-from tests.fuzz_client import FuzzClient
+from bench.fuzz_client import FuzzClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = Path(sysconfig.get_paths()["stdlib"]) / "_pydecimal.py"
@@ -125,7 +125,7 @@ def type_fast(model: Path, *, requests: int, interval_ms: float, threads: int) -
 
 def tiny_model(default: Path) -> Path:
     """The tests' random-weight FIM model, written once under .cache/."""
-    from tests.tiny_models import write_starcoder_style
+    from bench.tiny_models import write_starcoder_style
 
     model = ROOT / ".cache" / "models" / "tiny-fim.gguf"
     if not model.exists():

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.jsonrpc_pipe import PipeClient
+from bench.jsonrpc_pipe import PipeClient
 
 FIRST_REQUEST_TIMEOUT_S = 2400
 """A cold 32K-token prompt with SmolLM2 takes about 15 minutes on 2 cores; past this the server

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_models import write_codellama_style, write_starcoder_style  # noqa: E402
+from bench.tiny_models import write_codellama_style, write_starcoder_style  # noqa: E402
 
 from lsp_server.engine.models import default_model_path  # noqa: E402
 

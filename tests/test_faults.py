@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jsonrpc_pipe import PipeClient
+from bench.jsonrpc_pipe import PipeClient
 
 URI = "file:///work/app.py"
 

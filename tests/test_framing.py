@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from jsonrpc_pipe import PipeClient, frame
+from bench.jsonrpc_pipe import PipeClient, frame
 
 from lsp_server.framing import MOST_LOST_BYTES
 

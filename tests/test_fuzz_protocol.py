@@ -14,7 +14,7 @@ import os
 import time
 
 import pytest
-from fuzz_client import FuzzClient
+from bench.fuzz_client import FuzzClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from jsonrpc_pipe import PipeClient
+from bench.jsonrpc_pipe import PipeClient
 
 CANARY = "CANARY-7f3a9c1e-do-not-leak"
 PRIVATE_FILES = {

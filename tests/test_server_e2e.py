@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from jsonrpc_pipe import PipeClient
+from bench.jsonrpc_pipe import PipeClient
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from jsonrpc_pipe import PipeClient
+from bench.jsonrpc_pipe import PipeClient
 
 NOISY_SERVER = """
 import os, sys
