@@ -12,19 +12,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import ipaddress
-import json
 import logging
 import sys
 
 from lsp_server import __version__
-from lsp_server.engine.models import ModelOptions, choose_model_path, load_error_message
+from lsp_server.engine.models import ModelOptions, choose_model_path
 from lsp_server.engine.native import FLASH_ATTENTION_SETTINGS
 from lsp_server.logs import claim_stdout, setup_logging
 from lsp_server.settings import CompletionSettings, ContextSettings
 
 logger = logging.getLogger(__name__)
-
-MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 def _model_flags(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
@@ -135,23 +132,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         return serve_stdio(server, sys.stdin.buffer, protocol_out)
     return 0
-
-
-def load_engine_or_exit(options: ModelOptions):
-    """Load the model for a terminal command, or explain why not and exit 2."""
-    from lsp_server.engine.native import ModelLoadError
-
-    try:
-        if not options.path:
-            raise ModelLoadError("no model given and the bundled default is not installed")
-        return options.open()
-    except (ModelLoadError, ValueError, OSError) as exc:
-        print(load_error_message(options.path, exc), file=sys.stderr)
-        raise SystemExit(2) from exc
-
-
-def print_json(data: object) -> None:
-    """Pretty JSON on stdout."""
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-

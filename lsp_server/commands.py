@@ -7,27 +7,48 @@ is what the editor gets.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 import time
 from pathlib import Path
 
 from context import ContextEngine
-from lsp_server.cli import MAX_FILE_BYTES, load_engine_or_exit, print_json
 from lsp_server.documents import lsp_lines
 from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
 from lsp_server.engine.llama_engine import GenerationParams, GenerationStats, LlamaEngine
-from lsp_server.engine.models import ModelOptions
+from lsp_server.engine.models import ModelOptions, load_error_message
 from lsp_server.engine.native import supports_gpu_offload
 from lsp_server.fim.postprocess import Shaped
 from lsp_server.settings import CompletionSettings
 
+MAX_FILE_BYTES = 10 * 1024 * 1024
+"""Larger files are refused: they are not source code a user completes in."""
 CHECK_PROMPT_TOKENS = 512
 CHECK_GENERATED_TOKENS = 64
 
 
 class UsageError(Exception):
     """A bad file or position given on the command line."""
+
+
+def load_engine_or_exit(options: ModelOptions):
+    """Load the model for a terminal command, or explain why not and exit 2."""
+    from lsp_server.engine.native import ModelLoadError
+
+    try:
+        if not options.path:
+            raise ModelLoadError("no model given and the bundled default is not installed")
+        return options.open()
+    except (ModelLoadError, ValueError, OSError) as exc:
+        print(load_error_message(options.path, exc), file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def print_json(data: object) -> None:
+    """Pretty JSON on stdout."""
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
 
 
 def read_source(path: str) -> str:
