@@ -72,6 +72,8 @@ async def test_an_editor_that_watches_files_is_asked_to_and_the_server_places_no
         async def status() -> dict:
             return (await client.protocol.send_request_async("infill/status", {}))._asdict()  # pygls: a namedtuple
 
+        # Settled: the first walk is checked again once it ends (files saved meanwhile).
+        await until(status, lambda s: s["pendingChanges"] == 0)
         assert ((await status())["watches"], (await status())["indexedFiles"]) == (0, 1)
         (tmp_path / "pkg/new.py").write_text("def new_function():\n    pass\n")
         await asyncio.sleep(1)
