@@ -53,13 +53,13 @@ class Example:
     name: str
 
 
-def install_packages(target: Path) -> None:
-    """Install the pinned packages (no dependencies needed: nothing is imported)."""
-    wanted = [f"{name}=={version}" for name, version in PACKAGES.items()]
-    if all((target / name).is_dir() for name in PACKAGES):
-        return
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), *wanted],
-                   check=True)
+def install_packages(target: Path, packages: dict[str, str] = PACKAGES) -> None:
+    """Install pinned packages not yet in ``target`` (no dependencies: nothing is imported)."""
+    wanted = [f"{name}=={version}" for name, version in packages.items()
+              if not (target / name).is_dir() and not (target / name.replace("-", "_")).is_dir()]
+    if wanted:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+                        *wanted], check=True)
 
 
 def module_definitions(package: Path) -> dict[str, set[Path]]:

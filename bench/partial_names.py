@@ -35,10 +35,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.context_quality import PackageIndexes, bootstrap
+from bench.context_quality import PackageIndexes, bootstrap, install_packages
 from bench.stats import percentile
 from context import Snippet
-from context.symbols import subwords
+from context.symbols import SUBWORD, subwords
 from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
 from lsp_server.engine.llama_engine import LlamaEngine
 from lsp_server.engine.models import default_model_path
@@ -69,11 +69,7 @@ class Example:
 def fetch_packages() -> list[Path]:
     """The pinned packages, fetched once into ``.cache``."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    wanted = [f"{name}=={version}" for name, version in PYTHON_PACKAGES.items()
-              if not (CACHE / name).is_dir() and not (CACHE / name.replace("-", "_")).is_dir()]
-    if wanted:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(CACHE),
-                        *wanted], check=True)
+    install_packages(CACHE, PYTHON_PACKAGES)
     for name, version in NPM_PACKAGES.items():
         target = CACHE / f"npm-{name}"
         if not target.is_dir():
@@ -91,7 +87,7 @@ def typed_part(name: str, words: int) -> str:
     """The name as typed up to the end of its ``words``-th subword (``parse_remote`` of
     ``parse_remote_config``, ``humanReadable`` of ``humanReadableArgName``)."""
     seen, end = 0, 0
-    for match in re.finditer(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name):
+    for match in SUBWORD.finditer(name):
         seen += 1
         end = match.end()
         if seen == words:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 SIGNATURE_LINES = 6
 """Lines of a definition that make its signature block (the header and the start of its docstring)."""
-_SUBWORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+SUBWORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+"""One subword of an identifier: ``HTTP``, ``Server``, ``2``; ``parse``, ``remote``."""
 _DEFINITION = ("function", "class", "method", "struct", "interface", "enum", "trait", "type_alias",
                "type_declaration", "impl")
 _BODIES = ("block", "class_body", "declaration_list", "body", "field_declaration_list", "interface_body",
@@ -43,7 +44,7 @@ class Symbol:
 
 def subwords(name: str) -> list[str]:
     """``parse_remote_config`` and ``parseRemoteConfig`` → ``["parse", "remote", "config"]``."""
-    return [word.lower() for word in _SUBWORD.findall(name)]
+    return [word.lower() for word in SUBWORD.findall(name)]
 
 
 def matches_typed(typed: str, name: str) -> bool:

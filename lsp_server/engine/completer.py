@@ -177,7 +177,6 @@ class LlamaCompleter:
             self._remember_context(key, parts)
             return full, mode
         definitions = [parts[number] for number in sorted(first)]
-        context = self._cached_context(mode, full, parts, definitions)
         kept = self._cached_contexts.get(key)
         if kept is not None and kept != parts:
             # The context gathered now differs from the one in the cache (the index grew, the
@@ -192,8 +191,10 @@ class LlamaCompleter:
             if len(staying.tokens) - self.engine.reusable(staying.tokens) <= affordable:
                 self._shortened = None
                 return staying, mode
+            context = _framed(kept, _joined(definitions))
             full, parts = staying, kept
-            context = parts[0] + _joined(definitions) + parts[-1] if definitions else []
+        else:
+            context = self._cached_context(mode, full, parts, definitions)
         self._shortened = _Shortened(key, context, full.tokens, parts)
         return self._short_prompt(request, mode, context, window_budget, allowance), mode
 
@@ -276,7 +277,7 @@ class LlamaCompleter:
         for definition in definitions:
             if definition not in parts[1:kept]:
                 context += definition
-        return parts[0] + context + parts[-1] if context else []
+        return _framed(parts, context)
 
     def _short_prompt(self, request: CompletionRequest, mode: CompletionMode, context: list[int],
                       window_budget: int, allowance: float) -> Prompt:
@@ -395,3 +396,8 @@ class LlamaCompleter:
 
 def _joined(parts: list[list[int]]) -> list[int]:
     return [token for part in parts for token in part]
+
+
+def _framed(parts: list[list[int]], body: list[int]) -> list[int]:
+    """``body`` inside the opening and closing frame of ``parts`` (nothing when it is empty)."""
+    return parts[0] + body + parts[-1] if body else []
