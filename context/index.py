@@ -73,6 +73,9 @@ class RepoIndex:
         self.generation = 0
         """Counts changes: what was computed from the index at one generation holds until the next."""
         self._changes: Counter[str] = Counter()
+        self._lookups: dict[tuple[str, ...], object] = {}
+        """Import resolutions of this generation: a keystroke asks for the same ones again, and
+        each unresolved one scans every indexed path."""
         self._total_length = 0
         self._fingerprint = 0
 
@@ -103,6 +106,7 @@ class RepoIndex:
     def _changed(self, path: str) -> None:
         self.generation += 1
         self._changes[path] += 1
+        self._lookups.clear()
 
     def generation_besides(self, path: str) -> int:
         """The generation, not counting the changes of ``path`` (a document being typed in,
@@ -240,6 +244,13 @@ class RepoIndex:
     def package_files(self, import_path: str) -> list[str]:
         """The files of a Go package imported as ``import_path``: those of the indexed folder
         that ends with the most of its elements (the module's own path prefix is not on disk)."""
+        with self._lock:
+            key = ("package", import_path)
+            if key not in self._lookups:
+                self._lookups[key] = self._package_files(import_path)
+            return list(self._lookups[key])
+
+    def _package_files(self, import_path: str) -> list[str]:
         parts = import_path.strip("/").split("/")
         with self._lock:
             by_folder: dict[str, list[str]] = defaultdict(list)
@@ -255,6 +266,13 @@ class RepoIndex:
 
     def resolve_import(self, importer: str, module: str) -> str | None:
         """The indexed file an import in ``importer`` most likely refers to."""
+        with self._lock:
+            key = ("import", importer, module)
+            if key not in self._lookups:
+                self._lookups[key] = self._resolve_import(importer, module)
+            return self._lookups[key]
+
+    def _resolve_import(self, importer: str, module: str) -> str | None:
         with self._lock:
             paths = self._files.keys()
             if module.startswith(".") and not module.startswith(("./", "../")) and module != "..":

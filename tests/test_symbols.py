@@ -176,3 +176,14 @@ def test_rust_paths_and_commonjs_requires_resolve_to_their_files():
     assert found("src/main.rs", "use crate::net::client::Client;\nfn main() {\n    Client::conn") == [
         "src/net/client.rs"]
     assert found("app.js", "const config = require('./lib/config');\nconfig.loadSe") == ["lib/config.js"]
+
+
+def test_an_import_resolved_before_its_file_existed_resolves_once_the_file_is_indexed():
+    index = RepoIndex()
+    index.update_file("app/main.py", "from pkg import helpers\n")
+    assert index.resolve_import("app/main.py", "pkg.helpers") is None
+    index.update_file("pkg/helpers.py", "def parse_remote_config_file(path):\n    return path\n")
+    assert index.resolve_import("app/main.py", "pkg.helpers") == "pkg/helpers.py"
+    assert index.package_files("example.com/app/internal/config") == []
+    index.update_file("internal/config/load.go", "package config\n")
+    assert index.package_files("example.com/app/internal/config") == ["internal/config/load.go"]
