@@ -31,10 +31,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from context import ContextEngine, Snippet
-from lsp_server.engine.completer import CompletionRequest, LlamaCompleter, split_healing
+from bench.scoring import log_probs
+from context import ContextEngine, CursorSnapshot, Snippet, select
+from lsp_server.engine.completer import LlamaCompleter
 from lsp_server.engine.llama_engine import LlamaEngine
 from lsp_server.engine.models import default_model_path
+from lsp_server.engine.prompt_planner import split_healing
+from lsp_server.engine.request import CompletionRequest
 from lsp_server.settings import CompletionSettings
 
 PACKAGES = {"rich": "13.9.4", "click": "8.1.8"}
@@ -142,12 +145,23 @@ class PackageIndexes:
         return self._engines[package]
 
 
+class Found:
+    """The retriever of the condition being scored: ``source(cursor, window)``, or nothing."""
+
+    def __init__(self) -> None:
+        self.source = None
+
+    def gather(self, cursor: CursorSnapshot, window: tuple[int, int]) -> list[Snippet]:
+        return self.source(cursor, window) if self.source is not None else []
+
+
 class Runner:
     """Scores examples under each condition with one model."""
 
     def __init__(self, engine: LlamaEngine, context_tokens: int, rng: random.Random) -> None:
         self.engine = engine
-        self.completer = LlamaCompleter(engine)
+        self.found = Found()
+        self.completer = LlamaCompleter(engine, self.found)
         self.context_tokens = context_tokens
         self.rng = rng
         self.settings = CompletionSettings(max_tokens=48, multiline="never", window_tokens=512,
@@ -160,20 +174,16 @@ class Runner:
         if condition == "repo":
             # The index must not hold the answer: the current file is seen without the line.
             engine.set_buffer(example.path, example.prefix + example.suffix, edited=False)
-
-            def source(window, budget, cost):
-                chosen = engine.gather(example.path, example.prefix, example.suffix, window, budget, cost)
-                budget_used[0] = sum(cost(_AsChunk(s)) for s in chosen)
-                return chosen
-            return source
+            return engine.gather
         if condition == "oracle":
             chunks = [c for c in engine.index.definitions_of({example.name}) if c.path != key]
-            return lambda window, budget, cost: [Snippet(c.path, c.text) for c in chunks[:1]]
+            return lambda cursor, window: [Snippet(c.path, c.text, c.start_line) for c in chunks[:1]]
         if condition == "random":
             paths = [p for p in engine.index.paths() if p != key]
             drawn: list[Snippet] | None = None
+            mode = self.completer.mode(self.settings)
 
-            def source(window, budget, cost):
+            def source(cursor, window):
                 # Drawn once: the log-probability and the generated line see the same chunks.
                 nonlocal drawn
                 if drawn is not None:
@@ -182,9 +192,11 @@ class Runner:
                 pool = [c for p in self.rng.sample(paths, min(40, len(paths))) for c in engine.index.file(p).chunks]
                 self.rng.shuffle(pool)
                 for chunk in pool:
-                    if used + cost(chunk) <= min(budget, budget_used[0]):
-                        chosen.append(Snippet(chunk.path, chunk.text))
-                        used += cost(chunk)
+                    snippet = Snippet(chunk.path, chunk.text, chunk.start_line)
+                    cost = len(self.completer.planner.snippet_tokens(snippet, mode))
+                    if used + cost <= budget_used[0]:  # as many tokens as the repository's context took
+                        chosen.append(snippet)
+                        used += cost
                 drawn = chosen
                 return chosen
             return source
@@ -192,14 +204,17 @@ class Runner:
 
     def run(self, example: Example, condition: str, budget_used: list[int]) -> dict:
         source = self.snippets(example, condition, budget_used)
+        self.found.source = source
         request = CompletionRequest(example.prefix, example.suffix, self.settings,
                                     path=example.path.relative_to(example.package).as_posix(),
-                                    repo=example.package.name, context=source,
+                                    repo=example.package.name, document=example.path,
                                     context_tokens=self.context_tokens if source else 0)
         prompt, _mode = self.completer.prompt(request)
+        if condition == "repo":
+            budget_used[0] = prompt.n_context_tokens
         # The healed prompt ends before the line's indentation, which the model must write first.
         reference = self.engine.encoder.encode_infilling(split_healing(example.prefix)[1] + example.reference)
-        scores = self.engine.log_probs(prompt.tokens, reference)
+        scores = log_probs(self.engine, prompt.tokens, reference)
         generated = self.completer.complete(request, threading.Event(), lambda _s: None).text.strip()
         return {
             "exact": float(generated == example.reference),
@@ -208,19 +223,6 @@ class Runner:
             "logprob": sum(scores) / max(1, len(scores)),
             "prompt": len(prompt.tokens),
         }
-
-
-@dataclass(frozen=True)
-class _AsChunk:
-    snippet: Snippet
-
-    @property
-    def path(self) -> str:
-        return self.snippet.path
-
-    @property
-    def text(self) -> str:
-        return self.snippet.text
 
 
 def retrieval_recall(examples: list[Example], context_tokens: int) -> None:
@@ -232,8 +234,9 @@ def retrieval_recall(examples: list[Example], context_tokens: int) -> None:
         engine = indexes(example.package)
         engine.set_buffer(example.path, example.prefix + example.suffix, edited=False)
         line = example.prefix.count("\n")
-        chosen = engine.gather(example.path, example.prefix, example.suffix, (max(0, line - 40), line + 1),
-                               context_tokens, lambda chunk: len(chunk.text) // 4 + 2)  # about 4 characters a token
+        cursor = CursorSnapshot.of(example.prefix, example.suffix, example.path)
+        chosen = select(engine.gather(cursor, (max(0, line - 40), line + 1)),
+                        context_tokens, lambda snippet: len(snippet.text) // 4 + 2)  # about 4 characters a token
         holds += any(example.name + "(" in snippet.text for snippet in chosen)
         engine.close_buffer(example.path)
     elapsed = (time.perf_counter() - started) * 1000 / max(1, len(examples))

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.stats import percentile
-from context import ContextEngine
+from context import ContextEngine, CursorSnapshot, select
 from lsp_server.engine.llama_engine import LlamaEngine
 from lsp_server.engine.models import default_model_path
 from lsp_server.fim.formats import CompletionMode
@@ -103,7 +103,8 @@ def measure_gather(engine: ContextEngine, tree: Path, queries: int) -> None:
         for path, prefix, suffix, line in positions:
             for samples in (cold, warm):
                 started = time.perf_counter()
-                snippets = engine.gather(path, prefix, suffix, (max(0, line - 60), line + 20), budget, cost)
+                snippets = select(engine.gather(CursorSnapshot.of(prefix, suffix, path), (max(0, line - 60), line + 20)),
+                                  budget, cost)
                 samples.append((time.perf_counter() - started) * 1000)
             sizes.append(len(snippets))
         print(f"gather {budget // 1000}K tokens: first {percentiles(cold)}; repeated {percentiles(warm)}; "
@@ -113,7 +114,8 @@ def measure_gather(engine: ContextEngine, tree: Path, queries: int) -> None:
         typed_line = suffix.split("\n", 1)[0]
         for end in range(1, min(len(typed_line), 30) + 1):
             started = time.perf_counter()
-            engine.gather(path, prefix + typed_line[:end], suffix[end:], (max(0, line - 60), line + 20), 2_000, cost)
+            cursor = CursorSnapshot.of(prefix + typed_line[:end], suffix[end:], path)
+            select(engine.gather(cursor, (max(0, line - 60), line + 20)), 2_000, cost)
             typing.append((time.perf_counter() - started) * 1000)
     print(f"gather 2K tokens while typing ({len(typing)} keystrokes, the first of each line included): "
           f"{percentiles(typing)}")

@@ -42,7 +42,7 @@ from pathlib import Path
 from bench.replay import InfillClient, LlamaServerClient, Record, make_session
 from bench.stats import percentile
 from lsp_server.engine.models import default_model_path
-from lsp_server.engine.native import FLASH_ATTENTION_SETTINGS, default_gpu_layers, flash_attention_for
+from lsp_server.engine.native_backend import FLASH_ATTENTION_SETTINGS, default_gpu_layers, flash_attention_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TOKENS = 24

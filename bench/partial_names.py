@@ -35,13 +35,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.context_quality import PackageIndexes, bootstrap, install_packages
+from bench.context_quality import Found, PackageIndexes, bootstrap, install_packages
+from bench.scoring import log_probs
 from bench.stats import percentile
-from context import Snippet
+from context import CursorSnapshot, Snippet, select
 from context.symbols import SUBWORD, subwords
-from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
+from lsp_server.engine.completer import LlamaCompleter
 from lsp_server.engine.llama_engine import LlamaEngine
 from lsp_server.engine.models import default_model_path
+from lsp_server.engine.request import CompletionRequest
 from lsp_server.settings import CompletionSettings
 
 PYTHON_PACKAGES = {"rich": "13.9.4", "click": "8.1.8", "attrs": "24.2.0", "httpx": "0.27.2"}
@@ -152,7 +154,8 @@ class Runner:
 
     def __init__(self, engine: LlamaEngine, indexes: PackageIndexes, context_tokens: int) -> None:
         self.engine = engine
-        self.completer = LlamaCompleter(engine)
+        self.found = Found()
+        self.completer = LlamaCompleter(engine, self.found)
         self.indexes = indexes
         self.context_tokens = context_tokens
         self.settings = CompletionSettings(max_tokens=16, multiline="never", window_tokens=512, prompt_budget_ms=0)
@@ -162,25 +165,25 @@ class Runner:
         if condition == "repo":
             # The index must not hold the answer: the current file is seen without the line.
             engine.set_buffer(example.path, example.prefix + example.suffix, edited=False)
-            return lambda window, budget, cost: engine.gather(example.path, example.prefix, example.suffix, window,
-                                                              budget, cost)
+            return engine.gather
         if condition == "oracle":
             for where, symbol in engine.index.symbols_matching(example.name, container=None):
                 if symbol.name == example.name:
                     chunk = engine.index.chunk_of(where, symbol)
                     if chunk is not None:
-                        return lambda window, budget, cost: [Snippet(chunk.path, chunk.text)]
+                        return lambda cursor, window: [Snippet(chunk.path, chunk.text, chunk.start_line)]
         return None
 
     def run(self, example: Example, condition: str) -> dict:
         source = self.source(example, condition)
+        self.found.source = source
         request = CompletionRequest(example.prefix, example.suffix, self.settings,
                                     path=example.path.relative_to(example.package).as_posix(),
-                                    repo=example.package.name, context=source,
+                                    repo=example.package.name, document=example.path,
                                     context_tokens=self.context_tokens if source else 0)
         prompt, _mode = self.completer.prompt(request)
         rest = self.engine.encoder.encode_infilling(example.name[len(example.typed):])
-        scores = self.engine.log_probs(prompt.tokens, rest)
+        scores = log_probs(self.engine, prompt.tokens, rest)
         generated = self.completer.complete(request, threading.Event(), lambda _s: None).text
         completed = example.typed + (re.match(r"[\w$]*", generated).group(0))
         return {"exact": float(completed == example.name), "hit": float(example.name in example.typed + generated),
@@ -195,8 +198,9 @@ def retrieval_recall(indexes: PackageIndexes, examples: list[Example], context_t
         engine.set_buffer(example.path, example.prefix + example.suffix, edited=False)
         line = example.prefix.count("\n")
         started = time.perf_counter()
-        chosen = engine.gather(example.path, example.prefix, example.suffix, (max(0, line - 40), line + 1),
-                               context_tokens, lambda chunk: len(chunk.text) // 4 + 2)  # about 4 characters a token
+        cursor = CursorSnapshot.of(example.prefix, example.suffix, example.path)
+        chosen = select(engine.gather(cursor, (max(0, line - 40), line + 1)),
+                        context_tokens, lambda snippet: len(snippet.text) // 4 + 2)  # about 4 characters a token
         times.append((time.perf_counter() - started) * 1000)
         holds += any(example.definition in snippet.text for snippet in chosen)
         engine.close_buffer(example.path)

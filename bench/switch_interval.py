@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 
 from lsp_server.engine.completer import GROWTH_CHUNK
-from lsp_server.engine.llama_engine import GenerationStats, LlamaEngine
-from lsp_server.engine.models import SWITCH_INTERVAL_S, default_model_path
+from lsp_server.engine.generation import GenerationStats
+from lsp_server.engine.llama_engine import LlamaEngine
+from lsp_server.engine.models import default_model_path
+from lsp_server.inference import SWITCH_INTERVAL_S
 
 SOURCE = Path(__file__).resolve().parent.parent / "lsp_server" / "server.py"
 

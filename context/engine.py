@@ -21,9 +21,10 @@ from pathlib import Path
 from context.chunking import Chunk
 from context.ignore import FileRules, WorkspaceFilter, is_secret
 from context.index import RepoIndex
-from context.ranking import Query, candidates, near_cursor_text, put_first, select
+from context.ranking import Query, candidates, near_cursor_text, put_first
 from context.cursor import Binding, import_bindings
 from context.resolve import definitions_at_cursor
+from context.snapshot import CursorSnapshot
 from context.upkeep import Upkeep
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Snippet:
 
     path: str
     text: str
+    start_line: int = 0
     at_cursor: bool = False
     """It defines the name being typed (a shortened prompt keeps it: it is small and it matters most)."""
 
@@ -204,25 +206,24 @@ class ContextEngine:
         self.refresh(path)
 
     # -- retrieval ----------------------------------------------------------------------------
-    def gather(self, path: Path | None, prefix: str, suffix: str, window: tuple[int, int], budget: int,
-               cost: Callable[[Chunk], int]) -> list[Snippet]:
-        """Chunks for a prompt about ``path``, within ``budget`` tokens as counted by ``cost``.
+    def gather(self, cursor: CursorSnapshot, window: tuple[int, int]) -> list[Snippet]:
+        """Chunks for a prompt about ``cursor``, best first: the definitions of the name being
+        typed, then the ranking (fit them to a budget with :func:`context.ranking.select`).
 
         The ranking is computed once per cursor line: while the user types in a line, only the
         definitions of the name being typed are looked up again (ranking reads the lines around
         the cursor, and the typed name is what changes between those keystrokes).
         """
-        if budget <= 0:
-            return []
         if self.upkeep is None:
             self.flush_buffers()  # no indexer thread (the CLI): nothing else would
+        path, prefix, suffix = cursor.document, cursor.prefix, cursor.suffix
         located = self.locate(path) if path is not None else None
         key = located[1] if located else (path.name if path else "")
         with self._lock:
             recent = tuple(p for p in self._recent if p != key)
             buffers = tuple(p for p in self._buffers if p != key)
-        line_start = prefix.rfind("\n") + 1
-        line_end = suffix.find("\n") % (len(suffix) + 1)
+        line_start = len(prefix) - len(cursor.line_prefix)
+        line_end = len(cursor.line_suffix)
         basis = (key, window, hash(prefix[:line_start]), hash(suffix[line_end:]), recent, buffers,
                  self.index.generation_besides(key))
         if self._ranked is None or self._ranked.basis != basis:
@@ -231,9 +232,9 @@ class ContextEngine:
             self._ranked = _Ranking(basis, query, candidates(self.index, query), import_bindings(prefix + suffix))
         ranking = self._ranked
         at_cursor = definitions_at_cursor(self.index, key, prefix, prefix + suffix, ranking.bindings)
-        chosen = select(put_first(at_cursor, ranking.ranked, ranking.query), budget, cost)
         first = {chunk.key for chunk in at_cursor}
-        return [Snippet(chunk.path, chunk.text, chunk.key in first) for chunk in chosen]
+        return [Snippet(chunk.path, chunk.text, chunk.start_line, chunk.key in first)
+                for chunk in put_first(at_cursor, ranking.ranked, ranking.query)]
 
     def _imported_files(self, key: str) -> tuple[str, ...]:
         entry = self.index.file(key)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from context.chunking import Chunk, identifiers_in
 from context.index import RepoIndex
@@ -29,6 +30,15 @@ RRF_K = 60
 PER_FILE_FIRST_PASS = 3
 NEAR_CURSOR_LINES = 30
 SIMILAR_POOL = 100
+
+
+class _Placed(Protocol):
+    path: str
+    start_line: int
+
+
+Ranked = TypeVar("Ranked", bound=_Placed)
+"""A chunk or a snippet: anything with a place in the repository."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +128,7 @@ def _spread_over_files(ranked: list[Chunk]) -> list[Chunk]:
     return first + later
 
 
-def select(ranked: Sequence[Chunk], budget: int, cost: Callable[[Chunk], int]) -> list[Chunk]:
+def select(ranked: Sequence[Ranked], budget: int, cost: Callable[[Ranked], int]) -> list[Ranked]:
     """Take chunks in rank order while they fit ``budget``; return them in stable path/line order."""
     chosen, used = [], 0
     for chunk in ranked:
@@ -128,4 +138,4 @@ def select(ranked: Sequence[Chunk], budget: int, cost: Callable[[Chunk], int]) -
             used += tokens
         if budget - used < 16:
             break
-    return sorted(chosen, key=lambda c: c.key)
+    return sorted(chosen, key=lambda c: (c.path, c.start_line))

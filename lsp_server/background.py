@@ -1,15 +1,13 @@
 """Background inference: the speculative next suggestion, idle cache warming, growing a shortened prompt.
 
-All run on the one inference thread, only when no real request is in flight, and every real
-request preempts them: it sets the background job's cancellation event before it queues, and
-the engine checks that event between tokens and, through llama.cpp's abort callback, inside a
-prompt chunk's decode. What a preempted job already evaluated stays in the KV cache, so a
-warm-up cut short still shortens the next prompt.
+All run at the inference queue's background priority (see ``lsp_server.inference``): only when
+no user request waits, and preempted by every one. What a preempted job already evaluated stays
+in the KV cache, so a warm-up cut short still shortens the next prompt.
 
-Most jobs start after the user has been idle for a moment (per document), so they never compete
-with a burst of keystrokes. Growth is the exception: a shortened prompt's full prompt grows in
-every gap between keystrokes (into another KV sequence than the one the keystrokes use), and
-resumes after each preemption until it is whole.
+Most jobs start after the user has been idle for a moment (a document's idle timer, see
+``document_state``), so they never compete with a burst of keystrokes. Growth is the exception:
+a shortened prompt's full prompt grows in every gap between keystrokes (into another KV sequence
+than the one the keystrokes use), and resumes after each preemption until it is whole.
 """
 
 from __future__ import annotations
@@ -21,8 +19,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from lsp_server.engine.models import InferenceWorker
-from lsp_server.scheduler import LatestWins
+from lsp_server.inference import InferenceQueue
 
 logger = logging.getLogger(__name__)
 
@@ -35,22 +32,12 @@ GROWTH_PAUSE_SECONDS = 0.15
 
 
 class BackgroundWork:
-    """One background job at a time, behind every real request; per-document idle timers."""
+    """Background jobs behind every user request; one growth at a time."""
 
-    def __init__(self, worker: InferenceWorker, requests: LatestWins) -> None:
-        self._worker = worker
-        self._requests = requests
-        self._cancel = threading.Event()
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+    def __init__(self, queue: InferenceQueue) -> None:
+        self._queue = queue
         self._tasks: set[asyncio.Task] = set()
-        self._last_request = 0.0
-        self._running = 0
         self._growth: tuple[str, asyncio.Task] | None = None
-
-    def preempt(self) -> None:
-        """A real request is coming: the background job stops at its next check."""
-        self._last_request = time.monotonic()
-        self._cancel.set()
 
     def grow(self, key: str, job: Callable[[threading.Event, bool], Any], finished: Callable[[Any], None]) -> None:
         """Run ``job(cancel, beside)`` in the gaps between real requests until it ends without
@@ -95,27 +82,15 @@ class BackgroundWork:
             return
 
     async def _quiet(self, seconds: float) -> None:
-        """Wait until no request or other background job runs, ``seconds`` after the last request."""
+        """Wait until no job runs or waits, ``seconds`` after the last user request."""
         while True:
-            wait = self._last_request + seconds - time.monotonic()
-            if wait <= 0 and not self._requests.busy() and not self._running:
+            wait = self._queue.last_foreground + seconds - time.monotonic()
+            if wait <= 0 and self._queue.idle():
                 return
             await asyncio.sleep(max(wait, 0.005))
 
-    def after_idle(self, key: str, seconds: float, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run ``job()`` once ``key`` (a document) has been quiet for ``seconds``; replaces its pending job."""
-        self.cancel_pending(key)
-        loop = asyncio.get_running_loop()
-        self._timers[key] = loop.call_later(seconds, self._start, key, job)
-
-    def cancel_pending(self, key: str) -> None:
-        """Forget the job waiting on ``key``'s idle timer (the user acted first)."""
-        timer = self._timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
-
-    def _start(self, key: str, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        self._timers.pop(key, None)
+    def start(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run the coroutine ``job()`` as a task (it calls :meth:`run` for its model work)."""
         task = asyncio.get_running_loop().create_task(job())
         self._tasks.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._finished)
@@ -126,21 +101,10 @@ class BackgroundWork:
             logger.error("background job failed", exc_info=task.exception())
 
     async def run(self, job: Callable[[threading.Event], T]) -> T | None:
-        """Run ``job(cancel)`` on the inference thread unless a real request is in flight."""
-        if self._requests.busy() or self._worker.backend is None:
-            return None
-        self._cancel.set()  # the newest background job replaces an older one
-        cancel = self._cancel = threading.Event()
-        self._running += 1
-        try:
-            return await self._worker.call(job, cancel)
-        finally:
-            self._running -= 1
-            cancel.set()
+        """Run ``job(cancel)`` at background priority; None if a user request came first."""
+        return await self._queue.background(job)
 
     def stop(self) -> None:
-        """Shutdown: no more timers, and the running job stops."""
-        for key in list(self._timers):
-            self.cancel_pending(key)
+        """Shutdown: the growth and the running job stop."""
         self.stop_growing()
-        self.preempt()
+        self._queue.preempt_background()

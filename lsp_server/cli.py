@@ -17,7 +17,7 @@ import sys
 
 from lsp_server import __version__
 from lsp_server.engine.models import ModelOptions, choose_model_path
-from lsp_server.engine.native import FLASH_ATTENTION_SETTINGS
+from lsp_server.engine.native_backend import FLASH_ATTENTION_SETTINGS
 from lsp_server.logs import claim_stdout, setup_logging
 from lsp_server.settings import CompletionSettings, ContextSettings
 

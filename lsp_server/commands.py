@@ -15,10 +15,12 @@ from pathlib import Path
 
 from context import ContextEngine
 from lsp_server.documents import lsp_lines
-from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
-from lsp_server.engine.llama_engine import GenerationParams, GenerationStats, LlamaEngine
+from lsp_server.engine.completer import LlamaCompleter
+from lsp_server.engine.generation import GenerationParams, GenerationStats
+from lsp_server.engine.llama_engine import LlamaEngine
 from lsp_server.engine.models import ModelOptions, load_error_message
-from lsp_server.engine.native import supports_gpu_offload
+from lsp_server.engine.request import CompletionRequest
+from lsp_server.engine.native_backend import supports_gpu_offload
 from lsp_server.fim.postprocess import Shaped
 from lsp_server.settings import CompletionSettings
 
@@ -91,7 +93,8 @@ def workspace_of(path: Path, given: str | None) -> Path:
     return folder
 
 
-def _request(args: argparse.Namespace) -> CompletionRequest:
+def _request(args: argparse.Namespace) -> tuple[CompletionRequest, ContextEngine | None]:
+    """The request at the file position, and the indexed workspace its context comes from."""
     path = Path(args.file)
     prefix, suffix = split_at(read_source(args.file), args.line, args.character)
     settings = CompletionSettings(
@@ -100,43 +103,38 @@ def _request(args: argparse.Namespace) -> CompletionRequest:
         prompt_budget_ms=0,  # one suggestion, no background to grow a shortened prompt: always the full one
     )
     if args.context_tokens <= 0:
-        return CompletionRequest(prefix, suffix, settings, path=path.name)
+        return CompletionRequest(prefix, suffix, settings, path=path.name), None
     root = workspace_of(path, args.workspace)
-    engine = ContextEngine()
-    engine.add_folder(root)
+    workspace = ContextEngine()
+    workspace.add_folder(root)
     started = time.perf_counter()
-    count = engine.index_all()
+    count = workspace.index_all()
     print(f"--- context: {count} files of {root} indexed in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    located = engine.locate(path)
-
-    def context(window, budget, cost):
-        return engine.gather(path, prefix, suffix, window, budget, cost)
-
+    located = workspace.locate(path)
     return CompletionRequest(prefix, suffix, settings, path=located[1] if located else path.name, repo=root.name,
-                             context=context, context_tokens=args.context_tokens)
+                             document=path, context_tokens=args.context_tokens), workspace
 
 
 def run(args: argparse.Namespace, options: ModelOptions) -> int:
     """Dispatch a subcommand; returns the exit status."""
     try:
-        request = _request(args) if args.command in ("complete", "prompt") else None
+        request, retriever = _request(args) if args.command in ("complete", "prompt") else (None, None)
     except UsageError as exc:
         print(f"infill-lsp {args.command}: {exc}", file=sys.stderr)
         return 2
     engine = load_engine_or_exit(options)
     try:
         if args.command == "complete":
-            return complete(engine, request)
+            return complete(LlamaCompleter(engine, retriever), request)
         if args.command == "prompt":
-            return show_prompt(engine, request, as_json=args.json)
+            return show_prompt(LlamaCompleter(engine, retriever), request, as_json=args.json)
         return check(engine)
     finally:
         engine.close()
 
 
-def complete(engine: LlamaEngine, request: CompletionRequest) -> int:
+def complete(completer: LlamaCompleter, request: CompletionRequest) -> int:
     """Stream the suggestion to stdout as it settles, then timings to stderr."""
-    completer = LlamaCompleter(engine)
     printed = [0]
 
     def on_update(shaped: Shaped) -> None:
@@ -149,7 +147,7 @@ def complete(engine: LlamaEngine, request: CompletionRequest) -> int:
     result = completer.complete(request, threading.Event(), on_update)
     sys.stdout.write(result.text[printed[0]:] + "\n")
     sys.stdout.flush()
-    mode = engine.mode(request.settings.fim, request.settings.fim_order)
+    mode = completer.mode(request.settings)
     print(f"--- mode: {mode.name} ({mode.reason})", file=sys.stderr)
     if result.stats:
         print(f"--- {_timings(result.stats)}", file=sys.stderr)
@@ -167,10 +165,10 @@ def _timings(stats: GenerationStats) -> str:
     )
 
 
-def show_prompt(engine: LlamaEngine, request: CompletionRequest, *, as_json: bool) -> int:
+def show_prompt(completer: LlamaCompleter, request: CompletionRequest, *, as_json: bool) -> int:
     """Print the prompt's mode, reason and every token with its piece."""
-    prompt, mode = LlamaCompleter(engine).prompt(request)
-    tokens = [{"id": token, "piece": engine.model.piece(token, special=True).decode("utf-8", "replace")}
+    prompt, mode = completer.prompt(request)
+    tokens = [{"id": token, "piece": completer.engine.model.piece(token, special=True).decode("utf-8", "replace")}
               for token in prompt.tokens]
     if as_json:
         print_json({

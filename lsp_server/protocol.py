@@ -1,93 +1,70 @@
-"""Every protocol extension Infill speaks, in one place.
+"""The JSON-RPC edge: pygls's LSP protocol, plus Infill's capabilities, LSP line numbering
+(:mod:`lsp_server.documents`) and an answer for every request.
 
-Standard LSP first: suggestions are answered through ``textDocument/inlineCompletion``
-(LSP 3.18). On top of it, one opt-in extension:
-
-``infill/partialCompletion`` (server → client notification)
-    Streams a suggestion while it is generated. Sent only to clients that opted in, either by
-    the client capability ``experimental.infill.partialCompletion = true`` or by the setting
-    ``streaming = true``. Params (:class:`PartialCompletion`):
-
-    - ``textDocument``: ``{uri, version}`` of the document the request was made on;
-    - ``position``: the request's position;
-    - ``text``: the whole suggestion so far (cumulative, never a delta), only text no later
-      token can take back;
-    - ``sequence``: increases with each notification for the document, across requests; a
-      client drops a notification whose sequence is lower than one it has shown;
-    - ``done``: true on the last one, sent just before the ``inlineCompletion`` response.
-
-``infill/status`` (client → server request, no params)
-    What an editor's status line, health check or "why no completion?" command needs:
-    ``version``, ``model`` (path), ``loaded`` (bool), ``error`` (why no model, or null),
-    ``mode`` (``fim-psm``, ``fim-spm`` or ``prefix-only``, null before the model loads),
-    ``modeReason``, ``enabled``, ``indexedFiles`` and ``indexing`` (bool). How the index is
-    kept fresh: ``watches`` (folders watched), ``pendingChanges`` (file changes queued or being
-    applied), ``rescans`` (comparisons with the disk after lost events) and ``indexFingerprint``
-    (a digest of the indexed paths and modification times, null before indexing starts).
-
-``infill/explain`` (client → server request)
-    Params ``{textDocument: {uri}, position}``. Answers ``{reason, message}``: why a suggestion
-    did or did not appear there (completions off, secret file, model not loaded, never asked
-    at this spot, the last request's outcome such as ``empty_suggestion`` or ``cancelled``).
-    For an editor's "why no completion here?" command.
-
-``infill/warm`` (client → server notification)
-    Params ``{textDocument: {uri}, position}``. The document became active in the editor, or its
-    cursor came to rest there: the server evaluates the prompt at that position in the
-    background, so that the first keystroke finds it cached (llama.vim and llama.vscode warm the
-    same way on buffer enter and cursor moves). Any request preempts it. Ignored for secret and
-    ignored files, unknown documents, bad positions, and when ``completion.warmIdleMs`` is 0.
-
-The server announces the extension under ``capabilities.experimental.infill``:
-``{"partialCompletion": true, "status": true, "explain": true, "warm": true, "version": 1}``.
+pygls drops a message it cannot read into its types (a request without ``params``, a position
+that is a string, an unknown field shape): it logs the error and the client waits forever for
+a response. JSON-RPC says every request gets one, so such a request is answered here with
+Invalid Params, and the server reads on.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import logging
 from typing import Any
 
-EXPERIMENTAL_KEY = "infill"
-PARTIAL_COMPLETION = "infill/partialCompletion"
-STATUS = "infill/status"
-EXPLAIN = "infill/explain"
-WARM = "infill/warm"
-EXTENSION_VERSION = 1
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from lsp_server.documents import LspWorkspace
+from lsp_server.extensions import server_experimental_capabilities
+
+logger = logging.getLogger(__name__)
 
 
-def server_experimental_capabilities() -> dict[str, Any]:
-    """What the server puts under ``capabilities.experimental``."""
-    return {EXPERIMENTAL_KEY: {"partialCompletion": True, "status": True, "explain": True, "warm": True,
-                               "version": EXTENSION_VERSION}}
+def plain(value: Any) -> Any:
+    """Params of a custom method as plain JSON data (pygls hands them over as namedtuples)."""
+    if hasattr(value, "_asdict"):
+        return {key: plain(item) for key, item in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
 
 
-def client_wants_partials(experimental: Any) -> bool:
-    """Whether the client's ``capabilities.experimental`` opts in to partial completions."""
-    if not isinstance(experimental, dict):
-        return False
-    ours = experimental.get(EXPERIMENTAL_KEY)
-    return isinstance(ours, dict) and ours.get("partialCompletion") is True
+class _Answered:
+    """Stands for a request already answered with an error while it was being read."""
+
+    jsonrpc = "answered"
 
 
-@dataclass(frozen=True)
-class PartialCompletion:
-    """Params of ``infill/partialCompletion``."""
+_ANSWERED = _Answered()
 
-    uri: str
-    version: int | None
-    line: int
-    character: int
-    text: str
-    sequence: int
-    done: bool
 
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON params, in LSP's camelCase shape."""
-        data = asdict(self)
-        return {
-            "textDocument": {"uri": data["uri"], "version": data["version"]},
-            "position": {"line": data["line"], "character": data["character"]},
-            "text": data["text"],
-            "sequence": data["sequence"],
-            "done": data["done"],
-        }
+class InfillProtocol(LanguageServerProtocol):
+    """Adds Infill's extensions to the capabilities pygls computes; answers malformed requests."""
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams):
+        result = yield from super().lsp_initialize(params)
+        self._workspace = LspWorkspace.like(self._workspace)  # no document is open before initialize
+        result.capabilities.experimental = server_experimental_capabilities()
+        return result
+
+    def structure_message(self, data: dict[str, Any]):
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            request_id, method = data.get("id"), data.get("method")
+            if not isinstance(method, str) or isinstance(request_id, bool) or not isinstance(request_id, (int, str)):
+                raise  # a notification or a response: nobody waits for an answer
+            reason = error.__cause__ or error
+            logger.warning("request id=%r method=%s has malformed params: %s", request_id, method,
+                           str(reason).splitlines()[0] if str(reason) else type(reason).__name__)
+            answer = JsonRpcInvalidParams(f"{method}: params do not match the method's schema")
+            self._send_response(request_id, None, answer.to_response_error())
+            return _ANSWERED
+
+    def handle_message(self, message) -> None:
+        if message is _ANSWERED:
+            return
+        super().handle_message(message)

@@ -6,20 +6,20 @@ of the suggestion. That keeps ghost text steady and costs no inference while the
 along.
 
 The next suggestion: after a suggestion is shown, the one that would follow it once accepted is
-computed in the background and kept here under ``prefix + suggestion``. Accepting then shows the
+computed in the background and kept under ``prefix + suggestion``. Accepting then shows the
 next suggestion at once (and typing along it works the same way).
+
+One :class:`TypeThrough` belongs to one open document (see ``document_state``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-REMEMBERED_DOCUMENTS = 64
-
 
 @dataclass(frozen=True)
-class Shown:
-    """A suggestion known for a document position."""
+class TypeThroughEntry:
+    """A suggestion known for a position of the document."""
 
     prefix: str
     suffix: str
@@ -42,41 +42,32 @@ class Shown:
 
 
 class TypeThrough:
-    """Per document: the last suggestion shown and the speculative one after it."""
+    """One document's last suggestion shown and the speculative one after it."""
 
     def __init__(self) -> None:
-        self._known: dict[str, dict[bool, Shown]] = {}
+        self._entries: dict[bool, TypeThroughEntry] = {}
 
-    def remember(self, uri: str, prefix: str, suffix: str, text: str, *, speculative: bool = False,
+    def remember(self, prefix: str, suffix: str, text: str, *, speculative: bool = False,
                  shortened: bool = False) -> None:
         """Record a suggestion the client was given (or, speculative, one computed ahead)."""
-        known = self._known.pop(uri, {})
-        known[speculative] = Shown(prefix, suffix, text, speculative, shortened)
-        self._known[uri] = known
-        if len(self._known) > REMEMBERED_DOCUMENTS:
-            self._known.pop(next(iter(self._known)))
+        self._entries[speculative] = TypeThroughEntry(prefix, suffix, text, speculative, shortened)
 
-    def forget(self, uri: str) -> None:
-        """Drop what is remembered for a document (closed)."""
-        self._known.pop(uri, None)
-
-    def forget_shortened(self, uri: str) -> None:
+    def forget_shortened(self) -> None:
         """The document's full prompt is cached now: suggestions made without its context go, so
         that the next keystroke asks the model, which now sees that context."""
-        known = self._known.get(uri, {})
-        for speculative, shown in list(known.items()):
-            if shown.shortened:
-                del known[speculative]
+        for speculative, entry in list(self._entries.items()):
+            if entry.shortened:
+                del self._entries[speculative]
 
-    def lookup(self, uri: str, prefix: str, suffix: str) -> tuple[str, bool] | None:
+    def lookup(self, prefix: str, suffix: str) -> tuple[str, bool] | None:
         """The rest of a known suggestion at ``prefix|suffix`` and whether it was speculative."""
-        for shown in self._known.get(uri, {}).values():
-            rest = shown.rest_after(prefix, suffix)
+        for entry in self._entries.values():
+            rest = entry.rest_after(prefix, suffix)
             if rest is not None:
-                return rest, shown.speculative
+                return rest, entry.speculative
         return None
 
-    def continuation(self, uri: str, prefix: str, suffix: str) -> str | None:
+    def continuation(self, prefix: str, suffix: str) -> str | None:
         """The rest of a known suggestion if the user typed its beginning (or accepted into it)."""
-        found = self.lookup(uri, prefix, suffix)
+        found = self.lookup(prefix, suffix)
         return found[0] if found else None

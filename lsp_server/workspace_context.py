@@ -1,7 +1,8 @@
 """Repository context for the language server: which folders, which rules, indexing progress.
 
 Bridges :class:`context.ContextEngine` (threads, plain paths) and the protocol (work-done
-progress, messages, URIs).
+progress, messages, URIs). :class:`WorkspaceContext` holds the server's current engine (rebuilt
+when the file rules change) and is the completer's retriever.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from context import ContextEngine, FileRules
+from context import ContextEngine, CursorSnapshot, FileRules, Snippet, is_secret
 from lsp_server.settings import ContextSettings
 
 logger = logging.getLogger(__name__)
@@ -97,8 +98,64 @@ async def start_indexing(server, roots: list[Path], settings: ContextSettings, *
     return engine
 
 
-def index_upkeep_status(engine: ContextEngine | None) -> dict:
-    """The ``infill/status`` fields on keeping the index fresh (see ``lsp_server/protocol.py``)."""
+class WorkspaceContext:
+    """The current repository index of the workspace folders, and what requests ask of it."""
+
+    def __init__(self) -> None:
+        self.engine: ContextEngine | None = None
+
+    async def restart(self, server, roots: list[Path], settings: ContextSettings, *, editor_watches: bool) -> None:
+        """(Re)build the index of ``roots`` with the current rules."""
+        if self.engine is not None:
+            self.engine.stop()
+        self.engine = await start_indexing(server, roots, settings, editor_watches=editor_watches)
+
+    def gather(self, cursor: CursorSnapshot, window: tuple[int, int]) -> list[Snippet]:
+        """The completer's retriever (on the inference thread; the engine may be replaced meanwhile)."""
+        engine = self.engine
+        return engine.gather(cursor, window) if engine is not None else []
+
+    def locate(self, path: Path) -> tuple[str, str]:
+        """``(workspace-relative path, workspace folder name)``; the file name and '' outside."""
+        located = self.engine.locate(path) if self.engine is not None else None
+        return (located[1], located[0].root.name) if located else (path.name, "")
+
+    def privacy(self, path: Path) -> str:
+        """``secret_file`` or ``ignored_file`` when the file's text must never reach a prompt, else ''."""
+        if is_secret(path.name):
+            return "secret_file"
+        if self.engine is not None and self.engine.is_private(path):
+            return "ignored_file"
+        return ""
+
+    def note_document(self, path: Path, text: str, *, edited: bool) -> None:
+        """An open document's current text (unsaved text wins over the disk)."""
+        if self.engine is not None:
+            self.engine.set_buffer(path, text, edited=edited)
+
+    def close_document(self, path: Path) -> None:
+        if self.engine is not None:
+            self.engine.close_buffer(path)
+
+    def file_changed(self, path: Path) -> None:
+        """The editor reports a change on disk."""
+        if self.engine is not None:
+            self.engine.notify_changed(path)
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.stop()
+
+    def status(self, expecting_roots: bool) -> dict:
+        """The ``infill/status`` fields on the index (see ``lsp_server/extensions.py``)."""
+        engine = self.engine
+        indexing = not engine.indexing_done.is_set() if engine is not None else expecting_roots
+        return {"indexedFiles": len(engine.index) if engine is not None else 0, "indexing": indexing,
+                **_upkeep_status(engine)}
+
+
+def _upkeep_status(engine: ContextEngine | None) -> dict:
+    """The ``infill/status`` fields on keeping the index fresh (see ``lsp_server/extensions.py``)."""
     upkeep = engine.upkeep if engine is not None else None
     if upkeep is None:
         return {"watches": 0, "pendingChanges": 0, "rescans": 0, "indexFingerprint": None}

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import context.engine
-from context import ContextEngine, FileRules
+from context import ContextEngine, CursorSnapshot, FileRules
 from context.chunking import chunk_text
 from context.ignore import WorkspaceFilter, is_secret
 from context.index import RepoIndex, imported_modules
@@ -160,10 +160,10 @@ def test_unsaved_buffer_text_wins_over_disk(tmp_path):
     engine.add_folder(tmp_path)
     engine.index_all()
     engine.set_buffer(tmp_path / "a.py", "def in_editor():\n    pass\n", edited=True)
-    snippets = engine.gather(tmp_path / "b.py", "in_editor()", "", (0, 1), 1000, lambda c: len(c.text))
+    snippets = engine.gather(CursorSnapshot.of("in_editor()", "", tmp_path / "b.py"), (0, 1))
     assert [s.text for s in snippets] == ["def in_editor():\n    pass\n"]
     engine.close_buffer(tmp_path / "a.py")
-    snippets = engine.gather(tmp_path / "b.py", "on_disk()", "", (0, 1), 1000, lambda c: len(c.text))
+    snippets = engine.gather(CursorSnapshot.of("on_disk()", "", tmp_path / "b.py"), (0, 1))
     assert [s.text for s in snippets] == ["def on_disk():\n    pass\n"]
 
 
@@ -183,8 +183,8 @@ def test_typing_in_a_line_ranks_once_even_as_the_document_is_rechunked(tmp_path,
     for typed in ("", "_re", "_remote"):
         engine.set_buffer(app, before + typed + "\n", edited=True)
         engine.flush_buffers()  # what the indexer thread does after a pause
-        chosen = engine.gather(app, before + typed, "\n", (0, 3), 200, lambda chunk: len(chunk.text) // 4)
+        chosen = engine.gather(CursorSnapshot.of(before + typed, "\n", app), (0, 3))
         assert any("def parse_remote_config" in snippet.text for snippet in chosen)
     assert len(rankings) == 1
-    engine.gather(app, before + "_remote\n", "", (0, 4), 200, lambda chunk: len(chunk.text) // 4)
+    engine.gather(CursorSnapshot.of(before + "_remote\n", "", app), (0, 4))
     assert len(rankings) == 2, "a new line is ranked again"

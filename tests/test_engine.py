@@ -9,16 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.scoring import log_probs
 from lsp_server.engine.completer import GROWTH_CHUNK, CompletionRequest, LlamaCompleter
 from lsp_server.engine.kv_reuse import common_prefix_length
-from lsp_server.engine.llama_engine import (
-    Cancelled,
-    GenerationParams,
-    GenerationStats,
-    PROMPT_CHUNK,
-    LlamaEngine,
-)
-from lsp_server.engine.native import ModelLoadError, NativeModel, flash_attention_for
+from lsp_server.engine.generation import Cancelled, GenerationParams, GenerationStats
+from lsp_server.engine.llama_engine import PROMPT_CHUNK, LlamaEngine
+from lsp_server.engine.native import ModelLoadError, NativeModel
+from lsp_server.engine.native_backend import flash_attention_for
 from lsp_server.settings import CompletionSettings
 
 
@@ -92,7 +89,7 @@ def test_a_prompt_cancelled_before_it_starts_leaves_the_cache_as_it_was(engine):
     cancel.set()
     with pytest.raises(Cancelled):
         engine.evaluate_prompt(engine.encoder.encode("other = 2\n" * 50), cancel, GenerationStats(), background=True)
-    assert engine.cached_prefix(typed) == len(typed)
+    assert engine.kv.cached_prefix(typed) == len(typed)
 
 
 def test_callback_false_stops_generation_immediately(engine):
@@ -138,7 +135,7 @@ def test_log_probs_are_normalized_and_rank_the_argmax_first(engine):
     engine.evaluate_prompt(prompt, threading.Event(), GenerationStats())
     logits = engine.context.last_logits()
     best, worst = int(logits.argmax()), int(logits.argmin())
-    top, bottom = engine.log_probs(prompt, [best])[0], engine.log_probs(prompt, [worst])[0]
+    top, bottom = log_probs(engine, prompt, [best])[0], log_probs(engine, prompt, [worst])[0]
     assert bottom < top <= 0
     shift = float(logits.max())
     total = sum(math.exp(float(x) - shift) for x in logits)
@@ -261,7 +258,7 @@ def test_background_evaluation_stops_inside_a_decode_and_leaves_the_cache_consis
     # llama.cpp reports the stop as a failed compute: an expected stop is no error in the log.
     assert any("failed" in record.getMessage() for record in caplog.records)
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING], caplog.text
-    assert engine.cached_prefix(prompt) == 100, "the aborted chunk is dropped, what came before stays"
+    assert engine.kv.cached_prefix(prompt) == 100, "the aborted chunk is dropped, what came before stays"
     resumed = GenerationStats()
     engine.evaluate_prompt(prompt, threading.Event(), resumed)
     assert resumed.cached_tokens == 100 and resumed.evaluated_tokens == 200
@@ -325,7 +322,7 @@ def test_coming_back_to_a_document_finds_its_prompt_in_host_memory(engine):
     for tokens in documents:  # seven documents, one after the other
         engine.generate(tokens, GenerationParams(max_tokens=3), threading.Event(), always)
     # The last two stay in the cache's two sequences, the four before them in host memory.
-    assert len(engine.saved) == 4 and engine.saved.bytes() > 0
+    assert len(engine.kv.saved) == 4 and engine.kv.saved.bytes() > 0
     typed = engine.encoder.encode_infilling("def beta_40(")
     back = engine.generate(documents[1] + typed, GenerationParams(max_tokens=3), threading.Event(), always)
     assert back.extra.get("restored") == len(documents[1])
@@ -347,7 +344,7 @@ def test_in_a_shared_pool_a_prompt_too_large_to_sit_beside_another_moves_that_on
         assert not engine.context.split and 2 * len(large[0]) > engine.context.n_cells  # no room side by side
         for tokens in large:
             engine.generate(tokens, GenerationParams(max_tokens=2), threading.Event(), always)
-        assert len(engine.saved) == 1
+        assert len(engine.kv.saved) == 1
         back = engine.generate(large[0], GenerationParams(max_tokens=2), threading.Event(), always)
         assert back.extra.get("restored") == len(large[0]) and back.evaluated_tokens <= 1
     finally:
@@ -362,7 +359,7 @@ def test_on_the_cpu_each_sequence_has_a_stream_of_its_own_and_two_large_prompts_
         engine.generate(tokens, GenerationParams(max_tokens=2), threading.Event(), always)
     back = engine.generate(large[0], GenerationParams(max_tokens=2), threading.Event(), always)
     assert "restored" not in back.extra and back.evaluated_tokens <= 1
-    assert len(engine.saved) == 0
+    assert len(engine.kv.saved) == 0
 
 
 def test_two_documents_edited_in_turn_both_stay_in_the_cache(engine):
@@ -377,7 +374,7 @@ def test_two_documents_edited_in_turn_both_stay_in_the_cache(engine):
             stats = engine.generate(typed, GenerationParams(max_tokens=2), threading.Event(), always)
             assert "restored" not in stats.extra
             assert stats.evaluated_tokens <= len(typed) - len(tokens) + 4, (name, turn, stats.summary())
-    assert len(engine.saved) == 0
+    assert len(engine.kv.saved) == 0
 
 
 def test_the_reuse_a_budget_counts_on_is_the_reuse_the_request_gets(engine):
@@ -391,7 +388,7 @@ def test_the_reuse_a_budget_counts_on_is_the_reuse_the_request_gets(engine):
     grown = engine.encoder.encode("import os\n" * 200) + head + window
     engine.evaluate_prompt(grown, threading.Event(), GenerationStats(), 64, background=True)
     prompt = head + window + typed
-    expected = engine.reusable(prompt)
+    expected = engine.kv.reusable(prompt)
     stats = engine.generate(prompt, GenerationParams(max_tokens=1), threading.Event(), always)
     assert stats.cached_tokens == expected < len(head) + len(window), stats.summary()
 
@@ -408,8 +405,8 @@ def test_background_work_leaves_the_keystrokes_prompt_whole(engine):
     keystroke = engine.generate(typed, GenerationParams(max_tokens=2), threading.Event(), always)
     assert keystroke.evaluated_tokens <= len(typed) - len(short) + 4, keystroke.summary()
     # ... and the full prompt is still whole beside it for the keystroke that asks for it.
-    assert engine.reusable(full + engine.encoder.encode_infilling("value")) >= len(full) - 1
-    assert len(engine.saved) == 0, "nothing was copied to host memory"
+    assert engine.kv.reusable(full + engine.encoder.encode_infilling("value")) >= len(full) - 1
+    assert len(engine.kv.saved) == 0, "nothing was copied to host memory"
 
 
 def test_prompts_too_large_for_the_host_memory_limit_are_not_copied(engine, monkeypatch):
@@ -418,14 +415,14 @@ def test_prompts_too_large_for_the_host_memory_limit_are_not_copied(engine, monk
     copies = []
     save = engine.context.save_sequence
     monkeypatch.setattr(engine.context, "save_sequence", lambda sequence: copies.append(1) or save(sequence))
-    limit, engine.saved.most_bytes = engine.saved.most_bytes, 1024
+    limit, engine.kv.saved.most_bytes = engine.kv.saved.most_bytes, 1024
     try:
         for tokens in documents:
             engine.generate(tokens, GenerationParams(max_tokens=1), threading.Event(), always)
-        assert len(engine.saved) == 0
+        assert len(engine.kv.saved) == 0
         assert copies == [], "the copy is refused before it is made, not evicted after"
     finally:
-        engine.saved.most_bytes = limit
+        engine.kv.saved.most_bytes = limit
 
 
 def test_the_spare_cells_of_a_context_within_the_trained_size_raise_no_warning(default_model, caplog):

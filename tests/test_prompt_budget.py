@@ -10,9 +10,10 @@ import threading
 
 import pytest
 
-from context import Snippet
-from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
+from context import CursorSnapshot, Snippet
+from lsp_server.engine.completer import LlamaCompleter
 from lsp_server.engine.llama_engine import LlamaEngine
+from lsp_server.engine.request import CompletionRequest
 from lsp_server.settings import CompletionSettings
 
 SPEED = 1000.0
@@ -26,6 +27,20 @@ SNIPPETS = [Snippet(f"pkg/mod_{n}.py", f"def helper_{n}(items):\n    return [ite
             for n in range(4)]
 
 
+class Repository:
+    """A retriever that finds the same snippets wherever the cursor is (until told otherwise)."""
+
+    def __init__(self, snippets: list[Snippet]) -> None:
+        self.snippets = snippets
+
+    def gather(self, cursor: CursorSnapshot, window: tuple[int, int]) -> list[Snippet]:
+        return self.snippets
+
+
+def completer_at(engine: LlamaEngine, speed: float) -> LlamaCompleter:
+    return LlamaCompleter(engine, Repository(SNIPPETS), prefill_speed=lambda: speed)
+
+
 @pytest.fixture(scope="module")
 def engine(starcoder_model):
     engine = LlamaEngine(str(starcoder_model), n_ctx=4096, n_threads=2)
@@ -37,16 +52,16 @@ def request_at(prefix: str) -> CompletionRequest:
     settings = CompletionSettings(window_tokens=1024, max_tokens=8, prompt_budget_ms=BUDGET_MS, multiline="never",
                                   fim_order="spm")  # typing appends: the cached prompt stays a prefix
     return CompletionRequest(prefix, "\n\nprint(total([1, 2]))\n", settings, path="app.py", repo="shop",
-                             context=lambda window, budget, cost: SNIPPETS, context_tokens=1024)
+                             context_tokens=1024)
 
 
 def uncached(engine: LlamaEngine, tokens: list[int]) -> int:
-    return len(tokens) - engine.reusable(tokens)
+    return len(tokens) - engine.kv.reusable(tokens)
 
 
 def test_a_cold_prompt_is_shortened_then_grows_to_the_full_prompt_in_the_background(engine):
     engine.reset_cache()
-    completer = LlamaCompleter(engine, prefill_speed=lambda: SPEED)
+    completer = completer_at(engine, SPEED)
     cold = request_at(FILE_BEFORE + TYPED)
     full, _mode = completer.prompt(cold, within_budget=False)
     assert not full.shortened and uncached(engine, full.tokens) > 4 * ALLOWANCE
@@ -55,7 +70,7 @@ def test_a_cold_prompt_is_shortened_then_grows_to_the_full_prompt_in_the_backgro
     assert shortened.shortened and uncached(engine, shortened.tokens) <= ALLOWANCE
     assert shortened.prefix.endswith("for v in val") and len(shortened.prefix) < len(full.prefix)
     assert "helper_0" not in shortened.prefix and len(shortened.tokens) < len(full.tokens) - sum(
-        len(completer._tokens_of(s.path, s.text, _mode)) for s in SNIPPETS), "no context is cached yet"
+        len(completer.planner.snippet_tokens(s, _mode)) for s in SNIPPETS), "no context is cached yet"
     result = completer.complete(cold, threading.Event(), lambda _shaped: None)
     assert result.shortened and result.stats.evaluated_tokens <= ALLOWANCE
 
@@ -71,23 +86,23 @@ def test_a_cold_prompt_is_shortened_then_grows_to_the_full_prompt_in_the_backgro
 
 def test_chunks_already_cached_are_kept_and_the_window_shrinks_to_fit(engine):
     engine.reset_cache()
-    completer = LlamaCompleter(engine, prefill_speed=lambda: SPEED)
+    completer = completer_at(engine, SPEED)
     # The context is cached (an earlier prompt evaluated it), then the user jumps far up the file.
     completer.warm(request_at(FILE_BEFORE + TYPED), threading.Event())
     elsewhere = request_at(FILE_BEFORE[: len(FILE_BEFORE) // 3] + "def jump(values):\n    return ")
     prompt, mode = completer.prompt(elsewhere)
     assert prompt.shortened and uncached(engine, prompt.tokens) <= ALLOWANCE
-    context = [t for s in SNIPPETS for t in completer._tokens_of(s.path, s.text, mode)]
+    context = [t for s in SNIPPETS for t in completer.planner.snippet_tokens(s, mode)]
     assert any(prompt.tokens[i:i + len(context)] == context for i in range(len(prompt.tokens) - len(context) + 1))
 
 
 def test_a_zero_budget_always_evaluates_the_full_prompt(engine):
     engine.reset_cache()
-    completer = LlamaCompleter(engine, prefill_speed=lambda: 1.0)
+    completer = completer_at(engine, 1.0)
     request = request_at(FILE_BEFORE + TYPED)
     unlimited = CompletionRequest(request.prefix, request.suffix,
                                   CompletionSettings(window_tokens=1024, prompt_budget_ms=0), path="app.py",
-                                  context=request.context, context_tokens=1024)
+                                  context_tokens=1024)
     prompt, _mode = completer.prompt(unlimited)
     assert not prompt.shortened and prompt.tokens == completer.prompt(unlimited, within_budget=False)[0].tokens
 
@@ -96,7 +111,7 @@ def test_the_measured_speed_is_positive_and_leaves_an_empty_cache(starcoder_mode
     fresh = LlamaEngine(str(starcoder_model), n_ctx=1024, n_threads=1)  # no speed measured yet: the probe runs
     try:
         speed = fresh.prefill_tokens_per_s()
-        assert speed > 0 and all(not sequence.tokens for sequence in fresh.sequences)
+        assert speed > 0 and all(not sequence.tokens for sequence in fresh.kv.sequences)
         assert fresh.prefill_tokens_per_s() == speed, "measured once, not probed again"
     finally:
         fresh.close()
@@ -107,7 +122,7 @@ def test_keystrokes_in_a_shortened_prompt_evaluate_only_what_was_typed(engine, o
     # So slow an engine that even the smallest window is over the allowance: every prompt stays
     # shortened, and only its staying put from keystroke to keystroke keeps typing cheap.
     engine.reset_cache()
-    completer = LlamaCompleter(engine, prefill_speed=lambda: 100.0)
+    completer = completer_at(engine, 100.0)
     settings = CompletionSettings(window_tokens=1024, max_tokens=4, prompt_budget_ms=BUDGET_MS, multiline="never",
                                   fim_order=order)
     suffix = "\n\nprint(total([1, 2]))\n"
@@ -115,8 +130,7 @@ def test_keystrokes_in_a_shortened_prompt_evaluate_only_what_was_typed(engine, o
     before = FILE_BEFORE + "".join(f"LIMIT_{n} = compute_limit({n}, scale={n * 3})\n" for n in range(12))
     evaluated = []
     for typed in range(1, len(TYPED) + 1):
-        request = CompletionRequest(before + TYPED[:typed], suffix, settings, path="app.py",
-                                    context=lambda window, budget, cost: SNIPPETS, context_tokens=1024)
+        request = CompletionRequest(before + TYPED[:typed], suffix, settings, path="app.py", context_tokens=1024)
         result = completer.complete(request, threading.Event(), lambda _shaped: None)
         assert result.shortened
         evaluated.append(result.stats.evaluated_tokens)
@@ -130,14 +144,15 @@ def grown_then_typed_on(engine: LlamaEngine, typed: str) -> tuple[LlamaCompleter
     """A cold file's full prompt grown whole, then ``typed`` after it while the index gathers
     other chunks than the ones that prompt holds."""
     engine.reset_cache()
-    completer = LlamaCompleter(engine, prefill_speed=lambda: SPEED)
+    completer = completer_at(engine, SPEED)
     first = request_at(FILE_BEFORE + TYPED)
     completer.complete(first, threading.Event(), lambda _shaped: None)
     assert completer.warm(first, threading.Event()).stop_reason == "warmed"
     later_snippets = [Snippet(f"pkg/other_{n}.py", f"def other_{n}(items):\n    return len(items) * {n}\n" * 3)
                       for n in range(4)]
+    completer.planner.retriever.snippets = later_snippets
     return completer, CompletionRequest(first.prefix + typed, first.suffix, first.settings, path="app.py", repo="shop",
-                                        context=lambda window, budget, cost: later_snippets, context_tokens=1024)
+                                        context_tokens=1024)
 
 
 def test_once_the_full_prompt_is_cached_a_different_gather_does_not_shorten_it_again(engine):

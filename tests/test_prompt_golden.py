@@ -6,9 +6,13 @@ from dataclasses import replace
 
 import pytest
 
+from context import CursorSnapshot, Snippet
+from lsp_server.engine.completer import LlamaCompleter
 from lsp_server.engine.llama_engine import LlamaEngine
+from lsp_server.engine.request import CompletionRequest
 from lsp_server.fim.formats import CompletionMode
 from lsp_server.fim.prompt import LINE_QUANTUM, build_prompt
+from lsp_server.settings import CompletionSettings
 
 # Meta's codellama example (llama.cpp issue #3503): the reference tokenizer's 28 ids.
 PREFIX = 'def remove_non_ascii(s: str) -> str:\n    """ '
@@ -140,17 +144,20 @@ def test_suffix_takes_at_most_a_quarter_and_is_cut_at_a_line_end(starcoder):
     assert prompt.suffix.endswith("\n") and suffix.startswith(prompt.suffix)
 
 
+class _Found:
+    """A retriever that finds the given snippets, best first."""
+
+    def __init__(self, snippets: list[tuple[str, str]]) -> None:
+        self.snippets = [Snippet(path, text) for path, text in snippets]
+
+    def gather(self, cursor: CursorSnapshot, window: tuple[int, int]) -> list[Snippet]:
+        return self.snippets
+
+
 def _with_context(engine, snippets, *, context_tokens=500):
-    from context import Snippet
-    from lsp_server.engine.completer import CompletionRequest, LlamaCompleter
-    from lsp_server.settings import CompletionSettings
-
-    def source(window, budget, cost):
-        return [Snippet(path, text) for path, text in snippets]
-
     request = CompletionRequest("x = ", "\n", CompletionSettings(), path="app.py", repo="shop",
-                                context=source, context_tokens=context_tokens)
-    return LlamaCompleter(engine).prompt(request, within_budget=False)[0]
+                                context_tokens=context_tokens)
+    return LlamaCompleter(engine, _Found(snippets)).prompt(request, within_budget=False)[0]
 
 
 def test_repository_context_uses_repo_and_file_separator_tokens(starcoder):

@@ -13,7 +13,7 @@ from bench.jsonrpc_pipe import PipeClient
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
 
-from lsp_server.protocol import PARTIAL_COMPLETION
+from lsp_server.extensions import PARTIAL_COMPLETION
 
 FIB = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return \n'
 URI = "file:///work/fib.py"

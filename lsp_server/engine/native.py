@@ -1,7 +1,6 @@
 """Thin, owned wrapper over llama.cpp's C API (through llama-cpp-python's ctypes bindings).
 
-This module owns every native handle: the model, its vocabulary, one context and its
-sampler chain. It deliberately avoids llama-cpp-python's high-level ``Llama`` class: that class
+This module owns the native model, its vocabulary and contexts (samplers: ``sampling``). It deliberately avoids llama-cpp-python's high-level ``Llama`` class: that class
 redirects fd 1 and fd 2 to /dev/null while loading when not verbose (fatal for JSON-RPC on
 stdio) and its ``suffix=`` FIM path inserts token id 0 instead of the FIM sentinels.
 """
@@ -11,81 +10,19 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import threading
 from collections.abc import Callable
 
 import llama_cpp
 
+from lsp_server.engine.native_backend import (
+    DECODE_ABORTING,
+    FLASH_ATTENTION_TYPES,
+    SPARE_CELLS_CONTEXT,
+    init_backend,
+)
 from lsp_server.fim.formats import SpecialTokens
 
 logger = logging.getLogger(__name__)
-native_logger = logging.getLogger("llama.cpp")
-
-_GGML_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
-_backend_lock = threading.Lock()
-_backend_ready = False
-_aborting = threading.Event()
-"""Set while a decode stops because we asked it to: llama.cpp then reports a failed compute,
-which is no error (background work makes way for a keystroke many times a minute)."""
-_SPARE_CELLS_NOTICE = "possible training context overflow"
-"""llama.cpp's warning when a context has more cells than the model was trained on. With spare
-cells, each sequence still holds at most ``n_ctx`` positions (the engine enforces it), so for
-such a context it is no warning."""
-_spare_cells_context = threading.Event()
-
-
-@llama_cpp.llama_log_callback
-def _route_native_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
-    # Native logs go to Python logging (stderr or the log file), never to fd 1. They are
-    # chatty (one line per tensor), so everything below a warning is shown only at -vv.
-    message = text.decode("utf-8", "replace").rstrip()
-    if message:
-        expected = _aborting.is_set() or _spare_cells_context.is_set() and _SPARE_CELLS_NOTICE in message
-        python_level = _GGML_LEVELS.get(level, logging.DEBUG) if not expected else logging.DEBUG
-        native_logger.log(python_level if python_level >= logging.WARNING else logging.DEBUG, message)
-
-
-def init_backend() -> None:
-    """Initialise llama.cpp once per process and route its logs into Python logging."""
-    global _backend_ready
-    with _backend_lock:
-        if not _backend_ready:
-            llama_cpp.llama_log_set(_route_native_log, ctypes.c_void_p(0))
-            llama_cpp.llama_backend_init()
-            _backend_ready = True
-
-
-def supports_gpu_offload() -> bool:
-    """Whether this llama.cpp build has a GPU backend (CUDA, Metal, Vulkan…)."""
-    return bool(llama_cpp.llama_supports_gpu_offload())
-
-
-def default_gpu_layers() -> int:
-    """Every layer on the GPU when this build has one, else none."""
-    return 999 if supports_gpu_offload() else 0
-
-
-_FLASH_ATTENTION = {
-    "on": llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
-    "off": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED,
-    "auto": llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
-}
-FLASH_ATTENTION_SETTINGS = tuple(_FLASH_ATTENTION)
-"""The values of ``--flash-attn``."""
-
-
-def flash_attention_for(setting: str, n_gpu_layers: int) -> str:
-    """``on``/``off`` as given; ``auto`` is off when nothing is offloaded, else llama.cpp's own choice.
-
-    llama.cpp's ``auto`` turns flash attention on for the CPU too, where its kernel makes the
-    one-token decode of a keystroke slower: 20–23 against 16 ms at a 2K-token depth and 60
-    against 52 ms at 8K with SmolLM2-135M on 2 cores (``bench/attention.py``, docs/benchmarks.md).
-    """
-    if setting not in _FLASH_ATTENTION:
-        raise ValueError(f"flash attention must be one of {', '.join(_FLASH_ATTENTION)} (got {setting!r})")
-    if setting == "auto" and n_gpu_layers == 0:
-        return "off"
-    return setting
 
 
 class ModelLoadError(RuntimeError):
@@ -235,7 +172,7 @@ class NativeContext:
         params.n_ctx = -(-n_ctx // 256) * 256 * n_sequences if split else n_ctx + spare_cells
         params.n_seq_max = n_sequences
         params.kv_unified = not split
-        params.flash_attn_type = _FLASH_ATTENTION[flash_attention]
+        params.flash_attn_type = FLASH_ATTENTION_TYPES[flash_attention]
         if rope_freq_scale != 1.0:
             params.rope_scaling_type = llama_cpp.LLAMA_ROPE_SCALING_TYPE_LINEAR
             params.rope_freq_scale = rope_freq_scale
@@ -244,11 +181,11 @@ class NativeContext:
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         if spare_cells and n_ctx <= model.n_ctx_train:
-            _spare_cells_context.set()
+            SPARE_CELLS_CONTEXT.set()
         try:
             ctx = llama_cpp.llama_init_from_model(model._model, params)
         finally:
-            _spare_cells_context.clear()
+            SPARE_CELLS_CONTEXT.clear()
         if not ctx:
             raise ContextTooLarge(f"could not create a context of {n_ctx} tokens (out of memory?)")
         self.model = model
@@ -264,9 +201,14 @@ class NativeContext:
         # Kept on the instance: llama.cpp holds the pointer while it is set.
         self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self._should_abort())
 
+    @property
+    def handle(self) -> llama_cpp.llama_context_p:
+        """The native context (for samplers bound to it)."""
+        return self._ctx
+
     def _should_abort(self) -> bool:
         if self._abort_check():
-            _aborting.set()
+            DECODE_ABORTING.set()
             return True
         return False
 
@@ -337,7 +279,7 @@ class NativeContext:
                 status = llama_cpp.llama_decode(self._ctx, batch)
             finally:
                 llama_cpp.llama_set_abort_callback(self._ctx, llama_cpp.ggml_abort_callback(), None)
-                _aborting.clear()
+                DECODE_ABORTING.clear()
         if status == 2:
             raise DecodeAborted("decode aborted")
         if status == 1:
@@ -352,39 +294,9 @@ class NativeContext:
         pointer = llama_cpp.llama_get_logits_ith(self._ctx, -1)
         return np.ctypeslib.as_array(pointer, shape=(self.model.n_vocab,)).copy()
 
-    def new_sampler(self, *, temperature: float, top_k: int = 40, top_p: float = 0.95, seed: int = 0) -> Sampler:
-        """A sampler chain: greedy at temperature 0, else top-k/top-p/temperature sampling."""
-        return Sampler(self, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-
     def close(self) -> None:
         """Free the native context."""
         if self._ctx:
             llama_cpp.llama_batch_free(self._batch)
             llama_cpp.llama_free(self._ctx)
             self._ctx = None
-
-
-class Sampler:
-    """A llama.cpp sampler chain bound to one context."""
-
-    def __init__(self, context: NativeContext, *, temperature: float, top_k: int, top_p: float, seed: int) -> None:
-        self._context = context
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-        if temperature <= 0:
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
-        else:
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_k(top_k))
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_p(top_p, 1))
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(temperature))
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
-        self._chain = chain
-
-    def sample(self) -> int:
-        """Pick the next token from the logits of the last decoded position."""
-        return int(llama_cpp.llama_sampler_sample(self._chain, self._context._ctx, -1))
-
-    def close(self) -> None:
-        """Free the chain (it owns the samplers added to it)."""
-        if self._chain:
-            llama_cpp.llama_sampler_free(self._chain)
-            self._chain = None

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from context import CursorSnapshot
+
 MultilineSetting = Literal["auto", "always", "never"]
 
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
@@ -45,19 +47,15 @@ class CursorContext:
         return self.line_prefix.rstrip().endswith(_BLOCK_OPENERS)
 
 
-def cursor_context(prefix: str, suffix: str, multiline: MultilineSetting = "auto", *,
+def cursor_context(cursor: CursorSnapshot, multiline: MultilineSetting = "auto", *,
                    after_accept: bool = False) -> CursorContext:
-    """Describe the cursor position from the document text around it.
+    """What the rules need from the cursor snapshot, under the multiline setting.
 
     ``after_accept`` is for the suggestion computed ahead for the text after an acceptance: there
     the cursor ends a line the user just took, and the next line is the useful suggestion.
     While typing, a model that wants a newline gets no suggestion at once instead.
     """
-    line_prefix = prefix[prefix.rfind("\n") + 1:]
-    newline = suffix.find("\n")
-    line_suffix = suffix if newline == -1 else suffix[:newline]
-    rest = "" if newline == -1 else suffix[newline + 1:]
-    following = next((line for line in rest.split("\n") if line.strip()), "")
+    line_prefix, line_suffix = cursor.line_prefix, cursor.line_suffix
     if multiline == "auto":
         # A blank line (even before auto-inserted closers) starts a block; a block opener
         # does too when nothing follows it, but ``foo(║)`` is an inline argument list.
@@ -65,7 +63,7 @@ def cursor_context(prefix: str, suffix: str, multiline: MultilineSetting = "auto
         wants_many = blank_line or (not line_suffix.strip() and line_prefix.rstrip().endswith(_BLOCK_OPENERS))
     else:
         wants_many = multiline == "always"
-    return CursorContext(line_prefix, line_suffix, following, wants_many, after_accept)
+    return CursorContext(line_prefix, line_suffix, cursor.next_line, wants_many, after_accept)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from context.snapshot import normalize_newlines
 from lsp_server.fim.blocks import LINE_QUANTUM as LINE_QUANTUM
 from lsp_server.fim.blocks import PromptMemo, TextEncoder, head_lines, tail_blocks
 from lsp_server.fim.formats import CompletionMode
@@ -36,11 +37,6 @@ class Prompt:
     """Repository context in the prompt (chunks and their frame)."""
     shortened: bool = False
     """Cut to the prompt time budget: less context or a smaller window than the settings allow."""
-
-
-def normalize_newlines(text: str) -> str:
-    """CRLF and lone CR → LF (Code Llama does not recognise ``<SUF>`` before a ``\\r``)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def trim_prefix(prefix: str, encoder: TextEncoder, budget: int, memo: PromptMemo, *,

@@ -3,7 +3,7 @@
  * tested without VS Code.
  */
 
-/** The `infill/status` answer (see the server's `lsp_server/protocol.py`). */
+/** The `infill/status` answer (see the server's `lsp_server/extensions.py`). */
 export interface ServerStatus {
   version?: string;
   model?: string | null;

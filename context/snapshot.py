@@ -1,0 +1,49 @@
+"""One request's view of the document at the cursor, taken once and read by every stage.
+
+The language server takes it when a request arrives; retrieval, prompt building and
+post-processing read its facts instead of splitting the text again. Lines are counted as LSP
+counts them: CRLF, CR and LF each end one line, and the snapshot's text uses LF only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def normalize_newlines(text: str) -> str:
+    """CRLF and lone CR → LF (Code Llama does not recognise ``<SUF>`` before a ``\\r``)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@dataclass(frozen=True)
+class CursorSnapshot:
+    """The text before and after the cursor, where it comes from, and what lies next to it."""
+
+    prefix: str
+    suffix: str
+    document: Path | None = None
+    """The document's file, if it has one (repository context is gathered around it)."""
+    line: int = field(init=False)
+    """The cursor's line, 0-based."""
+    line_prefix: str = field(init=False)
+    line_suffix: str = field(init=False)
+    next_line: str = field(init=False)
+    """The first line after the cursor's that is not blank ('' if none)."""
+
+    @classmethod
+    def of(cls, prefix: str, suffix: str, document: Path | None = None) -> CursorSnapshot:
+        """A snapshot of raw document text (any newline convention)."""
+        return cls(normalize_newlines(prefix), normalize_newlines(suffix), document)
+
+    def __post_init__(self) -> None:
+        newline = self.suffix.find("\n")
+        rest = "" if newline == -1 else self.suffix[newline + 1:]
+        facts = {
+            "line": self.prefix.count("\n"),
+            "line_prefix": self.prefix[self.prefix.rfind("\n") + 1:],
+            "line_suffix": self.suffix if newline == -1 else self.suffix[:newline],
+            "next_line": next((line for line in rest.split("\n") if line.strip()), ""),
+        }
+        for name, value in facts.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
