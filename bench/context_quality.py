@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.scoring import log_probs
-from context import ContextEngine, CursorSnapshot, Snippet, select
+from context import Repository, CursorSnapshot, Snippet, select
+from context.snapshot import split_healing
 from lsp_server.engine.completer import LlamaCompleter
 from lsp_server.engine.llama_engine import LlamaEngine
 from lsp_server.engine.models import default_model_path
-from lsp_server.engine.prompt_planner import split_healing
 from lsp_server.engine.request import CompletionRequest
 from lsp_server.settings import CompletionSettings
 
@@ -134,11 +134,11 @@ class PackageIndexes:
     """One context engine per package, indexed on first use."""
 
     def __init__(self) -> None:
-        self._engines: dict[Path, ContextEngine] = {}
+        self._engines: dict[Path, Repository] = {}
 
-    def __call__(self, package: Path) -> ContextEngine:
+    def __call__(self, package: Path) -> Repository:
         if package not in self._engines:
-            engine = ContextEngine()
+            engine = Repository()
             engine.add_folder(package)
             engine.index_all()
             self._engines[package] = engine

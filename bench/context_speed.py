@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.stats import percentile
-from context import ContextEngine, CursorSnapshot, select
+from context import Repository, CursorSnapshot, select
 from lsp_server.engine.llama_engine import LlamaEngine
 from lsp_server.engine.models import default_model_path
 from lsp_server.fim.formats import CompletionMode
@@ -42,8 +42,8 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {statistics.median(samples):.1f} ms, p95 {percentile(samples, 0.95):.1f} ms"
 
 
-def measure_index(tree: Path) -> ContextEngine:
-    engine = ContextEngine()
+def measure_index(tree: Path) -> Repository:
+    engine = Repository()
     engine.add_folder(tree)
     before = rss_mib()
     started = time.perf_counter()
@@ -59,7 +59,7 @@ def measure_updates(saves: int = 20) -> None:
     try:
         for i in range(200):
             (workspace / f"module_{i}.py").write_text(f"def function_{i}(x):\n    return x + {i}\n")
-        engine = ContextEngine()
+        engine = Repository()
         engine.add_folder(workspace)
         engine.start()
         engine.indexing_done.wait(60)
@@ -80,7 +80,7 @@ def measure_updates(saves: int = 20) -> None:
         shutil.rmtree(workspace, ignore_errors=True)
 
 
-def measure_gather(engine: ContextEngine, tree: Path, queries: int) -> None:
+def measure_gather(engine: Repository, tree: Path, queries: int) -> None:
     model = LlamaEngine(default_model_path(), n_ctx=512)
     mode = CompletionMode(None, "prefix-only")
     cache: dict[tuple, int] = {}

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from bench.load import rss_kib
-from context import ContextEngine
+from context import Repository
 from context.ignore import WorkspaceFilter
 from context.index import fingerprint_of
 from lsp_server.engine.models import default_model_path
@@ -217,7 +217,7 @@ def checkout(root: Path, args) -> None:
             update_cpu = cpu_seconds(server.pid) - before_cpu
         finally:
             server.close()
-    engine = ContextEngine()
+    engine = Repository()
     engine.add_folder(root)
     from_scratch = time.process_time()
     engine.index_all()

@@ -14,6 +14,8 @@ import re
 import sys
 from dataclasses import dataclass
 
+from context.languages import language_of
+
 logger = logging.getLogger(__name__)
 
 WINDOW_LINES = 40
@@ -25,12 +27,6 @@ _KEYWORDS = frozenset(
     "while with yield int str void static public private protected new struct impl pub use mod fn func type "
     "package interface enum switch case default include define the".split()
 )
-LANGUAGES = {
-    ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript",
-    ".jsx": "javascript", ".ts": "typescript", ".tsx": "tsx", ".go": "go", ".rs": "rust", ".java": "java",
-    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".cs": "csharp", ".rb": "ruby",
-    ".php": "php", ".lua": "lua", ".kt": "kotlin", ".swift": "swift", ".scala": "scala", ".sh": "bash",
-}
 _DEFINITION_HINTS = ("function", "class", "method", "struct", "impl", "interface", "enum", "trait", "module",
                      "type_declaration", "decorated_definition", "namespace", "object_declaration")
 
@@ -85,13 +81,6 @@ def _windows(path: str, lines: list[str], start: int, end: int, size: int = WIND
     return chunks
 
 
-def language_family(path: str) -> str:
-    """The language of a file, with JavaScript and TypeScript as one (they import each other)."""
-    suffix = path[path.rfind("."):].lower() if "." in path else ""
-    language = LANGUAGES.get(suffix, suffix)
-    return "js" if language in ("javascript", "typescript", "tsx") else language
-
-
 def _exported(node):
     """The declaration inside ``export ...`` (JS/TS), else None."""
     if node.type != "export_statement":
@@ -141,8 +130,8 @@ def _walk_members(node):
 
 def syntax_tree(path: str, text: str):
     """The tree-sitter root node of a file, or None (no grammar for its language, or a parse error)."""
-    suffix = path[path.rfind("."):].lower() if "." in path else ""
-    parser = _parser(LANGUAGES[suffix]) if suffix in LANGUAGES else None
+    language = language_of(path)
+    parser = _parser(language.grammar) if language is not None and language.grammar else None
     if parser is None:
         return None
     try:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from context.chunking import Chunk, chunk_text, syntax_tree
+from context.languages import module_files
 from context.symbols import SIGNATURE_LINES, Symbol, head_of, matches_typed, symbols_of
 
 BM25_K1 = 1.2
@@ -273,33 +274,9 @@ class RepoIndex:
             return self._lookups[key]
 
     def _resolve_import(self, importer: str, module: str) -> str | None:
+        candidates = module_files(importer, module)
         with self._lock:
             paths = self._files.keys()
-            if module.startswith(".") and not module.startswith(("./", "../")) and module != "..":
-                # Python's relative import: one dot is the importer's package, each more one up.
-                dots = len(module) - len(module.lstrip("."))
-                base = importer.split("/")[:-1]
-                base = base[:len(base) - (dots - 1)] if dots - 1 <= len(base) else []
-                stem = "/".join(base + [part for part in module[dots:].split(".") if part])
-                candidates = [stem + ".py", stem + "/__init__.py"] if stem else ["__init__.py"]
-            elif module.startswith("."):
-                base = importer.rsplit("/", 1)[0] if "/" in importer else ""
-                parts = [p for p in (base + "/" + module).split("/") if p not in ("", ".")]
-                resolved: list[str] = []
-                for part in parts:
-                    if part == "..":
-                        if resolved:
-                            resolved.pop()
-                    else:
-                        resolved.append(part)
-                stem = "/".join(resolved)
-                candidates = [stem + ext for ext in ("", ".ts", ".tsx", ".js", ".jsx", ".py", "/index.ts", "/index.js")]
-            elif "::" in module or module in ("crate", "self", "super"):
-                stem = _rust_module_stem(importer, module)
-                candidates = [stem + ".rs", stem + "/mod.rs"]
-            else:
-                stem = module.replace(".", "/").strip("/")
-                candidates = [stem + ".py", stem + "/__init__.py", stem + ".java", stem + ".kt", stem + ".go", stem]
             for candidate in candidates:
                 if candidate in paths:
                     return candidate
@@ -308,22 +285,3 @@ class RepoIndex:
                 if matches:
                     return matches[0]
             return None
-
-
-def _rust_module_stem(importer: str, module: str) -> str:
-    """``crate::net::client`` → ``src/net/client`` (the importer's crate root is the ``src`` folder
-    above it); ``super::`` and ``self::`` count from the importer's own module. An external
-    crate's path is left as it is, to be matched at the end of an indexed path."""
-    parts = module.split("::")
-    folders = importer.split("/")[:-1]
-    if parts[0] == "crate":
-        root = len(folders) - folders[::-1].index("src") if "src" in folders else 0
-        return "/".join(folders[:root] + parts[1:])
-    if parts[0] in ("self", "super"):
-        stem = importer.rsplit("/", 1)[-1].removesuffix(".rs")
-        base = folders if stem in ("mod", "lib", "main") else folders + [stem]  # the importer's module folder
-        while parts and parts[0] in ("self", "super"):
-            if parts.pop(0) == "super" and base:
-                base = base[:-1]
-        return "/".join(base + parts)
-    return "/".join(parts)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from context.chunking import Chunk, language_family
+from context.chunking import Chunk
+from context.languages import family_of
 from context.cursor import AtCursor, Binding, at_cursor, constructed_class, import_bindings
 from context.index import RepoIndex
 from context.symbols import Symbol
@@ -74,7 +75,7 @@ def _through_receiver(index: RepoIndex, path: str, cursor: AtCursor, bindings: d
             return []
         if module_file is not None:
             # A Java or Kotlin file is its class: what the receiver offers is that class's members.
-            container = None if language_family(module_file) in ("java", "kotlin") else ""
+            container = None if family_of(module_file) in ("java", "kotlin") else ""
             return index.symbols_matching(cursor.typed, paths=[module_file], container=container)
         if binding.name and not rest:  # ``from m import Class`` then ``Class.attr``
             return _members(index, path, binding.name, cursor.typed, bindings)
@@ -103,8 +104,8 @@ def _any_member(index: RepoIndex, path: str, typed: str,
 
 
 def _same_language(path: str, found: list[tuple[str, Symbol]]) -> list[tuple[str, Symbol]]:
-    family = language_family(path)
-    return [(where, symbol) for where, symbol in found if language_family(where) == family]
+    family = family_of(path)
+    return [(where, symbol) for where, symbol in found if family_of(where) == family]
 
 
 def _module_file(index: RepoIndex, path: str, binding: Binding, rest: tuple[str, ...]) -> str | None:

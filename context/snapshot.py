@@ -16,6 +16,19 @@ def normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def split_healing(prefix: str) -> tuple[str, str]:
+    """Token healing: the prefix as the prompt sees it, and the whitespace the model must generate.
+
+    Tokenizers merge a newline with the next line's indentation (``"\\n   "`` is one token) and
+    spaces with the next word (``" return"``), so a prompt that ends in whitespace ends in a
+    token the model rarely saw there: after a lone ``"\\n"`` it writes top-level code. The
+    trailing whitespace is taken off the prompt instead, and generation is constrained to
+    produce it first.
+    """
+    kept = prefix.rstrip(" \t\r\n")
+    return kept, prefix[len(kept):].replace("\r\n", "\n")
+
+
 @dataclass(frozen=True)
 class CursorSnapshot:
     """The text before and after the cursor, where it comes from, and what lies next to it."""
@@ -30,6 +43,10 @@ class CursorSnapshot:
     line_suffix: str = field(init=False)
     next_line: str = field(init=False)
     """The first line after the cursor's that is not blank ('' if none)."""
+    healed_prefix: str = field(init=False, repr=False)
+    """The prefix without its trailing whitespace (see :func:`split_healing`)."""
+    trailing_whitespace: str = field(init=False)
+    """That whitespace: the model generates it first."""
 
     @classmethod
     def of(cls, prefix: str, suffix: str, document: Path | None = None) -> CursorSnapshot:
@@ -39,7 +56,10 @@ class CursorSnapshot:
     def __post_init__(self) -> None:
         newline = self.suffix.find("\n")
         rest = "" if newline == -1 else self.suffix[newline + 1:]
+        healed, trailing = split_healing(self.prefix)
         facts = {
+            "healed_prefix": healed,
+            "trailing_whitespace": trailing,
             "line": self.prefix.count("\n"),
             "line_prefix": self.prefix[self.prefix.rfind("\n") + 1:],
             "line_suffix": self.suffix if newline == -1 else self.suffix[:newline],

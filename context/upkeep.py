@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +84,7 @@ class RescanPacer:
 
 
 class Upkeep:
-    """The indexer thread of one ``ContextEngine``."""
+    """The indexer thread of one ``Repository``."""
 
     def __init__(self, engine, on_progress: Callable[[int, int], None] | None,
                  on_warning: Callable[[str], None], *, watch: bool = True) -> None:
@@ -144,7 +144,7 @@ class Upkeep:
         self.stats.pending = 1  # until the watches are placed and the first walk is checked
         try:
             engine.index_all(self._on_progress)
-            self._watch(engine.folders_to_watch())
+            self._watch(folders_to_watch(engine))
             # Files saved while the first walk ran, in folders not yet watched then.
             for root in engine.folders:
                 engine.sync_below(root)
@@ -199,13 +199,13 @@ class Upkeep:
                            "than %.0f s)", self.stats.rescans, self.pacer.delay)
             for root in engine.folders:
                 engine.sync_below(root)
-            self._watch(engine.folders_to_watch())
+            self._watch(folders_to_watch(engine))
         elif batch:
             self.stats.batches += 1
             created: set[Path] = set()
             for path in sorted(batch):
                 created |= self._apply(path)
-            self._watch(created | engine.folders_to_watch(among=batch))
+            self._watch(created | folders_to_watch(engine, among=batch))
         with self._lock:
             self.stats.pending = len(self._queued)
 
@@ -261,3 +261,31 @@ def _yield_cpu_to_completions() -> None:
         os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + INDEXER_NICENESS))
     except (AttributeError, OSError) as exc:
         logger.debug("indexing keeps its priority: %s", exc)
+
+
+def folders_to_watch(engine, among: Iterable[Path] | None = None) -> set[Path]:
+    """The workspace folders, every folder holding an indexed file, and their ancestors
+    (only those of the files ``among``, when given: a batch's changed paths).
+
+    The whole set also has walked folders that hold no indexed file yet (a new file there is
+    then seen at once), shallowest first, while the watches stay within twice the folders
+    that hold indexed files.
+    """
+    wanted = set(engine.folders)
+    if among is None:
+        paths = map(engine.path_of, engine.index.paths())
+    else:
+        paths = (path for path in among if (located := engine.locate(path)) and engine.index.file(located[1]))
+    holding = set()
+    for path in paths:
+        if path is None:
+            continue
+        folder = path.parent
+        holding.add(folder)
+        while folder not in wanted and folder != folder.parent:
+            wanted.add(folder)
+            folder = folder.parent
+    if among is None:
+        spare = sorted(engine.walked_folders - wanted, key=lambda folder: (len(folder.parts), folder))
+        wanted.update(spare[:max(0, 2 * len(holding) - len(wanted))])
+    return wanted

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from context import ContextEngine
+from context import Repository
 from lsp_server.documents import lsp_lines
 from lsp_server.engine.completer import LlamaCompleter
 from lsp_server.engine.generation import GenerationParams, GenerationStats
@@ -93,7 +93,7 @@ def workspace_of(path: Path, given: str | None) -> Path:
     return folder
 
 
-def _request(args: argparse.Namespace) -> tuple[CompletionRequest, ContextEngine | None]:
+def _request(args: argparse.Namespace) -> tuple[CompletionRequest, Repository | None]:
     """The request at the file position, and the indexed workspace its context comes from."""
     path = Path(args.file)
     prefix, suffix = split_at(read_source(args.file), args.line, args.character)
@@ -105,7 +105,7 @@ def _request(args: argparse.Namespace) -> tuple[CompletionRequest, ContextEngine
     if args.context_tokens <= 0:
         return CompletionRequest(prefix, suffix, settings, path=path.name), None
     root = workspace_of(path, args.workspace)
-    workspace = ContextEngine()
+    workspace = Repository()
     workspace.add_folder(root)
     started = time.perf_counter()
     count = workspace.index_all()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from lsprotocol.types import TextDocumentSyncKind
 from pygls.workspace import TextDocument, Workspace
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
@@ -43,10 +44,9 @@ class LspWorkspace(Workspace):
     """pygls's workspace with documents that split lines as LSP does."""
 
     @classmethod
-    def like(cls, workspace: Workspace) -> LspWorkspace:
-        """A fresh workspace with the same root, folders, sync kind and position encoding."""
-        return cls(workspace.root_uri, workspace._sync_kind, list(workspace.folders.values()),
-                   workspace.position_encoding)
+    def like(cls, workspace: Workspace, sync_kind: TextDocumentSyncKind) -> LspWorkspace:
+        """A fresh workspace with the same root, folders and position encoding."""
+        return cls(workspace.root_uri, sync_kind, list(workspace.folders.values()), workspace.position_encoding)
 
     def _create_text_document(self, doc_uri: str, source: str | None = None, version: int | None = None,
                               language_id: str | None = None) -> TextDocument:

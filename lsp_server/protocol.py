@@ -46,7 +46,9 @@ class InfillProtocol(LanguageServerProtocol):
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams):
         result = yield from super().lsp_initialize(params)
-        self._workspace = LspWorkspace.like(self._workspace)  # no document is open before initialize
+        sync = result.capabilities.text_document_sync
+        sync_kind = sync.change if isinstance(sync, types.TextDocumentSyncOptions) else sync
+        self._workspace = LspWorkspace.like(self._workspace, sync_kind)  # no document is open before initialize
         result.capabilities.experimental = server_experimental_capabilities()
         return result
 

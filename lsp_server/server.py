@@ -68,7 +68,8 @@ class InfillServer(LanguageServer):
         for error in errors:
             logger.warning("setting ignored: %s", error)
             self.tell_user_once(f"setting:{error}", f"Infill: {error}", types.MessageType.Warning)
-        if self.workspace_context.engine is not None and rules_from(self.service.settings.context) != rules_from(before.context):
+        rules_changed = rules_from(self.service.settings.context) != rules_from(before.context)
+        if rules_changed and self.workspace_context.repository is not None:
             await self.restart_context()
 
     async def restart_context(self) -> None:

@@ -1,8 +1,8 @@
 """Repository context for the language server: which folders, which rules, indexing progress.
 
-Bridges :class:`context.ContextEngine` (threads, plain paths) and the protocol (work-done
-progress, messages, URIs). :class:`WorkspaceContext` holds the server's current engine (rebuilt
-when the file rules change) and is the completer's retriever.
+Bridges :class:`context.Repository` (threads, plain paths) and the protocol (work-done
+progress, messages, URIs). :class:`WorkspaceContext` holds the server's current repository
+(rebuilt when the file rules change) and is the completer's retriever.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from context import ContextEngine, CursorSnapshot, FileRules, Snippet, is_secret
+from context import Repository, CursorSnapshot, FileRules, Snippet, is_secret
 from lsp_server.settings import ContextSettings
 
 logger = logging.getLogger(__name__)
@@ -63,11 +63,11 @@ async def ask_editor_to_watch(server) -> bool:
 
 
 async def start_indexing(server, roots: list[Path], settings: ContextSettings, *,
-                         editor_watches: bool = False) -> ContextEngine:
-    """Create the engine for ``roots`` and index it in the background, reporting progress."""
-    engine = ContextEngine(rules_from(settings))
+                         editor_watches: bool = False) -> Repository:
+    """Create the repository of ``roots`` and index it in the background, reporting progress."""
+    repository = Repository(rules_from(settings))
     for root in roots:
-        engine.add_folder(root)
+        repository.add_folder(root)
     loop = asyncio.get_running_loop()
     token = f"infill/indexing/{next(_runs)}"  # a token may be created only once per session
     progress = server.work_done_progress
@@ -93,72 +93,72 @@ async def start_indexing(server, roots: list[Path], settings: ContextSettings, *
     def warn(message: str) -> None:
         loop.call_soon_threadsafe(server.tell_user_once, "watch", message, types.MessageType.Warning)
 
-    engine.start(on_progress=lambda done, total: loop.call_soon_threadsafe(report, done, total), on_warning=warn,
+    repository.start(on_progress=lambda done, total: loop.call_soon_threadsafe(report, done, total), on_warning=warn,
                  watch=not editor_watches)
-    return engine
+    return repository
 
 
 class WorkspaceContext:
     """The current repository index of the workspace folders, and what requests ask of it."""
 
     def __init__(self) -> None:
-        self.engine: ContextEngine | None = None
+        self.repository: Repository | None = None
 
     async def restart(self, server, roots: list[Path], settings: ContextSettings, *, editor_watches: bool) -> None:
         """(Re)build the index of ``roots`` with the current rules."""
-        if self.engine is not None:
-            self.engine.stop()
-        self.engine = await start_indexing(server, roots, settings, editor_watches=editor_watches)
+        if self.repository is not None:
+            self.repository.stop()
+        self.repository = await start_indexing(server, roots, settings, editor_watches=editor_watches)
 
     def gather(self, cursor: CursorSnapshot, window: tuple[int, int]) -> list[Snippet]:
-        """The completer's retriever (on the inference thread; the engine may be replaced meanwhile)."""
-        engine = self.engine
-        return engine.gather(cursor, window) if engine is not None else []
+        """The completer's retriever (on the inference thread; the repository may be replaced meanwhile)."""
+        repository = self.repository
+        return repository.gather(cursor, window) if repository is not None else []
 
     def locate(self, path: Path) -> tuple[str, str]:
         """``(workspace-relative path, workspace folder name)``; the file name and '' outside."""
-        located = self.engine.locate(path) if self.engine is not None else None
+        located = self.repository.locate(path) if self.repository is not None else None
         return (located[1], located[0].root.name) if located else (path.name, "")
 
     def privacy(self, path: Path) -> str:
         """``secret_file`` or ``ignored_file`` when the file's text must never reach a prompt, else ''."""
         if is_secret(path.name):
             return "secret_file"
-        if self.engine is not None and self.engine.is_private(path):
+        if self.repository is not None and self.repository.is_private(path):
             return "ignored_file"
         return ""
 
     def note_document(self, path: Path, text: str, *, edited: bool) -> None:
         """An open document's current text (unsaved text wins over the disk)."""
-        if self.engine is not None:
-            self.engine.set_buffer(path, text, edited=edited)
+        if self.repository is not None:
+            self.repository.set_buffer(path, text, edited=edited)
 
     def close_document(self, path: Path) -> None:
-        if self.engine is not None:
-            self.engine.close_buffer(path)
+        if self.repository is not None:
+            self.repository.close_buffer(path)
 
     def file_changed(self, path: Path) -> None:
         """The editor reports a change on disk."""
-        if self.engine is not None:
-            self.engine.notify_changed(path)
+        if self.repository is not None:
+            self.repository.notify_changed(path)
 
     def stop(self) -> None:
-        if self.engine is not None:
-            self.engine.stop()
+        if self.repository is not None:
+            self.repository.stop()
 
     def status(self, expecting_roots: bool) -> dict:
         """The ``infill/status`` fields on the index (see ``lsp_server/extensions.py``)."""
-        engine = self.engine
-        indexing = not engine.indexing_done.is_set() if engine is not None else expecting_roots
-        return {"indexedFiles": len(engine.index) if engine is not None else 0, "indexing": indexing,
-                **_upkeep_status(engine)}
+        repository = self.repository
+        indexing = not repository.indexing_done.is_set() if repository is not None else expecting_roots
+        return {"indexedFiles": len(repository.index) if repository is not None else 0, "indexing": indexing,
+                **_upkeep_status(repository)}
 
 
-def _upkeep_status(engine: ContextEngine | None) -> dict:
+def _upkeep_status(repository: Repository | None) -> dict:
     """The ``infill/status`` fields on keeping the index fresh (see ``lsp_server/extensions.py``)."""
-    upkeep = engine.upkeep if engine is not None else None
+    upkeep = repository.upkeep if repository is not None else None
     if upkeep is None:
         return {"watches": 0, "pendingChanges": 0, "rescans": 0, "indexFingerprint": None}
     stats = upkeep.stats
     return {"watches": stats.watches, "pendingChanges": stats.pending, "rescans": stats.rescans,
-            "indexFingerprint": engine.index.fingerprint()}
+            "indexFingerprint": repository.index.fingerprint()}

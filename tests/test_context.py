@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import context.engine
-from context import ContextEngine, CursorSnapshot, FileRules
+import context.repository
+from context import Repository, CursorSnapshot, FileRules
 from context.chunking import chunk_text
 from context.ignore import WorkspaceFilter, is_secret
 from context.index import RepoIndex, imported_modules
@@ -55,7 +55,7 @@ def test_symlinks_out_of_the_workspace_are_not_followed(tmp_path):
     write(workspace, {"main.py": "x = 1\n"})
     os.symlink(outside / "leak.py", workspace / "link.py")
     os.symlink(outside, workspace / "linked_dir")
-    engine = ContextEngine()
+    engine = Repository()
     engine.add_folder(workspace)
     engine.index_all()
     assert engine.index.paths() == ["main.py"]
@@ -156,7 +156,7 @@ def test_similar_code_comes_first_even_when_its_names_are_too_short_to_search_fo
 
 def test_unsaved_buffer_text_wins_over_disk(tmp_path):
     write(tmp_path, {"a.py": "def on_disk():\n    pass\n"})
-    engine = ContextEngine()
+    engine = Repository()
     engine.add_folder(tmp_path)
     engine.index_all()
     engine.set_buffer(tmp_path / "a.py", "def in_editor():\n    pass\n", edited=True)
@@ -172,12 +172,12 @@ def test_typing_in_a_line_ranks_once_even_as_the_document_is_rechunked(tmp_path,
     # make the next keystroke rank the repository again (the slow part of a gather).
     (tmp_path / "helpers.py").write_text("def parse_remote_config(path):\n    return path\n")
     (tmp_path / "app.py").write_text("import helpers\n\n")
-    engine = ContextEngine()
+    engine = Repository()
     engine.add_folder(tmp_path)
     engine.index_all()
     rankings = []
-    real = context.engine.candidates
-    monkeypatch.setattr(context.engine, "candidates", lambda index, query: rankings.append(query) or real(index, query))
+    real = context.repository.candidates
+    monkeypatch.setattr(context.repository, "candidates", lambda index, query: rankings.append(query) or real(index, query))
     app = tmp_path / "app.py"
     before = "import helpers\n\nvalue = helpers.parse"
     for typed in ("", "_re", "_remote"):

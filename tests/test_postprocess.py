@@ -7,13 +7,13 @@ what the user is shown and that generation stopped at the right moment.
 import pytest
 
 from context import CursorSnapshot
-from lsp_server.fim.postprocess import cursor_context, shape
+from lsp_server.fim.postprocess import cursor_line, shape
 
 
 def run(document: str, raw: str, multiline: str = "auto", after_accept: bool = False):
     """Feed ``raw`` one character at a time, as the engine would; return (shown, consumed)."""
     prefix, suffix = document.split("║")
-    ctx = cursor_context(CursorSnapshot.of(prefix, suffix), multiline, after_accept=after_accept)
+    ctx = cursor_line(CursorSnapshot.of(prefix, suffix), multiline, after_accept=after_accept)
     for end in range(1, len(raw) + 1):
         shaped = shape(raw[:end], ctx)
         if shaped.done:
@@ -103,7 +103,7 @@ def test_brackets_inside_strings_do_not_count():
 )
 def test_multiline_decision(document, setting, expected):
     prefix, suffix = document.split("║")
-    assert cursor_context(CursorSnapshot.of(prefix, suffix), setting).multiline is expected
+    assert cursor_line(CursorSnapshot.of(prefix, suffix), setting).multiline is expected
 
 
 def test_trailing_whitespace_is_trimmed_at_the_end():
@@ -113,7 +113,7 @@ def test_trailing_whitespace_is_trimmed_at_the_end():
 
 def test_settled_text_never_exceeds_what_is_shown_and_holds_back_possible_overlap():
     prefix, suffix = "x = ║  # total\n".split("║")
-    shaped = shape("a + b  # t", cursor_context(CursorSnapshot.of(prefix, suffix)))
+    shaped = shape("a + b  # t", cursor_line(CursorSnapshot.of(prefix, suffix)))
     assert not shaped.done
     assert shaped.text[: shaped.settled] == "a + b  "
 

@@ -27,7 +27,7 @@ SNIPPETS = [Snippet(f"pkg/mod_{n}.py", f"def helper_{n}(items):\n    return [ite
             for n in range(4)]
 
 
-class Repository:
+class FixedSnippets:
     """A retriever that finds the same snippets wherever the cursor is (until told otherwise)."""
 
     def __init__(self, snippets: list[Snippet]) -> None:
@@ -38,7 +38,7 @@ class Repository:
 
 
 def completer_at(engine: LlamaEngine, speed: float) -> LlamaCompleter:
-    return LlamaCompleter(engine, Repository(SNIPPETS), prefill_speed=lambda: speed)
+    return LlamaCompleter(engine, FixedSnippets(SNIPPETS), prefill_speed=lambda: speed)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from context import ContextEngine
+from context import Repository
 from context.upkeep import INDEXER_NICENESS, RescanPacer
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
@@ -65,8 +65,8 @@ def wait_until(condition, seconds: float = 30.0) -> bool:
     return condition()
 
 
-def started(root: Path, **kwargs) -> ContextEngine:
-    engine = ContextEngine()
+def started(root: Path, **kwargs) -> Repository:
+    engine = Repository()
     engine.add_folder(root)
     engine.start(**kwargs)
     assert engine.indexing_done.wait(60)
@@ -75,7 +75,7 @@ def started(root: Path, **kwargs) -> ContextEngine:
     return engine
 
 
-def settle(engine: ContextEngine) -> None:
+def settle(engine: Repository) -> None:
     """Wait until nothing is queued and no event has come for a while (a server that keeps
     reacting to its own reads never settles)."""
     stats = engine.upkeep.stats
@@ -97,7 +97,7 @@ def engine(tmp_path):
     engine.stop()
 
 
-def defined(engine: ContextEngine) -> set[str]:
+def defined(engine: Repository) -> set[str]:
     return {name for key in engine.index.paths() for chunk in engine.index.file(key).chunks for name in chunk.defines}
 
 
@@ -196,7 +196,7 @@ def test_a_branch_switch_of_thousands_of_files_leaves_the_index_equal_to_the_dis
     engine = started(tmp_path)
     try:
         git(tmp_path, "checkout", "-q", "old")
-        fresh = ContextEngine()
+        fresh = Repository()
         fresh.add_folder(tmp_path)
         fresh.index_all()
         assert len(fresh.index) == 1500
@@ -225,7 +225,7 @@ def test_when_watches_are_refused_the_folders_of_open_files_are_polled_and_the_u
     monkeypatch.setattr(upkeep, "POLL_SECONDS", 0.1)
     write(tmp_path, {"pkg/a.py": "def first():\n    pass\n"})
     warnings: list[str] = []
-    engine = ContextEngine()
+    engine = Repository()
     engine.add_folder(tmp_path)
     engine.set_buffer(tmp_path / "pkg/a.py", "def first():\n    pass\n", edited=False)
     engine.start(on_warning=warnings.append)

@@ -15,10 +15,10 @@ from typing import Protocol
 
 from lsp_server.engine.generation import Cancelled, GenerationParams, GenerationStats
 from lsp_server.engine.llama_engine import LlamaEngine
-from lsp_server.engine.prompt_planner import PromptPlanner, Retriever, split_healing
+from lsp_server.engine.prompt_planner import PromptPlanner, Retriever
 from lsp_server.engine.request import CompletionRequest, CompletionResult
 from lsp_server.fim.formats import CompletionMode
-from lsp_server.fim.postprocess import Shaped, cursor_context, shape
+from lsp_server.fim.postprocess import Shaped, cursor_line, shape
 from lsp_server.fim.prompt import Prompt
 from lsp_server.settings import CompletionSettings
 
@@ -104,15 +104,15 @@ class LlamaCompleter:
             stats = GenerationStats(prompt_tokens=len(prompt.tokens), stop_reason="cancelled")
             logger.info("generation cancelled before it started: %s", stats.summary())
             return CompletionResult("", mode.name, stats, reason="cancelled", shortened=prompt.shortened)
-        cursor = cursor_context(request.cursor, settings.multiline, after_accept=request.after_accept)
+        line = cursor_line(request.cursor, settings.multiline, after_accept=request.after_accept)
         raw = [""]
-        forced = split_healing(request.cursor.prefix)[1]
+        forced = request.cursor.trailing_whitespace
 
         def on_text(text: str) -> bool:
             if forced.startswith(text):
                 return True  # still inside the whitespace that healing took off the prompt
             raw[0] = text = text[len(forced):]  # the engine makes every output begin with ``forced``
-            shaped = shape(text, cursor)
+            shaped = shape(text, line)
             on_update(shaped)
             return not shaped.done
 
@@ -133,6 +133,6 @@ class LlamaCompleter:
         if stats.stop_reason == "cancelled":
             logger.info("generation cancelled: %s", stats.summary())
             return CompletionResult("", mode.name, stats, reason="cancelled", shortened=prompt.shortened)
-        text = shape(raw[0], cursor, final=True).text
+        text = shape(raw[0], line, final=True).text
         return CompletionResult(text, mode.name, stats, reason="" if text.strip() else "empty_suggestion",
                                 shortened=prompt.shortened)

@@ -35,7 +35,7 @@ _REMEMBERED_CONTEXTS = 8
 
 
 class Retriever(Protocol):
-    """Where repository context comes from (``context.ContextEngine`` in the server and CLI)."""
+    """Where repository context comes from (``context.Repository`` in the server and CLI)."""
 
     def gather(self, cursor: CursorSnapshot, window: tuple[int, int]) -> list[Snippet]:
         """Snippets for a prompt at ``cursor``, best first; ``window``: the lines already in it."""
@@ -54,19 +54,6 @@ class _Shortened:
     """The full prompt at the time of the decision: what grows in the background."""
     full_parts: list[list[int]]
     """The repository context of that full prompt: its frame's opening, its chunks, its closing."""
-
-
-def split_healing(prefix: str) -> tuple[str, str]:
-    """Token healing: the prefix as the prompt sees it, and the whitespace the model must generate.
-
-    Tokenizers merge a newline with the next line's indentation (``"\\n   "`` is one token) and
-    spaces with the next word (``" return"``), so a prompt that ends in whitespace ends in a
-    token the model rarely saw there: after a lone ``"\\n"`` it writes top-level code. The
-    trailing whitespace is taken off the prompt instead, and generation is constrained to
-    produce it first (``GenerationParams.forced_prefix``).
-    """
-    kept = prefix.rstrip(" \t\r\n")
-    return kept, prefix[len(kept):].replace("\r\n", "\n")
 
 
 class PromptPlanner:
@@ -176,7 +163,7 @@ class PromptPlanner:
     def _window(self, request: CompletionRequest, mode: CompletionMode, budget: int, *,
                 whole_blocks: bool = False) -> Window:
         cursor = request.cursor
-        return fit_window(split_healing(cursor.prefix)[0], cursor.suffix, mode, self.engine.encoder, budget=budget,
+        return fit_window(cursor.healed_prefix, cursor.suffix, mode, self.engine.encoder, budget=budget,
                           memo=self._memo, whole_blocks=whole_blocks)
 
     def _context_parts(self, request: CompletionRequest, mode: CompletionMode, window: Window,

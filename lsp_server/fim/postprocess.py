@@ -22,8 +22,8 @@ _ONLY_CLOSING = re.compile(r"^[\s)\]}'\";,:]*$")
 
 
 @dataclass(frozen=True)
-class CursorContext:
-    """What the rules need to know about where the cursor is."""
+class CursorLine:
+    """The cursor's line as the rules see it, and whether the suggestion may span lines."""
 
     line_prefix: str
     """Text of the cursor's line before the cursor."""
@@ -47,8 +47,8 @@ class CursorContext:
         return self.line_prefix.rstrip().endswith(_BLOCK_OPENERS)
 
 
-def cursor_context(cursor: CursorSnapshot, multiline: MultilineSetting = "auto", *,
-                   after_accept: bool = False) -> CursorContext:
+def cursor_line(cursor: CursorSnapshot, multiline: MultilineSetting = "auto", *,
+                after_accept: bool = False) -> CursorLine:
     """What the rules need from the cursor snapshot, under the multiline setting.
 
     ``after_accept`` is for the suggestion computed ahead for the text after an acceptance: there
@@ -63,7 +63,7 @@ def cursor_context(cursor: CursorSnapshot, multiline: MultilineSetting = "auto",
         wants_many = blank_line or (not line_suffix.strip() and line_prefix.rstrip().endswith(_BLOCK_OPENERS))
     else:
         wants_many = multiline == "always"
-    return CursorContext(line_prefix, line_suffix, cursor.next_line, wants_many, after_accept)
+    return CursorLine(line_prefix, line_suffix, cursor.next_line, wants_many, after_accept)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def _width(line: str) -> int:
     return len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
 
 
-def stop_single_line(text: str, ctx: CursorContext) -> int | None:
+def stop_single_line(text: str, ctx: CursorLine) -> int | None:
     """Single-line mode ends at the first newline (or at the second, for a next-line suggestion)."""
     if ctx.multiline:
         return None
@@ -90,7 +90,7 @@ def stop_single_line(text: str, ctx: CursorContext) -> int | None:
     return None if newline == -1 else newline
 
 
-def stop_at_line_suffix(text: str, ctx: CursorContext, final: bool) -> int | None:
+def stop_at_line_suffix(text: str, ctx: CursorLine, final: bool) -> int | None:
     """The first line must not re-type what already follows the cursor (``foo(a|)`` → no ``)``)."""
     tail = ctx.line_suffix.strip()
     if not tail:
@@ -103,7 +103,7 @@ def stop_at_line_suffix(text: str, ctx: CursorContext, final: bool) -> int | Non
     return len(stripped) - len(tail) if stripped.endswith(tail) else None
 
 
-def stop_at_existing_line(text: str, ctx: CursorContext) -> int | None:
+def stop_at_existing_line(text: str, ctx: CursorLine) -> int | None:
     """Stop before a completed line that repeats the code right after the cursor."""
     target = ctx.next_line.strip()
     if not target:
@@ -116,7 +116,7 @@ def stop_at_existing_line(text: str, ctx: CursorContext) -> int | None:
     return None
 
 
-def stop_at_dedent(text: str, ctx: CursorContext) -> int | None:
+def stop_at_dedent(text: str, ctx: CursorLine) -> int | None:
     """Stop before a line that leaves the cursor's block (indentation below the block's)."""
     if not ctx.multiline:
         return None
@@ -136,7 +136,7 @@ def stop_at_dedent(text: str, ctx: CursorContext) -> int | None:
     return None
 
 
-def stop_at_repetition(text: str, _ctx: CursorContext) -> int | None:
+def stop_at_repetition(text: str, _ctx: CursorLine) -> int | None:
     """Stop when the model loops: a line three times in a row, or a block of 2–4 lines twice."""
     lines = text.split("\n")[:-1]
     offsets, position = [], 0
@@ -154,7 +154,7 @@ def stop_at_repetition(text: str, _ctx: CursorContext) -> int | None:
     return None
 
 
-def stop_at_unbalanced_closer(text: str, ctx: CursorContext) -> int | None:
+def stop_at_unbalanced_closer(text: str, ctx: CursorLine) -> int | None:
     """Stop before a closing bracket the suffix already provides."""
     after = (ctx.line_suffix + "\n" + ctx.next_line).lstrip()
     depth: list[str] = []
@@ -174,7 +174,7 @@ def stop_at_unbalanced_closer(text: str, ctx: CursorContext) -> int | None:
     return None
 
 
-def shape(text: str, ctx: CursorContext, *, final: bool = False) -> Shaped:
+def shape(text: str, ctx: CursorLine, *, final: bool = False) -> Shaped:
     """Apply every rule to the generated text; the earliest cut wins."""
     cuts = [
         stop_single_line(text, ctx),
@@ -194,7 +194,7 @@ def shape(text: str, ctx: CursorContext, *, final: bool = False) -> Shaped:
     return Shaped(text, False, _settled_length(text, ctx))
 
 
-def _settled_length(text: str, ctx: CursorContext) -> int:
+def _settled_length(text: str, ctx: CursorLine) -> int:
     # Rules look back at most four complete lines (a repeated 4-line block), so older lines
     # are final. The first line streams freely, holding back a tail that could turn out to
     # be the text already after the cursor.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from context.languages import line_comment
 from context.snapshot import normalize_newlines
 from lsp_server.fim.blocks import LINE_QUANTUM as LINE_QUANTUM
 from lsp_server.fim.blocks import PromptMemo, TextEncoder, head_lines, tail_blocks
@@ -80,14 +81,14 @@ class Window:
 
 def fit_window(prefix: str, suffix: str, mode: CompletionMode, encoder: TextEncoder, *, budget: int,
                memo: PromptMemo | None = None, whole_blocks: bool = False) -> Window:
-    """Trim prefix and suffix to ``budget`` tokens; the suffix gets at most a quarter (FIM only).
+    """Trim prefix and suffix (LF newlines only) to ``budget`` tokens; the suffix gets at most a
+    quarter (FIM only).
 
     ``memo`` keeps token lists between calls (see ``blocks``); without it nothing is kept.
     ``whole_blocks``: the prefix keeps at least the block being typed in, over the budget if
     need be, so that a small window still starts where it started at the previous keystroke.
     """
     memo = memo or PromptMemo()
-    prefix, suffix = normalize_newlines(prefix), normalize_newlines(suffix)
     if mode.fim is None:
         kept, tokens = trim_prefix(prefix, encoder, max(1, budget - 1), memo, whole_blocks=whole_blocks)  # BOS
         return Window(kept, "", tokens, [])
@@ -134,17 +135,13 @@ def build_prompt(
 
     ``bos`` is used in prefix-only mode (FIM formats carry their own).
     """
-    return assemble(fit_window(prefix, suffix, mode, encoder, budget=budget), mode, bos=bos)
-
-
-_LINE_COMMENT = {".py": "#", ".pyi": "#", ".sh": "#", ".rb": "#", ".yaml": "#", ".yml": "#", ".toml": "#",
-                 ".r": "#", ".pl": "#", ".lua": "--", ".sql": "--", ".hs": "--"}
+    window = fit_window(normalize_newlines(prefix), normalize_newlines(suffix), mode, encoder, budget=budget)
+    return assemble(window, mode, bos=bos)
 
 
 def file_header(path: str) -> str:
     """A path header line in the file's own comment syntax (``# src/app.py``)."""
-    suffix = path[path.rfind("."):].lower() if "." in path else ""
-    return f"{_LINE_COMMENT.get(suffix, '//')} {path}\n"
+    return f"{line_comment(path)} {path}\n"
 
 
 def render_snippet(path: str, text: str, mode: CompletionMode, encoder: TextEncoder) -> list[int]:

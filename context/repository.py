@@ -1,9 +1,9 @@
-"""ContextEngine: the repository context of the workspace, kept fresh, gathered on demand.
+"""The repository of the workspace: its index, kept fresh, and the context gathered from it on demand.
 
 It owns the index, the open-buffer overlay (unsaved text wins over disk), the list of recently
 edited files, and the comparison of the index with the disk. The language server feeds it
 document events; its upkeep thread (``context.upkeep``) feeds it disk events; the inference
-thread asks it for chunks within a token budget.
+thread asks it for the chunks a prompt should see, best first.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 from pathlib import Path
@@ -45,7 +45,7 @@ class Snippet:
 
 
 class _Ranking(NamedTuple):
-    """What :meth:`ContextEngine.gather` keeps while the cursor stays on one line."""
+    """What :meth:`Repository.gather` keeps while the cursor stays on one line."""
 
     basis: tuple
     """What it was computed from."""
@@ -55,7 +55,7 @@ class _Ranking(NamedTuple):
     """The current file's imports (for the definitions of the name being typed)."""
 
 
-class ContextEngine:
+class Repository:
     """Index, overlay and retrieval for a set of workspace folders."""
 
     def __init__(self, rules: FileRules | None = None) -> None:
@@ -295,33 +295,6 @@ class ContextEngine:
             return roots[0] / key
         head, _, rest = key.partition("/")
         return next((root / rest for root in roots if root.name == head), None)
-
-    def folders_to_watch(self, among: Iterable[Path] | None = None) -> set[Path]:
-        """The workspace folders, every folder holding an indexed file, and their ancestors
-        (only those of the files ``among``, when given: a batch's changed paths).
-
-        The whole set also has walked folders that hold no indexed file yet (a new file there is
-        then seen at once), shallowest first, while the watches stay within twice the folders
-        that hold indexed files.
-        """
-        wanted = set(self.folders)
-        if among is None:
-            paths = map(self.path_of, self.index.paths())
-        else:
-            paths = (path for path in among if (located := self.locate(path)) and self.index.file(located[1]))
-        holding = set()
-        for path in paths:
-            if path is None:
-                continue
-            folder = path.parent
-            holding.add(folder)
-            while folder not in wanted and folder != folder.parent:
-                wanted.add(folder)
-                folder = folder.parent
-        if among is None:
-            spare = sorted(self.walked_folders - wanted, key=lambda folder: (len(folder.parts), folder))
-            wanted.update(spare[:max(0, 2 * len(holding) - len(wanted))])
-        return wanted
 
     # -- background work ----------------------------------------------------------------------
     def start(self, on_progress: ProgressCallback | None = None, on_warning: Callable[[str], None] | None = None,

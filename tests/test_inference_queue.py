@@ -1,0 +1,79 @@
+"""The inference queue: one thread, the user's requests before background work, and preemption."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from lsp_server.engine.models import ModelOptions
+from lsp_server.inference import InferenceQueue
+
+
+async def loaded_queue(model) -> InferenceQueue:
+    queue = InferenceQueue()
+    queue.start_loading(ModelOptions(str(model), n_ctx=256, threads=1), None)
+    await queue.wait_loaded()
+    assert queue.backend is not None, queue.error
+    return queue
+
+
+def test_a_user_request_stops_the_background_job_in_progress(starcoder_model):
+    async def scenario() -> str:
+        queue = await loaded_queue(starcoder_model)
+        started = threading.Event()
+
+        def background(cancel: threading.Event) -> str:
+            started.set()
+            return "stopped" if cancel.wait(5) else "ran on"
+
+        job = asyncio.ensure_future(queue.background(background))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+        answer = await queue.foreground(lambda: "answered")
+        outcome = await job
+        queue.shutdown()
+        return f"{outcome}, {answer}"
+
+    assert asyncio.run(scenario()) == "stopped, answered"
+
+
+def test_a_user_request_runs_before_background_work_queued_earlier(starcoder_model):
+    async def scenario() -> list[str]:
+        queue = await loaded_queue(starcoder_model)
+        ran: list[str] = []
+        release = threading.Event()
+
+        def busy_background(_cancel: threading.Event) -> None:
+            ran.append("busy background")
+            release.wait(5)  # holds the thread while the next jobs queue up
+
+        def job(name: str):
+            return lambda *_args: ran.append(name)
+
+        first = asyncio.ensure_future(queue.background(busy_background))
+        while not ran:
+            await asyncio.sleep(0.01)
+        queued = asyncio.ensure_future(queue.background(job("queued background")))
+        await asyncio.sleep(0.05)
+        user = asyncio.ensure_future(queue.foreground(job("user request")))
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(first, queued, user)
+        queue.shutdown()
+        return ran
+
+    assert asyncio.run(scenario()) == ["busy background", "user request", "queued background"]
+
+
+def test_background_work_is_refused_while_a_user_request_waits(starcoder_model):
+    async def scenario() -> object:
+        queue = await loaded_queue(starcoder_model)
+        gate = threading.Event()
+        user = asyncio.ensure_future(queue.foreground(gate.wait, 10))
+        await asyncio.sleep(0.05)
+        refused = await queue.background(lambda cancel: "ran")
+        gate.set()
+        await user
+        queue.shutdown()
+        return refused
+
+    assert asyncio.run(scenario()) is None
