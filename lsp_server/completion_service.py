@@ -101,6 +101,10 @@ class CompletionService:
             self._follow_up(spot, spot.prefix + result.text, speculate=bool(result.text))
         return result.text
 
+    def refused(self, uri: str, version: int | None, line: int, character: int, reason: str) -> None:
+        """The edge refused a request before any model work (``reason``: a code of ``explain``)."""
+        self.documents.state(uri, version).note(version, line, character, reason)
+
     async def _run(self, request: CompletionRequest, spot: Spot, state: DocumentState) -> CompletionResult:
         loop = asyncio.get_running_loop()
         cancel = state.begin_request()
@@ -108,7 +112,8 @@ class CompletionService:
 
         def publish(shaped: Shaped, done: bool = False) -> None:
             text = shaped.text[: shaped.settled] if not done else shaped.text
-            if not (self.client_streams or self.settings.streaming) or (text == sent[0] and not done) or cancel.is_set() and not done:
+            streams = self.client_streams or self.settings.streaming
+            if not streams or (text == sent[0] and not done) or cancel.is_set() and not done:
                 return
             sent[0] = text
             self._send_partial(PartialCompletion(spot.uri, spot.version, spot.line, spot.character, text,
@@ -128,7 +133,7 @@ class CompletionService:
             return CompletionResult("", "", reason="engine_error")
         finally:
             state.end_request(cancel)
-        if result.text and state.version != spot.version:
+        if result.text and (state.version != spot.version or self.documents.get(spot.uri) is not state):
             result = CompletionResult("", result.mode, result.stats, reason="content_modified")
         publish(Shaped(result.text, True, len(result.text)), done=True)  # streaming clients always get an end
         return result

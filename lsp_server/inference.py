@@ -141,11 +141,13 @@ class InferenceQueue:
             if future.cancelled():
                 continue
             try:
-                result = call()
+                outcome = (call(), None)
             except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine
-                loop.call_soon_threadsafe(_settle, future, None, error)
-            else:
-                loop.call_soon_threadsafe(_settle, future, result, None)
+                outcome = (None, error)
+            try:
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+            except RuntimeError:
+                return  # the event loop is closed: the process is exiting
 
     def _load(self, options: ModelOptions, retriever: Retriever | None) -> None:
         try:

@@ -171,8 +171,8 @@ def create_server(model: ModelOptions) -> InfillServer:
         if refused:
             logger.info("completion uri=%s skipped: %s", params.text_document.uri, refused)
             if document is not None:
-                service.documents.state(document.uri, document.version).note(
-                    document.version, params.position.line, params.position.character, refused)
+                service.refused(document.uri, document.version, params.position.line, params.position.character,
+                                refused)
             return suggestion("", params.position)
         text = await service.complete(spot_at(document, params.position))
         if service.queue.backend is None:

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from bench.tiny_models import write_codellama_style, write_starcoder_style  # noqa: E402
-
-from lsp_server.engine.models import default_model_path  # noqa: E402
+from bench.tiny_models import write_codellama_style, write_starcoder_style
+from lsp_server.engine.models import default_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB_JS = Path(os.environ.get("INFILL_LLAMA_VOCAB_JS", ROOT / ".cache/llama-tokenizer-js/llama-tokenizer.js"))

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from lsprotocol import types
-from test_server_e2e import complete, eventually, open_document, session
+from bench.lsp_client import complete, indexed, open_document, session
 
 CASES = [
     ("greetings.py", "def greet_user(name):\n    return f'Hello, {name}!'\n",
@@ -14,11 +14,6 @@ CASES = [
     ("storage.py", "class UserRepository:\n    def find_by_email(self, email):\n        ...\n",
      "from storage import UserRepository\n\nrepo = UserRepository()\nuser = repo.", "find_by_email"),
 ]
-
-
-async def indexed(client) -> None:
-    await eventually(lambda: any(isinstance(report, types.WorkDoneProgressEnd)
-                                 for reports in client.progress_reports.values() for report in reports))
 
 
 @pytest.mark.parametrize(("other_name", "other_text", "current", "symbol"), CASES)

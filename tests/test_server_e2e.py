@@ -3,77 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import sys
 import time
 from pathlib import Path
 
 from bench.jsonrpc_pipe import PipeClient
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig
 
+from bench.lsp_client import (
+    URI,
+    change,
+    complete,
+    eventually,
+    inline_request,
+    log_lines,
+    open_document,
+    session,
+)
 from lsp_server.extensions import PARTIAL_COMPLETION
 
 FIB = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return \n'
-URI = "file:///work/fib.py"
-
-
-@contextlib.asynccontextmanager
-async def session(model: Path | str, *, options: dict | None = None, experimental: dict | None = None,
-                  args: tuple[str, ...] = (), root: Path | None = None,
-                  workspace: types.WorkspaceClientCapabilities | None = None):
-    """Start the server, initialize it, collect its notifications and registrations, shut it down."""
-    command = [sys.executable, "-m", "lsp_server", "--model", str(model), "--threads", "2", *args]
-    client = await ClientServerConfig(server_command=command).start()
-    client.partials = []
-    client.feature(PARTIAL_COMPLETION)(lambda params: client.partials.append(params))
-    client.registrations = []
-    client.feature(types.CLIENT_REGISTER_CAPABILITY)(lambda params: client.registrations.extend(params.registrations))
-    capabilities = types.ClientCapabilities(
-        experimental=experimental, window=types.WindowClientCapabilities(work_done_progress=True),
-        workspace=workspace)
-    folders = [types.WorkspaceFolder(uri=root.as_uri(), name=root.name)] if root else None
-    result = await client.initialize_session(types.InitializeParams(
-        capabilities=capabilities, initialization_options=options, workspace_folders=folders,
-        root_uri=root.as_uri() if root else None,
-    ))
-    client.init_result = result
-    try:
-        yield client
-    finally:
-        try:
-            await asyncio.wait_for(client.shutdown_session(), 20)
-        finally:
-            if client._server and client._server.returncode is None:
-                client._server.kill()
-            await asyncio.wait_for(client.stop(), 20)
-
-
-async def eventually(predicate, timeout: float = 30.0) -> None:
-    """Wait until ``predicate()`` holds (notifications may arrive before or after a request)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
-def open_document(client, text: str, uri: str = URI, version: int = 1) -> None:
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)))
-
-
-def inline_request(uri: str, line: int, character: int) -> types.InlineCompletionParams:
-    return types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri),
-        position=types.Position(line, character),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-    )
-
-
-async def complete(client, uri: str, line: int, character: int) -> list[types.InlineCompletionItem]:
-    result = await client.text_document_inline_completion_async(inline_request(uri, line, character))
-    return list(result.items) if isinstance(result, types.InlineCompletionList) else list(result or [])
 
 
 async def test_initialize_advertises_inline_completion_incremental_sync_and_streaming(default_model):
@@ -237,19 +186,6 @@ async def test_typing_along_the_suggestion_is_answered_without_the_model(default
         second = (await complete(client, URI, 4, 13))[0].insert_text
         assert second == first[2:]
     assert "type_through" in log.read_text()
-
-
-def change(client, uri: str, version: int, line: int, character: int, text: str) -> None:
-    """The user typed ``text`` at ``line:character``."""
-    client.text_document_did_change(types.DidChangeTextDocumentParams(
-        types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-        [types.TextDocumentContentChangePartial(
-            range=types.Range(types.Position(line, character), types.Position(line, character)), text=text)],
-    ))
-
-
-def log_lines(log: Path, marker: str) -> list[str]:
-    return [line for line in log.read_text().splitlines() if marker in line] if log.exists() else []
 
 
 async def test_accepting_a_suggestion_shows_the_next_one_computed_ahead(default_model, tmp_path):

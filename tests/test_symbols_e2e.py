@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_context_e2e import indexed
-from test_server_e2e import complete, log_lines, open_document, session
+
+from bench.lsp_client import complete, indexed, log_lines, open_document, session
 
 HELPERS = ('def parse_remote_config_file(location, retries=3):\n'
            '    """Fetch the remote configuration at ``location`` and parse it."""\n'

@@ -1,0 +1,95 @@
+"""An LSP client session with the real server process, and the helpers its tests and benchmarks share.
+
+The server is started as editors start it (``python -m lsp_server`` on stdio) through
+pytest-lsp's client; partial-completion notifications and capability registrations are kept on
+the client for the caller to inspect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig
+
+from lsp_server.extensions import PARTIAL_COMPLETION
+
+URI = "file:///work/fib.py"
+
+
+@contextlib.asynccontextmanager
+async def session(model: Path | str, *, options: dict | None = None, experimental: dict | None = None,
+                  args: tuple[str, ...] = (), root: Path | None = None,
+                  workspace: types.WorkspaceClientCapabilities | None = None):
+    """Start the server, initialize it, collect its notifications and registrations, shut it down."""
+    command = [sys.executable, "-m", "lsp_server", "--model", str(model), "--threads", "2", *args]
+    client = await ClientServerConfig(server_command=command).start()
+    client.partials = []
+    client.feature(PARTIAL_COMPLETION)(lambda params: client.partials.append(params))
+    client.registrations = []
+    client.feature(types.CLIENT_REGISTER_CAPABILITY)(lambda params: client.registrations.extend(params.registrations))
+    capabilities = types.ClientCapabilities(
+        experimental=experimental, window=types.WindowClientCapabilities(work_done_progress=True),
+        workspace=workspace)
+    folders = [types.WorkspaceFolder(uri=root.as_uri(), name=root.name)] if root else None
+    result = await client.initialize_session(types.InitializeParams(
+        capabilities=capabilities, initialization_options=options, workspace_folders=folders,
+        root_uri=root.as_uri() if root else None,
+    ))
+    client.init_result = result
+    try:
+        yield client
+    finally:
+        try:
+            await asyncio.wait_for(client.shutdown_session(), 20)
+        finally:
+            if client._server and client._server.returncode is None:
+                client._server.kill()
+            await asyncio.wait_for(client.stop(), 20)
+
+
+async def eventually(predicate, timeout: float = 30.0) -> None:
+    """Wait until ``predicate()`` holds (notifications may arrive before or after a request)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def open_document(client, text: str, uri: str = URI, version: int = 1) -> None:
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)))
+
+
+def inline_request(uri: str, line: int, character: int) -> types.InlineCompletionParams:
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri),
+        position=types.Position(line, character),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+    )
+
+
+async def complete(client, uri: str, line: int, character: int) -> list[types.InlineCompletionItem]:
+    result = await client.text_document_inline_completion_async(inline_request(uri, line, character))
+    return list(result.items) if isinstance(result, types.InlineCompletionList) else list(result or [])
+
+
+def change(client, uri: str, version: int, line: int, character: int, text: str) -> None:
+    """The user typed ``text`` at ``line:character``."""
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        [types.TextDocumentContentChangePartial(
+            range=types.Range(types.Position(line, character), types.Position(line, character)), text=text)],
+    ))
+
+
+def log_lines(log: Path, marker: str) -> list[str]:
+    return [line for line in log.read_text().splitlines() if marker in line] if log.exists() else []
+
+
+async def indexed(client) -> None:
+    await eventually(lambda: any(isinstance(report, types.WorkDoneProgressEnd)
+                                 for reports in client.progress_reports.values() for report in reports))
