@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lsp_server.inference import InferenceQueue
@@ -31,42 +32,54 @@ GROWTH_PAUSE_SECONDS = 0.15
 """Quiet before growth that must evict the keystrokes' prompt to find room (a pause in typing)."""
 
 
+@dataclass
+class _Growth:
+    key: str
+    job: Callable[[threading.Event, bool], Any]
+    task: asyncio.Task | None = None
+
+
 class BackgroundWork:
     """Background jobs behind every user request; one growth at a time."""
 
     def __init__(self, queue: InferenceQueue) -> None:
         self._queue = queue
         self._tasks: set[asyncio.Task] = set()
-        self._growth: tuple[str, asyncio.Task] | None = None
+        self._growth: _Growth | None = None
 
     def grow(self, key: str, job: Callable[[threading.Event, bool], Any], finished: Callable[[Any], None]) -> None:
         """Run ``job(cancel, beside)`` in the gaps between real requests until it ends without
         being preempted, then call ``finished`` with its stats. One growth at a time: this one
-        replaces another key's, and a growth already under way for ``key`` goes on. ``beside``
-        is True until the job reports ``no_room``; after that it runs only in pauses, where it
-        may evict the keystrokes' prompt."""
+        replaces another key's. A growth already under way for ``key`` goes on with ``job``
+        from its next gap: the newest keystroke's prompt is the one to grow, so that it is whole
+        at a recent text, not at the text of the keystroke that started it. ``beside`` is True
+        until the job reports ``no_room``; after that it runs only in pauses, where it may evict
+        the keystrokes' prompt."""
         if self.growing(key):
+            self._growth.job = job
             return
         self.stop_growing()
-        task = asyncio.get_running_loop().create_task(self._keep_growing(key, job, finished))
-        self._growth = (key, task)
-        task.add_done_callback(self._finished)
+        growth = _Growth(key, job)
+        growth.task = asyncio.get_running_loop().create_task(self._keep_growing(growth, finished))
+        self._growth = growth
+        growth.task.add_done_callback(self._finished)
 
     def growing(self, key: str) -> bool:
         """Whether ``key``'s full prompt is still growing."""
-        return self._growth is not None and self._growth[0] == key and not self._growth[1].done()
+        growth = self._growth
+        return growth is not None and growth.key == key and growth.task is not None and not growth.task.done()
 
     def stop_growing(self, key: str | None = None) -> None:
         """Stop the growth (only if it is ``key``'s, when given)."""
-        if self._growth is not None and (key is None or self._growth[0] == key):
-            self._growth[1].cancel()
+        if self._growth is not None and (key is None or self._growth.key == key):
+            self._growth.task.cancel()
             self._growth = None
 
-    async def _keep_growing(self, key: str, job: Callable[[threading.Event, bool], Any],
-                            finished: Callable[[Any], None]) -> None:
-        beside = True
+    async def _keep_growing(self, growth: _Growth, finished: Callable[[Any], None]) -> None:
+        beside, key = True, growth.key
         while True:
             await self._quiet(GROWTH_GAP_SECONDS if beside else GROWTH_PAUSE_SECONDS)
+            job = growth.job
             stats = await self.run(lambda cancel: job(cancel, beside))
             if stats is None:  # a request came first, or no model: not a reason to spin
                 await asyncio.sleep(GROWTH_GAP_SECONDS)

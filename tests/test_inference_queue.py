@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from lsp_server.background import BackgroundWork
+from lsp_server.engine.generation import GenerationStats
 from lsp_server.engine.models import ModelOptions
 from lsp_server.inference import InferenceQueue
 
@@ -77,3 +79,28 @@ def test_background_work_is_refused_while_a_user_request_waits(starcoder_model):
         return refused
 
     assert asyncio.run(scenario()) is None
+
+
+def test_a_growth_under_way_goes_on_with_the_newest_keystroke_s_prompt(starcoder_model):
+    async def scenario() -> list[str]:
+        queue = await loaded_queue(starcoder_model)
+        background = BackgroundWork(queue)
+        ran: list[str] = []
+        finished = asyncio.Event()
+
+        def growth_of(keystroke: str):
+            def job(_cancel: threading.Event, _beside: bool) -> GenerationStats:
+                ran.append(keystroke)
+                # The first keystroke's prompt is always cut off by the next key.
+                return GenerationStats(stop_reason="warmed" if keystroke == "latest" else "cancelled")
+            return job
+
+        background.grow("file:///a.py", growth_of("first"), lambda _stats: finished.set())
+        await asyncio.sleep(0.1)  # a gap: the first keystroke's prompt grows, until the next key
+        background.grow("file:///a.py", growth_of("latest"), lambda _stats: finished.set())
+        await asyncio.wait_for(finished.wait(), 5)
+        queue.shutdown()
+        return ran
+
+    ran = asyncio.run(scenario())
+    assert ran[0] == "first" and ran[-1] == "latest" and set(ran) == {"first", "latest"}

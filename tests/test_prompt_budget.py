@@ -183,3 +183,33 @@ def test_after_much_typing_the_grown_context_stays_and_only_the_text_typed_since
     assert grown.stop_reason == "warmed" and grown.evaluated_tokens <= typed_tokens + 16, grown.summary()
     whole, _mode = completer.prompt(typed_on)
     assert not whole.shortened and "helper_0" in text(whole.tokens) and uncached(engine, whole.tokens) <= 4
+
+
+def test_the_full_prompt_grows_at_the_latest_keystroke_not_at_the_one_that_started_it(engine):
+    # The user typed many lines while the full prompt grew. The growth's next gap takes the
+    # newest keystroke's prompt: once it is whole, that keystroke's prompt is the whole one,
+    # not one still missing everything typed since the growth started.
+    engine.reset_cache()
+    completer = completer_at(engine, SPEED)
+    cold = request_at(FILE_BEFORE + TYPED)
+    assert completer.prompt(cold)[0].shortened
+    typed = "ues)\n" + "".join(f"    total_{n} = scale_{n}(values[{n}]) + {n * 3}\n" for n in range(12))
+    latest = request_at(FILE_BEFORE + TYPED + typed)
+    assert len(engine.encoder.encode_infilling(typed)) > ALLOWANCE
+    assert completer.complete(latest, threading.Event(), lambda _shaped: None).shortened
+    assert completer.warm(latest, threading.Event()).stop_reason == "warmed"
+    whole, _mode = completer.prompt(latest)
+    assert not whole.shortened and uncached(engine, whole.tokens) <= 4
+    assert "helper_0" in b"".join(engine.model.piece(t) for t in whole.tokens).decode()
+
+
+def test_typing_on_keeps_the_window_start_so_the_cached_prompt_is_only_extended(engine):
+    # Cut to the window budget at each keystroke, the window's start would move on by a block
+    # every few lines typed, and the cache would have to shift or evaluate the window again.
+    engine.reset_cache()
+    completer = completer_at(engine, 1e9)  # so fast an engine that no prompt is shortened
+    completer.complete(request_at(FILE_BEFORE + TYPED), threading.Event(), lambda _shaped: None)
+    typed = "ues)\n" + "".join(f"    total_{n} = {n}\n" for n in range(24))
+    later = completer.complete(request_at(FILE_BEFORE + TYPED + typed), threading.Event(), lambda _shaped: None)
+    assert not later.shortened and later.stats.shifted_tokens == 0
+    assert later.stats.evaluated_tokens <= len(engine.encoder.encode_infilling(typed)) + 8, later.stats.summary()

@@ -32,6 +32,9 @@ _ALWAYS_AFFORDABLE = 64
 """A prompt with at most this many uncached tokens is never shortened (typing costs 1–3)."""
 _MIN_WINDOW = 64
 _REMEMBERED_CONTEXTS = 8
+_WINDOW_SLACK = 4
+"""A full window keeps its start while it stays within 1/4 of its budget (see ``_full_window``)."""
+_REMEMBERED_STARTS = 64
 
 
 class Retriever(Protocol):
@@ -50,10 +53,9 @@ class _Shortened:
     """(document path, mode)."""
     context: list[int]
     """The repository context the short prompt keeps (framed), or nothing."""
-    full: list[int]
-    """The full prompt at the time of the decision: what grows in the background."""
     full_parts: list[list[int]]
-    """The repository context of that full prompt: its frame's opening, its chunks, its closing."""
+    """The repository context of the full prompt at the time of the decision (its frame's opening,
+    its chunks, its closing): what grows in the background, with the current window."""
 
 
 class PromptPlanner:
@@ -68,6 +70,9 @@ class PromptPlanner:
         self._shortened: _Shortened | None = None
         self._cached_contexts: OrderedDict[tuple[str, str], list[list[int]]] = OrderedDict()
         """Per (document path, mode): the repository context (as parts) of its last whole prompt in the cache."""
+        self._window_starts: dict[str, tuple[int, str]] = {}
+        """Per document path: where its full window's text starts (an offset in the healed prefix),
+        and the text around that offset (an edit before it moves the offset off its place)."""
 
     def prompt(self, request: CompletionRequest, mode: CompletionMode, *, within_budget: bool = True) -> Prompt:
         """Build the prompt: the local window first, then repository context in what is left.
@@ -110,23 +115,27 @@ class PromptPlanner:
                 self._shortened = None
                 return staying
             context = _framed(kept, _joined(definitions))
-            full, parts = staying, kept
+            parts = kept
         else:
             context = self._cached_context(mode, full, parts, definitions)
-        self._shortened = _Shortened(key, context, full.tokens, parts)
+        self._shortened = _Shortened(key, context, parts)
         return self._short_prompt(request, mode, context, window_budget, allowance)
 
     def full_to_grow(self, request: CompletionRequest, mode: CompletionMode) -> tuple[list[int], list[list[int]]]:
         """The full prompt to evaluate in the background, and its repository context (as parts).
 
-        While the document's prompt is shortened, that is the full prompt of the shortening
-        decision: it grows over many gaps between keystrokes, and the text typed meanwhile
-        costs the next full prompt a few tokens."""
+        While the document's prompt is shortened, that is the repository context of the
+        shortening decision with the window of ``request``: the context stays put (what already
+        grew of it stays of use) while the window follows the typing, so that the prompt is
+        whole at a recent text once it has grown, with only the last few keystrokes left."""
         shortened = self._shortened_in(request, mode)
-        if shortened is not None:
-            return shortened.full, shortened.full_parts
-        _window, prompt, parts, _first = self._full(request, mode)
-        return prompt.tokens, parts
+        if shortened is None:
+            _window, prompt, parts, _first = self._full(request, mode)
+            return prompt.tokens, parts
+        _room, window_budget = self._room(request.settings)
+        window = self._full_window(request, mode, window_budget)
+        prompt = assemble(window, mode, bos=self.engine.bos_for_prefix_only(), context=_joined(shortened.full_parts))
+        return prompt.tokens, shortened.full_parts
 
     def grown(self, request: CompletionRequest, mode: CompletionMode, parts: list[list[int]]) -> None:
         """The full prompt with context ``parts`` is now cached: the next prompt is decided afresh."""
@@ -143,7 +152,7 @@ class PromptPlanner:
               mode: CompletionMode) -> tuple[Window, Prompt, list[list[int]], set[int]]:
         """The full prompt: its window, the prompt, its context parts and which define the typed name."""
         room, window_budget = self._room(request.settings)
-        window = self._window(request, mode, window_budget)
+        window = self._full_window(request, mode, window_budget)
         bos = self.engine.bos_for_prefix_only()
         local = assemble(window, mode, bos=bos)
         parts, first = self._context_parts(request, mode, window, min(request.context_tokens, room - len(local.tokens)))
@@ -159,6 +168,28 @@ class PromptPlanner:
     def _shortened_in(self, request: CompletionRequest, mode: CompletionMode) -> _Shortened | None:
         shortened = self._shortened
         return shortened if shortened is not None and shortened.key == (request.path, mode.name) else None
+
+    def _full_window(self, request: CompletionRequest, mode: CompletionMode, budget: int) -> Window:
+        """The full prompt's window, starting where the document's last one started while it stays
+        within a quarter of the budget: typing on then only appends to the cached prompt. (Cut
+        to the budget at each keystroke, the start would move on by a block every few lines
+        typed, and back when text is deleted, and the whole window after it would be evaluated
+        again, in the background growth too.)"""
+        cursor = request.cursor
+        start, mark = self._window_starts.get(request.path, (-1, ""))
+        if start >= 0 and _mark(cursor.healed_prefix, start) == mark:
+            text = cursor.healed_prefix[start:]
+            window = fit_window(text, cursor.suffix, mode, self.engine.encoder, budget=budget, memo=self._memo,
+                                prefix_slack=budget // _WINDOW_SLACK)
+            size = len(window.prefix_tokens) + len(window.suffix_tokens)
+            if len(window.prefix) == len(text) and size >= budget - budget // _WINDOW_SLACK:
+                return window  # else the start moves on, or back when the cursor moved up the file
+        window = self._window(request, mode, budget)
+        if len(self._window_starts) >= _REMEMBERED_STARTS and request.path not in self._window_starts:
+            self._window_starts.pop(next(iter(self._window_starts)))
+        start = len(cursor.healed_prefix) - len(window.prefix)
+        self._window_starts[request.path] = (start, _mark(cursor.healed_prefix, start))
+        return window
 
     def _window(self, request: CompletionRequest, mode: CompletionMode, budget: int, *,
                 whole_blocks: bool = False) -> Window:
@@ -242,6 +273,11 @@ class PromptPlanner:
         else:
             self._snippet_tokens.move_to_end(key)
         return tokens
+
+
+def _mark(text: str, offset: int) -> str:
+    """The text around ``offset``: it is still there if nothing before it was edited."""
+    return text[max(0, offset - 64):offset + 64]
 
 
 def _joined(parts: list[list[int]]) -> list[int]:

@@ -80,9 +80,9 @@ class Window:
 
 
 def fit_window(prefix: str, suffix: str, mode: CompletionMode, encoder: TextEncoder, *, budget: int,
-               memo: PromptMemo | None = None, whole_blocks: bool = False) -> Window:
+               memo: PromptMemo | None = None, whole_blocks: bool = False, prefix_slack: int = 0) -> Window:
     """Trim prefix and suffix (LF newlines only) to ``budget`` tokens; the suffix gets at most a
-    quarter (FIM only).
+    quarter (FIM only). ``prefix_slack``: tokens the prefix may take beyond the budget.
 
     ``memo`` keeps token lists between calls (see ``blocks``); without it nothing is kept.
     ``whole_blocks``: the prefix keeps at least the block being typed in, over the budget if
@@ -90,11 +90,12 @@ def fit_window(prefix: str, suffix: str, mode: CompletionMode, encoder: TextEnco
     """
     memo = memo or PromptMemo()
     if mode.fim is None:
-        kept, tokens = trim_prefix(prefix, encoder, max(1, budget - 1), memo, whole_blocks=whole_blocks)  # BOS
+        kept, tokens = trim_prefix(prefix, encoder, max(1, budget - 1) + prefix_slack, memo,  # BOS
+                                   whole_blocks=whole_blocks)
         return Window(kept, "", tokens, [])
     available = max(2, budget - 4)  # BOS and three sentinels
     suffix_text, suffix_tokens = trim_suffix(suffix, encoder, available // 4, memo)
-    prefix_text, prefix_tokens = trim_prefix(prefix, encoder, available - len(suffix_tokens), memo,
+    prefix_text, prefix_tokens = trim_prefix(prefix, encoder, available - len(suffix_tokens) + prefix_slack, memo,
                                              whole_blocks=whole_blocks)
     return Window(prefix_text, suffix_text, prefix_tokens, suffix_tokens)
 
