@@ -172,7 +172,8 @@ class CompletionService:
 
     def _grow(self, uri: str, request: CompletionRequest) -> None:
         """The prompt of ``request`` was shortened: its full prompt grows between the keystrokes
-        that follow, and once it is whole the next keystroke gets all of its context."""
+        that follow, and once it is whole the next keystroke gets all of its context. A growth
+        already under way goes on with this newer keystroke's prompt."""
         backend = self.queue.backend
         started = time.perf_counter()
 
@@ -199,8 +200,8 @@ class CompletionService:
 
         async def warm() -> None:
             await self.queue.wait_loaded()
-            if state.version != version or self.queue.backend is None:
-                return
+            if state.version != version or self.documents.get(uri) is not state or self.queue.backend is None:
+                return  # edited or closed since
             backend, request = self.queue.backend, self._request(path, text[:cursor], text[cursor:])
             stats = await self.background.run(lambda cancel: backend.warm(request, cancel))
             if stats is not None:

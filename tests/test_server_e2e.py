@@ -20,7 +20,6 @@ from bench.lsp_client import (
     open_document,
     session,
 )
-from lsp_server.extensions import PARTIAL_COMPLETION
 
 FIB = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return \n'
 
