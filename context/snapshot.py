@@ -55,7 +55,6 @@ class CursorSnapshot:
 
     def __post_init__(self) -> None:
         newline = self.suffix.find("\n")
-        rest = "" if newline == -1 else self.suffix[newline + 1:]
         healed, trailing = split_healing(self.prefix)
         facts = {
             "healed_prefix": healed,
@@ -63,7 +62,19 @@ class CursorSnapshot:
             "line": self.prefix.count("\n"),
             "line_prefix": self.prefix[self.prefix.rfind("\n") + 1:],
             "line_suffix": self.suffix if newline == -1 else self.suffix[:newline],
-            "next_line": next((line for line in rest.split("\n") if line.strip()), ""),
+            "next_line": _next_nonblank_line(self.suffix, newline),
         }
         for name, value in facts.items():
             object.__setattr__(self, name, value)  # frozen: set once, here
+
+
+def _next_nonblank_line(text: str, newline: int) -> str:
+    """The first line after the one ending at ``newline`` that is not blank ('' if none); reads
+    only as far as that line (the suffix can be the rest of a large file)."""
+    while newline != -1:
+        start = newline + 1
+        newline = text.find("\n", start)
+        line = text[start:] if newline == -1 else text[start:newline]
+        if line.strip():
+            return line
+    return ""
