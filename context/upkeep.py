@@ -86,9 +86,9 @@ class RescanPacer:
 class Upkeep:
     """The indexer thread of one ``Repository``."""
 
-    def __init__(self, engine, on_progress: Callable[[int, int], None] | None,
+    def __init__(self, repository, on_progress: Callable[[int, int], None] | None,
                  on_warning: Callable[[str], None], *, watch: bool = True) -> None:
-        self._engine = engine
+        self._repository = repository
         self._watch_files = watch
         self._on_progress = on_progress
         self._on_warning = on_warning
@@ -134,23 +134,23 @@ class Upkeep:
 
     # -- the indexer thread ----------------------------------------------------------------------
     def _run(self) -> None:
-        engine = self._engine
+        repository = self._repository
         _yield_cpu_to_completions()
         try:
             if self._watch_files:
-                self.watcher = start_watching(self, engine.folders)
+                self.watcher = start_watching(self, repository.folders)
         except OSError as exc:  # no inotify instance left, say
             self._fall_back_to_polling(exc)
         self.stats.pending = 1  # until the watches are placed and the first walk is checked
         try:
-            engine.index_all(self._on_progress)
-            self._watch(folders_to_watch(engine))
+            repository.index_all(self._on_progress)
+            self._watch(folders_to_watch(repository))
             # Files saved while the first walk ran, in folders not yet watched then.
-            for root in engine.folders:
-                engine.sync_below(root)
+            for root in repository.folders:
+                repository.sync_below(root)
         except Exception:
             logger.exception("indexing failed")
-            engine.indexing_done.set()
+            repository.indexing_done.set()
         with self._lock:
             self.stats.pending = len(self._queued)
         if self._stopped.is_set() and self.watcher is not None:
@@ -162,7 +162,7 @@ class Upkeep:
                 with self._lock:
                     edited, self._buffers_edited = self._buffers_edited, False
                 if edited:
-                    engine.flush_buffers()
+                    repository.flush_buffers()
                 self._apply_batch()
                 if self.polling:
                     self._poll_open_folders()
@@ -184,7 +184,7 @@ class Upkeep:
             self._stopped.wait(QUIET_SECONDS)
 
     def _apply_batch(self) -> None:
-        engine, now = self._engine, time.monotonic()
+        repository, now = self._repository, time.monotonic()
         with self._lock:
             rescan = self._overflowed and self.pacer.wait_before(now) == 0
             if rescan:
@@ -197,33 +197,33 @@ class Upkeep:
             self.stats.rescans += 1
             logger.warning("file events were lost; comparing the index with the disk (rescan %d, next no sooner "
                            "than %.0f s)", self.stats.rescans, self.pacer.delay)
-            for root in engine.folders:
-                engine.sync_below(root)
-            self._watch(folders_to_watch(engine))
+            for root in repository.folders:
+                repository.sync_below(root)
+            self._watch(folders_to_watch(repository))
         elif batch:
             self.stats.batches += 1
             created: set[Path] = set()
             for path in sorted(batch):
                 created |= self._apply(path)
-            self._watch(created | folders_to_watch(engine, among=batch))
+            self._watch(created | folders_to_watch(repository, among=batch))
         with self._lock:
             self.stats.pending = len(self._queued)
 
     def _apply(self, path: Path) -> set[Path]:
         """One reported path; returns the folders found inside a created folder."""
-        engine = self._engine
+        repository = self._repository
         if path.name in IGNORE_FILES:
-            located = engine.locate(path)
+            located = repository.locate(path)
             if located is not None:
                 located[0].forget_ignore_file(path.parent)
-                engine.sync_below(path.parent)
+                repository.sync_below(path.parent)
                 return set()
         if path.is_dir() and not path.is_symlink():  # created or moved here: watched from now on
-            return engine.sync_below(path)
+            return repository.sync_below(path)
         if path.exists():
-            engine.refresh(path)
+            repository.refresh(path)
         else:
-            engine.forget(path)
+            repository.forget(path)
         return set()
 
     def _watch(self, folders: set[Path]) -> None:
@@ -245,11 +245,11 @@ class Upkeep:
         self._on_warning(message)
 
     def _poll_open_folders(self) -> None:
-        engine = self._engine
-        folders = {path.parent for path in map(engine.path_of, engine.open_buffer_keys()) if path is not None}
+        repository = self._repository
+        folders = {path.parent for path in map(repository.path_of, repository.open_buffer_keys()) if path is not None}
         for folder in sorted(folders)[:POLL_MAX_FOLDERS]:
             if folder.is_dir():
-                engine.sync_below(folder, recursive=False)
+                repository.sync_below(folder, recursive=False)
 
 
 def _yield_cpu_to_completions() -> None:
@@ -263,7 +263,7 @@ def _yield_cpu_to_completions() -> None:
         logger.debug("indexing keeps its priority: %s", exc)
 
 
-def folders_to_watch(engine, among: Iterable[Path] | None = None) -> set[Path]:
+def folders_to_watch(repository, among: Iterable[Path] | None = None) -> set[Path]:
     """The workspace folders, every folder holding an indexed file, and their ancestors
     (only those of the files ``among``, when given: a batch's changed paths).
 
@@ -271,11 +271,11 @@ def folders_to_watch(engine, among: Iterable[Path] | None = None) -> set[Path]:
     then seen at once), shallowest first, while the watches stay within twice the folders
     that hold indexed files.
     """
-    wanted = set(engine.folders)
+    wanted = set(repository.folders)
     if among is None:
-        paths = map(engine.path_of, engine.index.paths())
+        paths = map(repository.path_of, repository.index.paths())
     else:
-        paths = (path for path in among if (located := engine.locate(path)) and engine.index.file(located[1]))
+        paths = (path for path in among if (located := repository.locate(path)) and repository.index.file(located[1]))
     holding = set()
     for path in paths:
         if path is None:
@@ -286,6 +286,6 @@ def folders_to_watch(engine, among: Iterable[Path] | None = None) -> set[Path]:
             wanted.add(folder)
             folder = folder.parent
     if among is None:
-        spare = sorted(engine.walked_folders - wanted, key=lambda folder: (len(folder.parts), folder))
+        spare = sorted(repository.walked_folders - wanted, key=lambda folder: (len(folder.parts), folder))
         wanted.update(spare[:max(0, 2 * len(holding) - len(wanted))])
     return wanted

@@ -55,10 +55,10 @@ def test_symlinks_out_of_the_workspace_are_not_followed(tmp_path):
     write(workspace, {"main.py": "x = 1\n"})
     os.symlink(outside / "leak.py", workspace / "link.py")
     os.symlink(outside, workspace / "linked_dir")
-    engine = Repository()
-    engine.add_folder(workspace)
-    engine.index_all()
-    assert engine.index.paths() == ["main.py"]
+    repository = Repository()
+    repository.add_folder(workspace)
+    repository.index_all()
+    assert repository.index.paths() == ["main.py"]
 
 
 def test_secret_names():
@@ -156,14 +156,14 @@ def test_similar_code_comes_first_even_when_its_names_are_too_short_to_search_fo
 
 def test_unsaved_buffer_text_wins_over_disk(tmp_path):
     write(tmp_path, {"a.py": "def on_disk():\n    pass\n"})
-    engine = Repository()
-    engine.add_folder(tmp_path)
-    engine.index_all()
-    engine.set_buffer(tmp_path / "a.py", "def in_editor():\n    pass\n", edited=True)
-    snippets = engine.gather(CursorSnapshot.of("in_editor()", "", tmp_path / "b.py"), (0, 1))
+    repository = Repository()
+    repository.add_folder(tmp_path)
+    repository.index_all()
+    repository.set_buffer(tmp_path / "a.py", "def in_editor():\n    pass\n", edited=True)
+    snippets = repository.gather(CursorSnapshot.of("in_editor()", "", tmp_path / "b.py"), (0, 1))
     assert [s.text for s in snippets] == ["def in_editor():\n    pass\n"]
-    engine.close_buffer(tmp_path / "a.py")
-    snippets = engine.gather(CursorSnapshot.of("on_disk()", "", tmp_path / "b.py"), (0, 1))
+    repository.close_buffer(tmp_path / "a.py")
+    snippets = repository.gather(CursorSnapshot.of("on_disk()", "", tmp_path / "b.py"), (0, 1))
     assert [s.text for s in snippets] == ["def on_disk():\n    pass\n"]
 
 
@@ -172,19 +172,19 @@ def test_typing_in_a_line_ranks_once_even_as_the_document_is_rechunked(tmp_path,
     # make the next keystroke rank the repository again (the slow part of a gather).
     (tmp_path / "helpers.py").write_text("def parse_remote_config(path):\n    return path\n")
     (tmp_path / "app.py").write_text("import helpers\n\n")
-    engine = Repository()
-    engine.add_folder(tmp_path)
-    engine.index_all()
+    repository = Repository()
+    repository.add_folder(tmp_path)
+    repository.index_all()
     rankings = []
     real = context.repository.candidates
     monkeypatch.setattr(context.repository, "candidates", lambda index, query: rankings.append(query) or real(index, query))
     app = tmp_path / "app.py"
     before = "import helpers\n\nvalue = helpers.parse"
     for typed in ("", "_re", "_remote"):
-        engine.set_buffer(app, before + typed + "\n", edited=True)
-        engine.flush_buffers()  # what the indexer thread does after a pause
-        chosen = engine.gather(CursorSnapshot.of(before + typed, "\n", app), (0, 3))
+        repository.set_buffer(app, before + typed + "\n", edited=True)
+        repository.flush_buffers()  # what the indexer thread does after a pause
+        chosen = repository.gather(CursorSnapshot.of(before + typed, "\n", app), (0, 3))
         assert any("def parse_remote_config" in snippet.text for snippet in chosen)
     assert len(rankings) == 1
-    engine.gather(CursorSnapshot.of(before + "_remote\n", "", app), (0, 4))
+    repository.gather(CursorSnapshot.of(before + "_remote\n", "", app), (0, 4))
     assert len(rankings) == 2, "a new line is ranked again"

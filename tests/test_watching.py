@@ -66,19 +66,19 @@ def wait_until(condition, seconds: float = 30.0) -> bool:
 
 
 def started(root: Path, **kwargs) -> Repository:
-    engine = Repository()
-    engine.add_folder(root)
-    engine.start(**kwargs)
-    assert engine.indexing_done.wait(60)
-    assert wait_until(lambda: engine.upkeep.stats.watches > 0 or engine.upkeep.polling)
-    settle(engine)
-    return engine
+    repository = Repository()
+    repository.add_folder(root)
+    repository.start(**kwargs)
+    assert repository.indexing_done.wait(60)
+    assert wait_until(lambda: repository.upkeep.stats.watches > 0 or repository.upkeep.polling)
+    settle(repository)
+    return repository
 
 
-def settle(engine: Repository) -> None:
+def settle(repository: Repository) -> None:
     """Wait until nothing is queued and no event has come for a while (a server that keeps
     reacting to its own reads never settles)."""
-    stats = engine.upkeep.stats
+    stats = repository.upkeep.stats
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         seen = stats.events
@@ -89,36 +89,36 @@ def settle(engine: Repository) -> None:
 
 
 @pytest.fixture
-def engine(tmp_path):
-    """An engine indexing and watching a workspace of WORKSPACE's files."""
+def repository(tmp_path):
+    """A repository indexing and watching a workspace of WORKSPACE's files."""
     write(tmp_path, WORKSPACE)
-    engine = started(tmp_path)
-    yield engine
-    engine.stop()
+    repository = started(tmp_path)
+    yield repository
+    repository.stop()
 
 
-def defined(engine: Repository) -> set[str]:
-    return {name for key in engine.index.paths() for chunk in engine.index.file(key).chunks for name in chunk.defines}
+def defined(repository: Repository) -> set[str]:
+    return {name for key in repository.index.paths() for chunk in repository.index.file(key).chunks for name in chunk.defines}
 
 
 @linux_only
 def test_only_folders_holding_indexed_files_and_their_ancestors_are_watched(tmp_path):
     write(tmp_path, WORKSPACE)
     before = inotify_watches()
-    engine = started(tmp_path)
+    repository = started(tmp_path)
     try:
         expected = {tmp_path, tmp_path / "src", tmp_path / "src/pkg", tmp_path / "src/pkg/sub",
                     tmp_path / "deep", tmp_path / "deep/a"}
-        assert engine.upkeep.watcher.watched() == {p.resolve() for p in expected}
+        assert repository.upkeep.watcher.watched() == {p.resolve() for p in expected}
         assert inotify_watches() - before == len(expected)
     finally:
-        engine.stop()
+        repository.stop()
     assert wait_until(lambda: inotify_watches() == before)
 
 
 @linux_only
-def test_reading_the_whole_workspace_gives_the_index_no_work(engine, tmp_path):
-    stats = engine.upkeep.stats
+def test_reading_the_whole_workspace_gives_the_index_no_work(repository, tmp_path):
+    stats = repository.upkeep.stats
     events, batches = stats.events, stats.batches
     for _ in range(3):  # what a search tool, a linter or the server's own rescan does
         for folder, _dirs, files in os.walk(tmp_path):
@@ -129,18 +129,18 @@ def test_reading_the_whole_workspace_gives_the_index_no_work(engine, tmp_path):
 
 
 @linux_only
-def test_lost_events_cause_one_rescan_that_finds_what_they_missed(engine, tmp_path):
+def test_lost_events_cause_one_rescan_that_finds_what_they_missed(repository, tmp_path):
     # assets/ holds no indexed file, so it is not watched: only a rescan can find this file.
     write(tmp_path, {"assets/found_later.py": "def found_by_rescan():\n    pass\n"})
     time.sleep(0.5)
-    assert "found_by_rescan" not in defined(engine)
+    assert "found_by_rescan" not in defined(repository)
     for _ in range(5):  # one overflow after another, as a storm of events delivers them
-        engine.upkeep.watcher.on_queue_overflow()
-    assert wait_until(lambda: "found_by_rescan" in defined(engine))
-    settle(engine)
+        repository.upkeep.watcher.on_queue_overflow()
+    assert wait_until(lambda: "found_by_rescan" in defined(repository))
+    settle(repository)
     time.sleep(0.5)
-    assert engine.upkeep.stats.rescans == 1
-    assert engine.upkeep.stats.overflows == 5
+    assert repository.upkeep.stats.rescans == 1
+    assert repository.upkeep.stats.overflows == 5
 
 
 def test_rescans_after_repeated_overflows_are_spaced_by_a_growing_delay():
@@ -159,18 +159,18 @@ def test_rescans_after_repeated_overflows_are_spaced_by_a_growing_delay():
 
 
 @linux_only
-def test_created_moved_deleted_and_newly_ignored_files_reach_the_index(engine, tmp_path):
+def test_created_moved_deleted_and_newly_ignored_files_reach_the_index(repository, tmp_path):
     write(tmp_path, {"new/pkg/deeper/d.py": "def delta():\n    pass\n"})
-    assert wait_until(lambda: "delta" in defined(engine))
+    assert wait_until(lambda: "delta" in defined(repository))
     (tmp_path / "src/pkg").rename(tmp_path / "src/renamed")
-    assert wait_until(lambda: "src/renamed/sub/b.py" in engine.index.paths()
-                      and "src/pkg/a.py" not in engine.index.paths())
+    assert wait_until(lambda: "src/renamed/sub/b.py" in repository.index.paths()
+                      and "src/pkg/a.py" not in repository.index.paths())
     write(tmp_path, {"src/renamed/sub/e.py": "def epsilon():\n    pass\n"})  # watched at its new path
-    assert wait_until(lambda: "epsilon" in defined(engine))
+    assert wait_until(lambda: "epsilon" in defined(repository))
     (tmp_path / ".gitignore").write_text("logs/\nnew/\n")
-    assert wait_until(lambda: "delta" not in defined(engine))
+    assert wait_until(lambda: "delta" not in defined(repository))
     (tmp_path / "deep/a/c.py").unlink()
-    assert wait_until(lambda: "gamma" not in defined(engine))
+    assert wait_until(lambda: "gamma" not in defined(repository))
 
 
 def git(root: Path, *args: str) -> None:
@@ -193,18 +193,18 @@ def test_a_branch_switch_of_thousands_of_files_leaves_the_index_equal_to_the_dis
     write(tmp_path, new)
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-q", "-m", "new")
-    engine = started(tmp_path)
+    repository = started(tmp_path)
     try:
         git(tmp_path, "checkout", "-q", "old")
         fresh = Repository()
         fresh.add_folder(tmp_path)
         fresh.index_all()
         assert len(fresh.index) == 1500
-        assert wait_until(lambda: engine.index.fingerprint() == fresh.index.fingerprint(), 60)
-        assert defined(engine) == {f"f{i}_old" for i in range(1500)}
-        assert engine.upkeep.stats.rescans == 0
+        assert wait_until(lambda: repository.index.fingerprint() == fresh.index.fingerprint(), 60)
+        assert defined(repository) == {f"f{i}_old" for i in range(1500)}
+        assert repository.upkeep.stats.rescans == 0
     finally:
-        engine.stop()
+        repository.stop()
 
 
 def test_when_watches_are_refused_the_folders_of_open_files_are_polled_and_the_user_told_once(
@@ -225,44 +225,44 @@ def test_when_watches_are_refused_the_folders_of_open_files_are_polled_and_the_u
     monkeypatch.setattr(upkeep, "POLL_SECONDS", 0.1)
     write(tmp_path, {"pkg/a.py": "def first():\n    pass\n"})
     warnings: list[str] = []
-    engine = Repository()
-    engine.add_folder(tmp_path)
-    engine.set_buffer(tmp_path / "pkg/a.py", "def first():\n    pass\n", edited=False)
-    engine.start(on_warning=warnings.append)
+    repository = Repository()
+    repository.add_folder(tmp_path)
+    repository.set_buffer(tmp_path / "pkg/a.py", "def first():\n    pass\n", edited=False)
+    repository.start(on_warning=warnings.append)
     try:
-        assert engine.indexing_done.wait(30)
+        assert repository.indexing_done.wait(30)
         write(tmp_path, {"pkg/b.py": "def polled_function():\n    pass\n"})
-        assert wait_until(lambda: engine.index.definitions_of({"polled_function"}), 20)
+        assert wait_until(lambda: repository.index.definitions_of({"polled_function"}), 20)
         (tmp_path / "pkg/b.py").unlink()
-        assert wait_until(lambda: not engine.index.definitions_of({"polled_function"}), 20)
+        assert wait_until(lambda: not repository.index.definitions_of({"polled_function"}), 20)
         assert len(warnings) == 1 and "max_user_watches" in warnings[0]
     finally:
-        engine.stop()
+        repository.stop()
 
 
 @linux_only
 def test_indexing_runs_at_a_lower_priority_than_completions(tmp_path):
     write(tmp_path, WORKSPACE)
-    engine = started(tmp_path)
+    repository = started(tmp_path)
     try:
         indexers = [thread for thread in threading.enumerate() if thread.name == "infill-indexer"]
         ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         assert indexers and all(os.getpriority(os.PRIO_PROCESS, thread.native_id) == min(19, ours + INDEXER_NICENESS)
                                 for thread in indexers)
     finally:
-        engine.stop()
+        repository.stop()
 
 
 @linux_only
 def test_a_new_file_in_a_folder_that_held_none_is_indexed_at_once_while_watches_allow(tmp_path):
     write(tmp_path, {f"{name}/m.py": f"def in_{name}():\n    pass\n" for name in ("a", "b", "c", "d")})
     write(tmp_path, {"notes/diagram.png": b"\x89PNG\r\n\x1a\n\x00\x00", "node_modules/x/i.js": "x\n"})
-    engine = started(tmp_path)
+    repository = started(tmp_path)
     try:
-        watched = engine.upkeep.watcher.watched()
+        watched = repository.upkeep.watcher.watched()
         assert tmp_path.resolve() / "notes" in watched and len(watched) <= 2 * 4
         write(tmp_path, {"notes/sketch.py": "def sketched():\n    pass\n"})
-        assert wait_until(lambda: "sketched" in defined(engine))
-        assert engine.upkeep.stats.rescans == 0
+        assert wait_until(lambda: "sketched" in defined(repository))
+        assert repository.upkeep.stats.rescans == 0
     finally:
-        engine.stop()
+        repository.stop()
