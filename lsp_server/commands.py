@@ -168,7 +168,7 @@ def _timings(stats: GenerationStats) -> str:
 def show_prompt(completer: LlamaCompleter, request: CompletionRequest, *, as_json: bool) -> int:
     """Print the prompt's mode, reason and every token with its piece."""
     prompt, mode = completer.prompt(request)
-    tokens = [{"id": token, "piece": completer.engine.model.piece(token, special=True).decode("utf-8", "replace")}
+    tokens = [{"id": token, "piece": completer.engine.detokenize([token])}
               for token in prompt.tokens]
     if as_json:
         print_json({

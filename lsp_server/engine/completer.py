@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from lsp_server.engine.generation import Cancelled, GenerationParams, GenerationStats
-from lsp_server.engine.llama_engine import LlamaEngine
+from lsp_server.engine.boundary import Engine
 from lsp_server.engine.prompt_planner import PromptPlanner, Retriever
 from lsp_server.engine.request import CompletionRequest, CompletionResult
 from lsp_server.fim.formats import CompletionMode
@@ -52,7 +52,7 @@ class CompletionBackend(Protocol):
 class LlamaCompleter:
     """``CompletionBackend`` over a llama.cpp engine, with repository context from ``retriever``."""
 
-    def __init__(self, engine: LlamaEngine, retriever: Retriever | None = None, *,
+    def __init__(self, engine: Engine, retriever: Retriever | None = None, *,
                  prefill_speed: Callable[[], float] | None = None) -> None:
         """``prefill_speed``: prompt tokens evaluated per second (default: the engine's measurement)."""
         self.engine = engine
@@ -95,10 +95,9 @@ class LlamaCompleter:
         if not prompt.tokens:
             return CompletionResult("", mode.name, reason="empty_prompt")
         if logger.isEnabledFor(logging.DEBUG):  # prompts hold the user's code: debug level only
-            text = b"".join(self.engine.model.piece(token, special=True) for token in prompt.tokens)
             logger.debug("prompt id=%s tokens=%d text=%r", request.label, len(prompt.tokens),
-                         text.decode("utf-8", "replace"))
-        if request.after_accept and self.engine.kv.cached_prefix(prompt.tokens) < self._foreground_prompt - 1:
+                         self.engine.detokenize(prompt.tokens))
+        if request.after_accept and self.engine.cached_prefix(prompt.tokens) < self._foreground_prompt - 1:
             return CompletionResult("", mode.name, reason="would_rearrange_cache")
         if cancel.is_set():
             stats = GenerationStats(prompt_tokens=len(prompt.tokens), stop_reason="cancelled")

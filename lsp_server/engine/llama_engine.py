@@ -71,7 +71,8 @@ class VocabEncoder:
 
 
 class LlamaEngine:
-    """Owns the model, its context and the record of what the KV cache holds."""
+    """The in-process :class:`~lsp_server.engine.boundary.Engine`: owns the model, its context and
+    the record of what the KV cache holds."""
 
     def __init__(self, model_path: str, *, n_ctx: int = 0, n_gpu_layers: int | None = None, n_threads: int = 0,
                  rope_scale: float = 1.0, flash_attention: str = "auto", split_sequences: bool | None = None) -> None:
@@ -118,6 +119,18 @@ class LlamaEngine:
         """BOS to start a prefix-only prompt with, if the vocabulary wants one."""
         special = self.model.special
         return special.bos if special.add_bos and special.bos >= 0 else None
+
+    def detokenize(self, tokens: list[int]) -> str:
+        """The text of ``tokens``, control tokens written out (for debug logs)."""
+        return b"".join(self.model.piece(token, special=True) for token in tokens).decode("utf-8", "replace")
+
+    def reusable(self, tokens: list[int]) -> int:
+        """See ``KvCache.reusable``."""
+        return self.kv.reusable(tokens)
+
+    def cached_prefix(self, tokens: list[int]) -> int:
+        """See ``KvCache.cached_prefix``."""
+        return self.kv.cached_prefix(tokens)
 
     def prefill_tokens_per_s(self) -> float:
         """Measured prompt-evaluation speed: a moving average over recent prompt chunks.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from context import CursorSnapshot, Snippet, select
-from lsp_server.engine.llama_engine import LlamaEngine
+from lsp_server.engine.boundary import Engine
 from lsp_server.engine.request import CompletionRequest
 from lsp_server.fim.blocks import PromptMemo
 from lsp_server.fim.formats import CompletionMode
@@ -61,7 +61,7 @@ class _Shortened:
 class PromptPlanner:
     """Decides each request's prompt; remembers what the decisions left in the cache."""
 
-    def __init__(self, engine: LlamaEngine, retriever: Retriever | None, prefill_speed: Callable[[], float]) -> None:
+    def __init__(self, engine: Engine, retriever: Retriever | None, prefill_speed: Callable[[], float]) -> None:
         self.engine = engine
         self.retriever = retriever
         self._prefill_speed = prefill_speed
@@ -95,7 +95,7 @@ class PromptPlanner:
             return full
         key = (request.path, mode.name)
         affordable = max(allowance, _ALWAYS_AFFORDABLE)
-        if len(full.tokens) - self.engine.kv.reusable(full.tokens) <= affordable:
+        if len(full.tokens) - self.engine.reusable(full.tokens) <= affordable:
             self._shortened = None
             self._remember_context(key, parts)
             return full
@@ -111,7 +111,7 @@ class PromptPlanner:
             # with the definitions of the name being typed and no other chunk: chunks cached in
             # the growing sequence would have to be evaluated again in that one.
             staying = assemble(window, mode, bos=self.engine.bos_for_prefix_only(), context=_joined(kept))
-            if len(staying.tokens) - self.engine.kv.reusable(staying.tokens) <= affordable:
+            if len(staying.tokens) - self.engine.reusable(staying.tokens) <= affordable:
                 self._shortened = None
                 return staying
             context = _framed(kept, _joined(definitions))
@@ -226,7 +226,7 @@ class PromptPlanner:
         holds in place at the head of the full prompt (so the background evaluation of the full
         prompt extends this one's context), then the definitions of the name being typed, cached
         or not (they are small, and the first suggestion needs them most)."""
-        in_place = self.engine.kv.cached_prefix(full.tokens)
+        in_place = self.engine.cached_prefix(full.tokens)
         head = 1 if (mode.fim.bos if mode.fim else self.engine.bos_for_prefix_only()) is not None else 0
         context: list[int] = []
         end = head + len(parts[0]) if parts else 0
@@ -256,7 +256,7 @@ class PromptPlanner:
             window = self._window(request, mode, budget, whole_blocks=True)
             prompt = assemble(window, mode, bos=self.engine.bos_for_prefix_only(), context=context)
             smallest = budget <= _MIN_WINDOW or len(window.prefix_tokens) + len(window.suffix_tokens) > budget
-            if smallest or len(prompt.tokens) - self.engine.kv.reusable(prompt.tokens) <= allowance:
+            if smallest or len(prompt.tokens) - self.engine.reusable(prompt.tokens) <= allowance:
                 return dataclasses.replace(prompt, shortened=True)
             budget = max(_MIN_WINDOW, budget // 2)
 

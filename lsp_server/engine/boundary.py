@@ -1,0 +1,64 @@
+"""The engine boundary: what the completer asks of a model, and nothing more.
+
+Prompt building, budgets, repository context, post-processing, type-through and speculation
+sit above this seam; an engine below it tokenizes, evaluates, generates and says what its KV
+cache already holds. :class:`~lsp_server.engine.llama_engine.LlamaEngine` (llama.cpp in this
+process) is the implementation; an engine on an inference server would be another.
+Every method runs on the inference thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from lsp_server.engine.generation import GenerationParams, GenerationStats
+from lsp_server.fim.blocks import TextEncoder
+from lsp_server.fim.formats import CompletionMode
+
+
+class Engine(Protocol):
+    """A model that completes token prompts and keeps what it evaluated cached."""
+
+    encoder: TextEncoder
+    """Tokenization of user text (control tokens disabled)."""
+
+    @property
+    def n_ctx(self) -> int:
+        """Most tokens one sequence holds (prompt and generation)."""
+        ...
+
+    def mode(self, fim: str = "auto", order: str = "auto") -> CompletionMode:
+        """The prompt layout this model takes under the given settings."""
+        ...
+
+    def bos_for_prefix_only(self) -> int | None:
+        """BOS to start a prefix-only prompt with, if the vocabulary wants one."""
+        ...
+
+    def prefill_tokens_per_s(self) -> float:
+        """Prompt tokens evaluated per second (what a prompt's time budget is counted in)."""
+        ...
+
+    def detokenize(self, tokens: list[int]) -> str:
+        """The text of ``tokens``, control tokens written out (for debug logs)."""
+        ...
+
+    def reusable(self, tokens: list[int]) -> int:
+        """How many leading tokens of ``tokens`` a foreground evaluation would take from the cache."""
+        ...
+
+    def cached_prefix(self, tokens: list[int]) -> int:
+        """How many leading tokens of ``tokens`` the cache holds in place, in any sequence."""
+        ...
+
+    def evaluate_prompt(self, tokens: list[int], cancel: threading.Event, stats: GenerationStats,
+                        chunk_size: int = ..., *, background: bool = False, may_evict: bool = True) -> None:
+        """Bring the cache to ``tokens`` without generating (raises ``Cancelled`` when stopped)."""
+        ...
+
+    def generate(self, tokens: list[int], params: GenerationParams, cancel: threading.Event,
+                 on_text: Callable[[str], bool]) -> GenerationStats:
+        """Evaluate ``tokens`` and sample until a stop; ``on_text(text so far)`` returns False to stop."""
+        ...
