@@ -82,6 +82,12 @@ def line_comment(path: str) -> str:
     return language.line_comment if language else "//"
 
 
+def is_rust_path(module: str) -> bool:
+    """Whether an imported module is a Rust path (``crate::net``, ``super``), not a dotted or
+    slashed one."""
+    return "::" in module or module in ("crate", "self", "super")
+
+
 def module_files(importer: str, module: str) -> list[str]:
     """The workspace paths an import of ``module`` in the file ``importer`` may name, likeliest first."""
     if module.startswith(".") and not module.startswith(("./", "../")) and module != "..":
@@ -101,7 +107,7 @@ def module_files(importer: str, module: str) -> list[str]:
             elif part not in ("", "."):
                 resolved.append(part)
         return ["/".join(resolved) + ending for ending in RELATIVE_SCRIPT_FILES]
-    if "::" in module or module in ("crate", "self", "super"):
+    if is_rust_path(module):
         return [_rust_module_stem(importer, module) + ending for ending in RUST_MODULE_FILES]
     stem = module.replace(".", "/").strip("/")
     return [stem + ending for ending in DOTTED_MODULE_FILES]

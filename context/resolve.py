@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from context.chunking import Chunk
-from context.languages import family_of
+from context.languages import family_of, is_rust_path
 from context.cursor import AtCursor, Binding, at_cursor, constructed_class, import_bindings
 from context.index import RepoIndex
 from context.symbols import Symbol
@@ -122,7 +122,7 @@ def _module_file(index: RepoIndex, path: str, binding: Binding, rest: tuple[str,
 
 
 def _join(module: str, name: str) -> str:
-    if "::" in module or module in ("crate", "self", "super"):
+    if is_rust_path(module):
         return f"{module}::{name}"
     if module.startswith((".", "/")) and ("/" in module or module.startswith("./") or module.startswith("../")):
         return f"{module.rstrip('/')}/{name}"

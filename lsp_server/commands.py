@@ -94,7 +94,7 @@ def workspace_of(path: Path, given: str | None) -> Path:
 
 
 def _request(args: argparse.Namespace) -> tuple[CompletionRequest, Repository | None]:
-    """The request at the file position, and the indexed workspace its context comes from."""
+    """The request at the file position, and the indexed repository its context comes from."""
     path = Path(args.file)
     prefix, suffix = split_at(read_source(args.file), args.line, args.character)
     settings = CompletionSettings(
@@ -105,14 +105,14 @@ def _request(args: argparse.Namespace) -> tuple[CompletionRequest, Repository | 
     if args.context_tokens <= 0:
         return CompletionRequest(prefix, suffix, settings, path=path.name), None
     root = workspace_of(path, args.workspace)
-    workspace = Repository()
-    workspace.add_folder(root)
+    repository = Repository()
+    repository.add_folder(root)
     started = time.perf_counter()
-    count = workspace.index_all()
+    count = repository.index_all()
     print(f"--- context: {count} files of {root} indexed in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    located = workspace.locate(path)
+    located = repository.locate(path)
     return CompletionRequest(prefix, suffix, settings, path=located[1] if located else path.name, repo=root.name,
-                             document=path, context_tokens=args.context_tokens), workspace
+                             document=path, context_tokens=args.context_tokens), repository
 
 
 def run(args: argparse.Namespace, options: ModelOptions) -> int:

@@ -105,8 +105,7 @@ class InferenceQueue:
         return not self._foreground and not self._background
 
     def preempt_background(self) -> None:
-        """Stop the background job in progress at its next check (a user request is coming)."""
-        self.last_foreground = time.monotonic()
+        """Stop the background job in progress at its next check."""
         self._background_cancel.set()
 
     def shutdown(self) -> None:

@@ -60,9 +60,11 @@ class LlamaCompleter:
         self._foreground_prompt = 0
 
     def mode(self, settings: CompletionSettings) -> CompletionMode:
+        """The prompt layout under the ``fim`` and ``fimOrder`` settings."""
         return self.engine.mode(settings.fim, settings.fim_order)
 
     def prompt(self, request: CompletionRequest, *, within_budget: bool = True) -> tuple[Prompt, CompletionMode]:
+        """The prompt :meth:`complete` would evaluate (see ``PromptPlanner.prompt``), and its mode."""
         mode = self.mode(request.settings)
         return self.planner.prompt(request, mode, within_budget=within_budget), mode
 
