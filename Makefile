@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 VOCAB := .cache/llama-tokenizer-js/llama-tokenizer.js
 
-.PHONY: install demo test test-vscode bench-context bench-latency bench-load bench-idle clean
+.PHONY: install demo test test-vscode llama-server bench-context bench-latency bench-load bench-idle clean
 
 $(BIN)/infill-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,13 @@ VSCODE_MODULES := clients/vscode/node_modules/.package-lock.json
 $(VSCODE_MODULES): clients/vscode/package.json clients/vscode/package-lock.json
 	cd clients/vscode && npm ci --no-audit --no-fund --loglevel=error
 
-test: install $(VOCAB) $(NVIM11) $(NVIM12) $(VSCODE_MODULES)
+# A real llama-server for the remote-engine tests, built from the llama.cpp tree in the pinned
+# llama-cpp-python sdist and kept in ~/.cache/infill/llama-server-VERSION (about 11 minutes on
+# 2 cores, once per machine and version; see bench/llama_server.py).
+llama-server: install
+	$(BIN)/python -m bench.llama_server build
+
+test: install $(VOCAB) $(NVIM11) $(NVIM12) $(VSCODE_MODULES) llama-server
 	$(BIN)/python -m pytest
 
 # The extension in a real VS Code (code-server) driven from headless Chromium; about 3 minutes
@@ -56,10 +62,9 @@ bench-context: install
 	$(BIN)/python -m bench.context_speed
 	$(BIN)/python -m bench.context_quality --examples 400   # all 290 examples; about 100 minutes on 2 cores
 
-# Keystroke latency against llama-server (LLAMA_SERVER=path to a llama-server binary built from
-# the llama.cpp tree in the llama-cpp-python sdist; see docs/benchmarks.md).
-bench-latency: install
-	$(BIN)/python -m bench.latency --llama-server $(LLAMA_SERVER)
+# Keystroke latency against llama-server (the cached build above).
+bench-latency: llama-server
+	$(BIN)/python -m bench.latency
 
 # 1,000 fast keystrokes with cancellations: no backlog, no memory growth (docs/reliability.md).
 bench-load: install

@@ -22,10 +22,11 @@ time to the whole suggestion over the requests that finished; prompt tokens eval
 finished request (median/max); and, for Infill, the tokens its background work (speculative
 next suggestion) evaluated in the whole run.
 
-    python -m bench.latency --llama-server /path/to/llama-server [--budgets 2048,8192] [--threads 2]
+    python -m bench.latency [--budgets 2048,8192] [--threads 2] [--systems infill,infill-remote,llama-server]
 
-Build llama-server from the llama.cpp tree inside the llama-cpp-python sdist of the pinned
-version (see docs/benchmarks.md); it is never part of this repository.
+llama-server is the cached build of the llama.cpp tree inside the pinned llama-cpp-python sdist
+(``python -m bench.llama_server build``), or ``--llama-server PATH``. ``infill-remote`` is Infill
+with ``--engine-url`` on a llama-server of its own started with the peer's flags.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from bench.replay import InfillClient, LlamaServerClient, Record, make_session
+from bench.llama_server import LlamaServer
+from bench.replay import InfillClient, LlamaServerClient, Record, make_session, server_args
 from bench.stats import percentile
 from lsp_server.engine.models import default_model_path
 from lsp_server.engine.native_backend import FLASH_ATTENTION_SETTINGS, default_gpu_layers, flash_attention_for
@@ -113,12 +115,19 @@ def run_one(system: str, mode: str, budget: int, args, models: dict[bool, Path],
     document = "\n".join(path.read_text(encoding="utf-8") for path in args.session_files)
     session = make_session(document, session_start(document, args.session_line, args.lines), args.lines, rng)
     log = logs / f"{system}-{mode}-{budget}.log"
-    if system == "infill":
+    server = None
+    if system in ("infill", "infill-remote"):
         settings = {"completion": {**completion, "windowTokens": budget, "maxTokens": MAX_TOKENS, "multiline": "never"},
                     "context": {"maxTokens": args.context_tokens}}
+        engine = []
+        if system == "infill-remote":  # the same llama-server as the peer's, with Infill's token prompts
+            server = LlamaServer(model, args=server_args(model, n_ctx + args.context_tokens, args.threads, rope_scale,
+                                                         budget, args.flash_attn), log=logs / f"{system}-{mode}-server.log",
+                                 binary=args.llama_server).start()
+            engine = ["--engine-url", server.url, "--engine-api", "llama-server"]
         client = InfillClient(model, n_ctx + args.context_tokens, args.threads, rope_scale, settings, log,
                               flash_attention=args.flash_attn, workspace=args.workspace,
-                              document=args.session_files[0] if args.workspace else None)
+                              document=args.session_files[0] if args.workspace else None, engine=engine)
     else:
         client = LlamaServerClient(args.llama_server, model, n_ctx, args.threads, rope_scale, budget, endpoint=endpoint,
                                    spm=spm, request={"n_predict": MAX_TOKENS, "stop": ["\n"]}, log=log,
@@ -129,6 +138,8 @@ def run_one(system: str, mode: str, budget: int, args, models: dict[bool, Path],
         records = client.replay(session, wait_for_answers=args.wait_for_answers)
     finally:
         client.close()  # Infill's evaluated-token counts come from its log, read at close
+        if server is not None:
+            server.stop()
     row = summarize(records)
     # The user's whole session: the cold first answer counts as one more request.
     waited = [(r.done - r.sent) * 1000 for r in records if r.done is not None and not r.cancelled]
@@ -140,7 +151,8 @@ def run_one(system: str, mode: str, budget: int, args, models: dict[bool, Path],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--llama-server", type=Path, help="path to a llama-server binary")
+    parser.add_argument("--llama-server", type=Path,
+                        help="a llama-server binary (default: the cached build, `python -m bench.llama_server build`)")
     parser.add_argument("--budgets", default="2048,8192", help="prompt budgets in tokens, comma-separated")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--threads", type=int, default=2)
@@ -160,7 +172,8 @@ def main() -> None:
                         help="type right after the first answer, without waiting for a shortened prompt to grow")
     parser.add_argument("--wait-for-answers", action="store_true",
                         help="each keystroke waits for the previous answer (no cancellation), then its delay")
-    parser.add_argument("--systems", default="infill,llama-server")
+    parser.add_argument("--systems", default="infill,llama-server",
+                        help="infill (in-process), infill-remote (Infill on llama-server), llama-server (as llama.vscode calls it)")
     parser.add_argument("--workspace", type=Path,
                         help="Infill indexes this folder (from the first keystroke on) and types in the first session "
                              "file inside it; default: an untitled document and no repository context")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -23,10 +24,11 @@ URI = "file:///work/fib.py"
 @contextlib.asynccontextmanager
 async def session(model: Path | str, *, options: dict | None = None, experimental: dict | None = None,
                   args: tuple[str, ...] = (), root: Path | None = None,
-                  workspace: types.WorkspaceClientCapabilities | None = None):
-    """Start the server, initialize it, collect its notifications and registrations, shut it down."""
+                  workspace: types.WorkspaceClientCapabilities | None = None, env: dict[str, str] | None = None):
+    """Start the server, initialize it, collect its notifications and registrations, shut it down.
+    ``env``: variables added to this process's environment for the server."""
     command = [sys.executable, "-m", "lsp_server", "--model", str(model), "--threads", "2", *args]
-    client = await ClientServerConfig(server_command=command).start()
+    client = await ClientServerConfig(server_command=command, server_env={**os.environ, **(env or {})}).start()
     client.partials = []
     client.feature(PARTIAL_COMPLETION)(lambda params: client.partials.append(params))
     client.registrations = []

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.jsonrpc_pipe import PipeClient
+from bench.llama_server import LlamaServer
 
 FIRST_REQUEST_TIMEOUT_S = 2400
 """A cold 32K-token prompt with SmolLM2 takes about 15 minutes on 2 cores; past this the server
@@ -145,13 +146,15 @@ class InfillClient(Replayer):
     """Infill's LSP server over stdio, with streamed partial suggestions on."""
 
     def __init__(self, model: Path, n_ctx: int, threads: int, rope_scale: float, settings: dict, log: Path, *,
-                 flash_attention: str = "auto", workspace: Path | None = None, document: Path | None = None) -> None:
+                 flash_attention: str = "auto", workspace: Path | None = None, document: Path | None = None,
+                 engine: list[str] = ()) -> None:
         """``workspace``: the folder to index for repository context, and ``document`` the file in
-        it being typed in (else an untitled document and no workspace)."""
+        it being typed in (else an untitled document and no workspace); ``engine``: ``--engine-*``
+        flags (an inference server instead of the model in the process)."""
         super().__init__()
         command = [sys.executable, "-m", "lsp_server", "--model", str(model), "--n-ctx", str(n_ctx),
                    "--threads", str(threads), "--rope-scale", str(rope_scale), "--flash-attn", flash_attention,
-                   "--log-file", str(log)]
+                   "--log-file", str(log), *engine]
         self.pipe = PipeClient(command=command)
         self.log = log
         self.uri = document.resolve().as_uri() if document else "file:///session/module.py"
@@ -267,47 +270,19 @@ def declared_context(model: Path) -> tuple[str, int]:
     return key, int(fields[key].contents())
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class LlamaServerClient(Replayer):
     """llama-server, driven the way llama.vscode drives it: ``/infill`` (or ``/completion``), streamed."""
 
-    def __init__(self, binary: Path, model: Path, n_ctx: int, threads: int, rope_scale: float, budget: int, *,
+    def __init__(self, binary: Path | None, model: Path, n_ctx: int, threads: int, rope_scale: float, budget: int, *,
                  endpoint: str, spm: bool, request: dict, log: Path, flash_attention: str = "auto") -> None:
         super().__init__()
-        self.port = free_port()
-        command = [str(binary), "-m", str(model), "-c", str(n_ctx), "-b", str(budget), "-t", str(threads),
-                   "-np", "1", "--cache-reuse", "256", "--host", "127.0.0.1", "--port", str(self.port), "--no-webui",
-                   "-fa", flash_attention]
-        if rope_scale != 1.0:
-            command += ["--rope-scaling", "linear", "--rope-scale", str(rope_scale)]
-        key, trained = declared_context(model)
-        if n_ctx > trained:
-            # llama-server caps a slot at the training context the GGUF declares, whatever the
-            # RoPE scaling; declaring a larger one lets it use all of ``n_ctx``, as Infill does.
-            command += ["--override-kv", f"{key}=int:{n_ctx}"]
-        if spm:
-            command.append("--spm-infill")
-        self.process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        self.server = LlamaServer(model, args=server_args(model, n_ctx, threads, rope_scale, budget, flash_attention,
+                                                          spm=spm), log=log, binary=binary).start(FIRST_REQUEST_TIMEOUT_S)
+        self.port = self.server.port
         self.endpoint = endpoint
         self.fields = request
         self.connection: http.client.HTTPConnection | None = None
         self.prefix_lines, self.suffix_lines = 256, 64  # llama.vscode's defaults, until fit() is called
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                probe = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                probe.request("GET", "/health")
-                if probe.getresponse().status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"llama-server did not start; see {log}")
 
     def tokenize(self, text: str) -> int:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -379,8 +354,22 @@ class LlamaServerClient(Replayer):
                 pass
 
     def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        self.server.stop()
+
+
+def server_args(model: Path, n_ctx: int, threads: int, rope_scale: float, batch: int, flash_attention: str, *,
+                spm: bool = False, parallel: int = 1) -> list[str]:
+    """llama-server's flags as llama.vscode's docs start it: ``--cache-reuse 256``, one slot per
+    user, the whole prompt in one batch (``-b``)."""
+    command = ["-c", str(n_ctx * parallel), "-b", str(batch), "-t", str(threads), "-np", str(parallel),
+               "--cache-reuse", "256", "-fa", flash_attention]
+    if rope_scale != 1.0:
+        command += ["--rope-scaling", "linear", "--rope-scale", str(rope_scale)]
+    key, trained = declared_context(model)
+    if n_ctx > trained:
+        # llama-server caps a slot at the training context the GGUF declares, whatever the
+        # RoPE scaling; declaring a larger one lets it use all of ``n_ctx``, as Infill does.
+        command += ["--override-kv", f"{key}=int:{n_ctx}"]
+    if spm:
+        command.append("--spm-infill")
+    return command

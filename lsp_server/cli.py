@@ -13,10 +13,12 @@ import argparse
 import dataclasses
 import ipaddress
 import logging
+import os
 import sys
 
 from lsp_server import __version__
-from lsp_server.engine.models import ModelOptions, choose_model_path
+from lsp_server.engine.models import ENGINE_CA_ENV, ENGINE_URL_ENV, ModelOptions, RemoteOptions, choose_model_path
+from lsp_server.engine.server_apis import API_CHOICES
 from lsp_server.engine.native_backend import FLASH_ATTENTION_SETTINGS
 from lsp_server.logs import claim_stdout, setup_logging
 from lsp_server.settings import CompletionSettings, ContextSettings
@@ -38,6 +40,22 @@ def _model_flags(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
     parser.add_argument("--flash-attn", choices=FLASH_ATTENTION_SETTINGS, default=default("auto"),
                         help="flash attention (default auto: off on the CPU, where it slows each keystroke; "
                              "llama.cpp's choice on a GPU)")
+    parser.add_argument("--engine-url", default=default(None),
+                        help="inference server to run the model on (llama-server or OpenAI-compatible, e.g. vLLM; "
+                             "env INFILL_ENGINE_URL; the API key comes from env INFILL_ENGINE_KEY only)")
+    parser.add_argument("--engine-api", choices=API_CHOICES, default=default("auto"),
+                        help="the server's API: llama-server /completion, OpenAI /v1/completions, or auto (ask it)")
+    parser.add_argument("--engine-vocab", default=default(None),
+                        help="GGUF of the served model, for its vocabulary (default: --model, else the bundled one)")
+    parser.add_argument("--engine-ca", default=default(None),
+                        help="PEM bundle of extra trusted CAs for https (env INFILL_ENGINE_CA); the system store "
+                             "stays trusted and certificates are always verified")
+    parser.add_argument("--engine-header", action="append", default=default([]), metavar="'NAME: VALUE'",
+                        help="extra header for a proxy in front of the server (repeatable)")
+    parser.add_argument("--engine-slot", type=int, default=default(None),
+                        help="llama-server slot reserved for this user (default: the server picks)")
+    parser.add_argument("--engine-timeout", type=float, default=default(30.0),
+                        help="seconds of silence from the server before a request fails")
     parser.add_argument("--log-file", default=default(None), help="write logs here instead of stderr")
     parser.add_argument("-v", "--verbose", action="count", default=default(0), help="-v: debug logs; -vv: also llama.cpp and pygls")
 
@@ -101,11 +119,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def remote_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RemoteOptions | None:
+    """The inference server from ``--engine-*`` flags and the environment, or None (in-process)."""
+    url = args.engine_url or os.environ.get(ENGINE_URL_ENV)
+    if not url:
+        return None
+    headers = []
+    for header in args.engine_header:
+        name, colon, value = header.partition(":")
+        if not colon or not name.strip():
+            parser.error(f"--engine-header wants 'Name: value', got {header.split(':')[0]!r}…")
+        headers.append((name.strip(), value.strip()))
+    return RemoteOptions(url, api=args.engine_api, vocab=args.engine_vocab,
+                         ca_bundle=args.engine_ca or os.environ.get(ENGINE_CA_ENV) or None, headers=tuple(headers),
+                         slot=args.engine_slot, read_timeout_s=args.engine_timeout)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``infill-lsp``."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     options = ModelOptions(choose_model_path(args.model), args.n_ctx, args.n_gpu_layers, args.threads, args.rope_scale,
-                           args.flash_attn)
+                           args.flash_attn, remote_options(args, parser))
     if args.command:
         setup_logging(args.verbose, args.log_file)
         from lsp_server import commands

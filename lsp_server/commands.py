@@ -17,7 +17,8 @@ from context import Repository
 from lsp_server.documents import lsp_lines
 from lsp_server.engine.completer import LlamaCompleter
 from lsp_server.engine.generation import GenerationParams, GenerationStats
-from lsp_server.engine.llama_engine import LlamaEngine
+from lsp_server.engine.boundary import Engine
+from lsp_server.engine.remote_engine import RemoteEngine
 from lsp_server.engine.models import ModelOptions, load_error_message
 from lsp_server.engine.request import CompletionRequest
 from lsp_server.engine.native_backend import supports_gpu_offload
@@ -152,7 +153,8 @@ def complete(completer: LlamaCompleter, request: CompletionRequest) -> int:
     if result.stats:
         print(f"--- {_timings(result.stats)}", file=sys.stderr)
     if not result.text:
-        print(f"--- no suggestion: {result.reason}", file=sys.stderr)
+        problem = completer.engine.problem
+        print(f"--- no suggestion: {result.reason}" + (f": {problem}" if problem else ""), file=sys.stderr)
     return 0
 
 
@@ -184,8 +186,10 @@ def show_prompt(completer: LlamaCompleter, request: CompletionRequest, *, as_jso
     return 0
 
 
-def check(engine: LlamaEngine) -> int:
+def check(engine: Engine) -> int:
     """Report the model's facts and measure prompt and generation speed."""
+    if isinstance(engine, RemoteEngine):
+        return check_remote(engine)
     model, mode = engine.model, engine.mode()
     special = model.special
     fim_ids = f"pre={special.fim_pre} suf={special.fim_suf} mid={special.fim_mid} eot={special.eot}"
@@ -199,6 +203,25 @@ def check(engine: LlamaEngine) -> int:
     print(f"GPU offload:    {offload}; {model.n_gpu_layers if supports_gpu_offload() else 0}/{model.n_layer} layers")
     print(f"threads:        {engine.n_threads}")
     print(f"flash attn:     {engine.flash_attention}")
+    return print_speed(engine)
+
+
+def check_remote(engine: RemoteEngine) -> int:
+    """Connect to the inference server, check its vocabulary and measure it from here."""
+    engine.ready()
+    mode = engine.mode()
+    print(f"engine:         {engine.describe()}")
+    if engine.problem:
+        print(f"infill-lsp check: {engine.problem}", file=sys.stderr)
+        return 2
+    print(f"vocabulary:     {engine.vocabulary.model.path} (matches the server's tokenizer or the server has none)")
+    print(f"FIM:            {mode.name}: {mode.reason}")
+    print(f"cache identity: {f'slot {engine.slot}' if engine.slot is not None else 'the slot the server picks'}; "
+          f"cache_salt {engine.cache_salt} (OpenAI-compatible servers)")
+    return print_speed(engine)
+
+
+def print_speed(engine: Engine) -> int:
     prompt_speed, generation_speed, keystroke_ms = measure_speed(engine)
     print(f"prompt speed:   {prompt_speed:.0f} tokens/s ({CHECK_PROMPT_TOKENS}-token prompt, cold)")
     print(f"generation:     {generation_speed:.1f} tokens/s")
@@ -206,11 +229,11 @@ def check(engine: LlamaEngine) -> int:
     return 0
 
 
-def measure_speed(engine: LlamaEngine) -> tuple[float, float, float]:
+def measure_speed(engine: Engine) -> tuple[float, float, float]:
     """Cold prompt tokens/s, generation tokens/s, and first-token latency on a warm cache."""
     sample = "def add(left, right):\n    return left + right\n\n"
-    tokens = engine.encoder.encode(sample * (CHECK_PROMPT_TOKENS // 8))[:CHECK_PROMPT_TOKENS]
-    engine.reset_cache()
+    # A first line never sent before: the prompt is cold on a shared server too.
+    tokens = engine.encoder.encode(f"# {time.time_ns()}\n" + sample * (CHECK_PROMPT_TOKENS // 8))[:CHECK_PROMPT_TOKENS]
     cold = engine.generate(tokens, GenerationParams(max_tokens=CHECK_GENERATED_TOKENS), threading.Event(), lambda _text: True)
     prompt_speed = cold.evaluated_tokens / (cold.prompt_ms / 1000) if cold.prompt_ms else 0.0
     started = time.perf_counter()

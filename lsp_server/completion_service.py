@@ -214,7 +214,12 @@ class CompletionService:
         """The ``infill/explain`` answer: ``gate`` is the edge's reason to refuse the spot, or ''."""
         state = self.documents.get(uri)
         return explain(gate, self.queue.backend is not None, self.queue.error, state.outcome if state else None,
-                       version, line, character)
+                       version, line, character, self.engine_problem())
+
+    def engine_problem(self) -> str | None:
+        """Why the loaded engine cannot serve now (an inference server that is down), or None."""
+        engine = self.queue.engine
+        return engine.problem if engine is not None else None
 
     def status(self, model_path: str | None, expecting_roots: bool) -> dict:
         """The ``infill/status`` answer (see ``lsp_server/extensions.py``)."""
@@ -223,7 +228,8 @@ class CompletionService:
         # only reads the vocabulary, which is fixed once the model is loaded.
         mode = self.queue.engine.mode(settings.fim, settings.fim_order) if loaded else None
         return {
-            "version": __version__, "model": model_path, "loaded": loaded, "error": self.queue.error,
+            "version": __version__, "model": model_path, "loaded": loaded,
+            "error": self.queue.error or self.engine_problem(), "engine": self.queue.engine.location if loaded else None,
             "mode": mode.name if mode else None, "modeReason": mode.reason if mode else None,
             "enabled": settings.enabled, **self.workspace.status(expecting_roots),
         }

@@ -25,6 +25,7 @@ MESSAGES = {
     "cancelled": "The request was cancelled because you typed on before the suggestion was ready.",
     "content_modified": "The document changed while the suggestion was being generated.",
     "engine_error": "The model failed on this request; the server log has the details.",
+    "engine_unavailable": "The inference server could not serve this request: {error}",
     "no_model_at_request": "No model was loaded when the editor asked.",
 }
 
@@ -42,8 +43,9 @@ class Outcome:
 
 
 def explain(gate: str, loaded: bool, error: str | None, last: Outcome | None, version: int | None, line: int,
-            character: int) -> dict:
-    """``{"reason", "message"}`` for the spot, from the most basic cause to the last request's."""
+            character: int, problem: str | None = None) -> dict:
+    """``{"reason", "message"}`` for the spot, from the most basic cause to the last request's.
+    ``error``: why no model loaded; ``problem``: why the loaded engine cannot serve now."""
     if gate:
         reason = gate
     elif error:
@@ -54,5 +56,5 @@ def explain(gate: str, loaded: bool, error: str | None, last: Outcome | None, ve
         reason = "never_asked"
     else:
         reason = last.reason
-    message = MESSAGES.get(reason, reason).format(error=error or "", chars=last.chars if last else 0)
+    message = MESSAGES.get(reason, reason).format(error=error or problem or "", chars=last.chars if last else 0)
     return {"reason": reason, "message": message}

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from lsp_server.engine.completer import CompletionBackend, LlamaCompleter
-from lsp_server.engine.llama_engine import LlamaEngine
+from lsp_server.engine.boundary import Engine
 from lsp_server.engine.models import DEFAULT_MODEL_DISTRIBUTION, ModelOptions, load_error_message
 from lsp_server.engine.native import ModelLoadError
 from lsp_server.engine.prompt_planner import Retriever
@@ -47,7 +47,7 @@ class InferenceQueue:
         # (bench/switch_interval.py, docs/benchmarks.md).
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.backend: CompletionBackend | None = None
-        self.engine: LlamaEngine | None = None
+        self.engine: Engine | None = None
         self.error: str | None = None
         self.last_foreground = 0.0
         """``time.monotonic()`` when the last foreground job was queued."""
@@ -62,6 +62,11 @@ class InferenceQueue:
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name="infill-inference", daemon=True)
         self._thread.start()
+
+    @property
+    def load_started(self) -> bool:
+        """Whether the model load was queued (the engine options are then fixed)."""
+        return self._loaded is not None
 
     def start_loading(self, options: ModelOptions, retriever: Retriever | None) -> None:
         """Queue the model load ahead of everything else."""
@@ -153,18 +158,10 @@ class InferenceQueue:
             if not options.path:
                 raise ModelLoadError(f"no model given and the '{DEFAULT_MODEL_DISTRIBUTION}' package is not installed")
             self.engine = options.open()
-            self.engine.token_texts()  # here, not on the first keystroke that needs token healing
-            self.engine.prefill_tokens_per_s()  # likewise: the first prompt's time budget needs it
+            self.engine.ready()
             self.backend = LlamaCompleter(self.engine, retriever)
             mode = self.engine.mode()
-            logger.info(
-                "model loaded: %s (%s), n_ctx=%d, kv=%s, gpu_layers=%d, flash_attention=%s, prefill %.0f tokens/s, "
-                "mode=%s: %s",
-                self.engine.model_name, self.engine.model.description(), self.engine.n_ctx,
-                "a stream per sequence" if self.engine.context.split else "one shared pool",
-                self.engine.model.n_gpu_layers, self.engine.flash_attention, self.engine.prefill_tokens_per_s(),
-                mode.name, mode.reason,
-            )
+            logger.info("model loaded: %s, mode=%s: %s", self.engine.describe(), mode.name, mode.reason)
         except (ModelLoadError, ValueError, OSError) as exc:
             self.error = load_error_message(options.path, exc)
             logger.error("%s", self.error)

@@ -68,6 +68,9 @@ class InfillServer(LanguageServer):
         for error in errors:
             logger.warning("setting ignored: %s", error)
             self.tell_user_once(f"setting:{error}", f"Infill: {error}", types.MessageType.Warning)
+        if self.service.settings.engine != before.engine and self.service.queue.load_started:
+            self.tell_user_once("engine-settings", "Infill: engine.* settings take effect when the language server "
+                                "restarts.", types.MessageType.Info)
         rules_changed = rules_from(self.service.settings.context) != rules_from(before.context)
         if rules_changed and self.workspace_context.repository is not None:
             await self.restart_context()
@@ -92,6 +95,8 @@ def create_server(model: ModelOptions) -> InfillServer:
         ls.editor_can_watch = editor_can_watch(params.capabilities)
         if params.process_id:
             watch_parent(params.process_id)
+        engine = service.settings.engine
+        ls.model_options = ls.model_options.with_engine_settings(engine.url, engine.api, engine.slot, engine.ca_bundle)
         service.queue.start_loading(ls.model_options, workspace_context)
 
     @server.feature(types.INITIALIZED)
@@ -177,6 +182,8 @@ def create_server(model: ModelOptions) -> InfillServer:
         text = await service.complete(spot_at(document, params.position))
         if service.queue.backend is None:
             ls.tell_user_once("model", service.queue.error or "Infill: no model is loaded.")
+        elif service.engine_problem():
+            ls.tell_user_once(f"engine:{service.engine_problem()}", f"Infill: {service.engine_problem()}")
         return suggestion(text, params.position)
 
     return server

@@ -67,11 +67,31 @@ class ContextSettings:
 
 
 @dataclass(frozen=True)
+class EngineSettings:
+    """Where the model runs; read when the server starts (the command line and environment win)."""
+
+    url: str = _setting(
+        "", "Inference server to run the model on (llama-server or OpenAI-compatible such as vLLM), e.g. "
+        "https://llm.example.com; empty runs the model in the server process. The API key is read from the "
+        "INFILL_ENGINE_KEY environment variable only.")
+    api: str = _setting(
+        "auto", "The server's API: 'llama-server' (/completion), 'openai' (/v1/completions) or 'auto' (ask it).",
+        choices=("auto", "llama-server", "openai"))
+    slot: int = _setting(
+        -1, "llama-server slot reserved for this user, so that users do not evict each other's prompts; -1 lets "
+        "the server pick.", minimum=-1, maximum=1024)
+    ca_bundle: str = _setting(
+        "", "PEM file of extra certificate authorities to trust for https (a company CA); the system store stays "
+        "trusted and certificates are always verified.")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All editor-level settings."""
 
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     context: ContextSettings = field(default_factory=ContextSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
     streaming: bool = _setting(
         False, "Send partial suggestions as they are generated (infill/partialCompletion notifications).")
 
@@ -98,6 +118,8 @@ def _check(value: Any, spec: dataclasses.Field) -> str | None:
         if (low is not None and value < low) or (high is not None and value > high):
             return f"expected a value from {low} to {high}"
         return None
+    if kind == "str" and not isinstance(value, str):
+        return "expected a string"
     if meta["choices"] and value not in meta["choices"]:
         return "expected one of " + ", ".join(repr(c) for c in meta["choices"])
     return None

@@ -2,8 +2,9 @@
 
 Prompt building, budgets, repository context, post-processing, type-through and speculation
 sit above this seam; an engine below it tokenizes, evaluates, generates and says what its KV
-cache already holds. :class:`~lsp_server.engine.llama_engine.LlamaEngine` (llama.cpp in this
-process) is the implementation; an engine on an inference server would be another.
+cache already holds. :class:`~lsp_server.engine.llama_engine.LlamaEngine` runs llama.cpp in this
+process; :class:`~lsp_server.engine.remote_engine.RemoteEngine` sends the same token prompts to an
+inference server (llama-server, or an OpenAI-compatible one such as vLLM).
 Every method runs on the inference thread.
 """
 
@@ -23,6 +24,10 @@ class Engine(Protocol):
 
     encoder: TextEncoder
     """Tokenization of user text (control tokens disabled)."""
+    location: str
+    """Where the model runs: ``in-process``, or the inference server's origin."""
+    problem: str | None
+    """Why the engine cannot serve now (an inference server that is down), else None."""
 
     @property
     def n_ctx(self) -> int:
@@ -39,6 +44,14 @@ class Engine(Protocol):
 
     def prefill_tokens_per_s(self) -> float:
         """Prompt tokens evaluated per second (what a prompt's time budget is counted in)."""
+        ...
+
+    def describe(self) -> str:
+        """One line for the log: the model, where it runs, how fast it evaluates prompts."""
+        ...
+
+    def ready(self) -> None:
+        """Do the one-time work the first keystroke would otherwise pay for."""
         ...
 
     def detokenize(self, tokens: list[int]) -> str:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from lsp_server.engine.generation import Cancelled, GenerationParams, GenerationStats
+from lsp_server.engine.generation import Cancelled, EngineUnavailable, GenerationParams, GenerationStats
 from lsp_server.engine.boundary import Engine
 from lsp_server.engine.prompt_planner import PromptPlanner, Retriever
 from lsp_server.engine.request import CompletionRequest, CompletionResult
@@ -85,6 +85,8 @@ class LlamaCompleter:
             self.planner.grown(request, mode, parts)
         except Cancelled as stopped:
             stats = stopped.stats
+        except EngineUnavailable:  # logged by the engine when it began; the status says why
+            stats.stop_reason = "engine_unavailable"
         return stats
 
     def complete(
@@ -130,6 +132,8 @@ class LlamaCompleter:
             stats = self.engine.generate(prompt.tokens, params, cancel, on_text)
         except Cancelled as stopped:
             stats = stopped.stats
+        except EngineUnavailable:
+            return CompletionResult("", mode.name, reason="engine_unavailable", shortened=prompt.shortened)
         stats.extra["context"] = prompt.n_context_tokens
         if stats.stop_reason == "cancelled":
             logger.info("generation cancelled: %s", stats.summary())

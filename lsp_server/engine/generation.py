@@ -58,3 +58,7 @@ class Cancelled(Exception):
     def __init__(self, stats: GenerationStats) -> None:
         super().__init__("cancelled")
         self.stats = stats
+
+
+class EngineUnavailable(Exception):
+    """The inference server cannot be reached or refused the request; the message says which."""

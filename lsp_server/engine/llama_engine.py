@@ -22,14 +22,14 @@ from lsp_server.engine.native import DecodeAborted, NativeContext, NativeModel, 
 from lsp_server.engine.native_backend import default_gpu_layers, flash_attention_for
 from lsp_server.engine.sampling import Sampler
 from lsp_server.engine.sequences import SEQUENCES, Sequence
-from lsp_server.fim.formats import CompletionMode, detect_mode
+from lsp_server.engine.vocabulary import Vocabulary
+from lsp_server.fim.formats import CompletionMode
 
 logger = logging.getLogger(__name__)
 
 PROMPT_CHUNK = 128
 """Tokens per decode call during prompt evaluation: cancellation is checked between chunks."""
 
-_INFILL_MARKER = "☺"
 _SPEED_SAMPLE = PROMPT_CHUNK
 """Only whole prompt chunks update the measured prefill speed: a short batch pays the fixed cost
 of a decode call over few tokens, and learning from them made a cold file's first prompts
@@ -46,28 +46,6 @@ SPLIT_KV_BYTES = 1 << 30
 stream costs at most this much memory: the bundled model's takes 190 MB at 8K, a 7B model's 4 GB.
 Offloaded models keep the shared pool: a GPU attends over the other sequence's cells cheaply, and
 its memory is scarcer."""
-
-
-class VocabEncoder:
-    """Encodes user text with control tokens disabled, with or without the leading space."""
-
-    def __init__(self, model: NativeModel) -> None:
-        self._model = model
-        probe = model.tokenize("a")
-        self.adds_space_prefix = bool(probe) and model.piece(probe[0]).startswith(b" ")
-        self._marker = model.tokenize(_INFILL_MARKER) if self.adds_space_prefix else []
-
-    def encode(self, text: str) -> list[int]:
-        """Tokens for text at the start of a sequence."""
-        return self._model.tokenize(text) if text else []
-
-    def encode_infilling(self, text: str) -> list[int]:
-        """Tokens without SentencePiece's implicit leading space (Code Llama's ``encode_infilling``)."""
-        if not text or not self.adds_space_prefix:
-            return self.encode(text)
-        # Same trick as Meta's reference tokenizer: encode behind a marker, then drop it.
-        tokens = self._model.tokenize(_INFILL_MARKER + text)
-        return tokens[len(self._marker):]
 
 
 class LlamaEngine:
@@ -89,19 +67,15 @@ class LlamaEngine:
                                                              flash_attention=self.flash_attention,
                                                              n_sequences=SEQUENCES,
                                                              **_kv_layout(self.model, n_ctx, split_sequences))
-        self.encoder = VocabEncoder(self.model)
-        self.model_name = self.model.metadata("general.name") or os.path.basename(model_path)
-        self.architecture = self.model.metadata("general.architecture") or "unknown"
+        self.location = "in-process"
+        self.problem: str | None = None
+        self.vocabulary = Vocabulary(self.model)
+        self.encoder = self.vocabulary.encoder
+        self.model_name = self.vocabulary.model_name
+        self.architecture = self.vocabulary.architecture
         self.kv = KvCache(self.context)
         self._prefill_tokens_per_s: float | None = None
-        self._token_texts: list[str] | None = None
         self._consistent: dict[str, object] = {}
-        self._modes: dict[tuple[str, str], CompletionMode] = {}
-        self._special_text = {
-            token: self.model.token_text(token)
-            for token in (self.model.special.fim_pre, self.model.special.fim_suf, self.model.special.fim_mid)
-            if token >= 0
-        }
 
     @property
     def n_ctx(self) -> int:
@@ -109,20 +83,29 @@ class LlamaEngine:
         return self.context.n_ctx
 
     def mode(self, fim: str = "auto", order: str = "auto") -> CompletionMode:
-        """The completion mode for this model under the given settings (decided once per setting pair)."""
-        key = (fim, order)
-        if key not in self._modes:
-            self._modes[key] = detect_mode(self.model.special, self._special_text, self.model_name, fim=fim, order=order)
-        return self._modes[key]
+        """See ``Vocabulary.mode``."""
+        return self.vocabulary.mode(fim, order)
 
     def bos_for_prefix_only(self) -> int | None:
-        """BOS to start a prefix-only prompt with, if the vocabulary wants one."""
-        special = self.model.special
-        return special.bos if special.add_bos and special.bos >= 0 else None
+        """See ``Vocabulary.bos_for_prefix_only``."""
+        return self.vocabulary.bos_for_prefix_only()
 
     def detokenize(self, tokens: list[int]) -> str:
-        """The text of ``tokens``, control tokens written out (for debug logs)."""
-        return b"".join(self.model.piece(token, special=True) for token in tokens).decode("utf-8", "replace")
+        """See ``Vocabulary.detokenize``."""
+        return self.vocabulary.detokenize(tokens)
+
+    def describe(self) -> str:
+        """One line for the log: the model, where it runs and how fast it evaluates prompts."""
+        return (f"{self.model_name} ({self.model.description()}), n_ctx={self.n_ctx}, kv="
+                f"{'a stream per sequence' if self.context.split else 'one shared pool'}, "
+                f"gpu_layers={self.model.n_gpu_layers}, flash_attention={self.flash_attention}, "
+                f"prefill {self.prefill_tokens_per_s():.0f} tokens/s")
+
+    def ready(self) -> None:
+        """The one-time work the first keystroke would otherwise pay: token texts for healing,
+        the prefill speed for the first prompt's time budget."""
+        self.token_texts()
+        self.prefill_tokens_per_s()
 
     def reusable(self, tokens: list[int]) -> int:
         """See ``KvCache.reusable``."""
@@ -250,10 +233,8 @@ class LlamaEngine:
         return stats
 
     def token_texts(self) -> list[str]:
-        """Every token's text (for constrained decoding); built once, on first use or at load."""
-        if self._token_texts is None:
-            self._token_texts = [self.model.piece(token).decode("utf-8", "replace") for token in range(self.model.n_vocab)]
-        return self._token_texts
+        """See ``Vocabulary.token_texts``."""
+        return self.vocabulary.token_texts()
 
     def _best_consistent(self, pending: str) -> int:
         """The likeliest token that agrees with ``pending`` (is a prefix of it or starts with it)."""

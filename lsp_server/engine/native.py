@@ -36,7 +36,8 @@ class ContextTooLarge(ModelLoadError):
 class NativeModel:
     """A loaded GGUF model and its vocabulary (tokenizer)."""
 
-    def __init__(self, path: str, *, n_gpu_layers: int = 0) -> None:
+    def __init__(self, path: str, *, n_gpu_layers: int = 0, vocab_only: bool = False) -> None:
+        """``vocab_only``: load the vocabulary and metadata, no weights (tokenizing for a remote engine)."""
         init_backend()
         if not os.path.isfile(path):
             raise ModelLoadError(f"model file not found: {path}")
@@ -47,6 +48,7 @@ class NativeModel:
                 raise ModelLoadError(f"not a GGUF file (bad magic bytes): {path}")
         params = llama_cpp.llama_model_default_params()
         params.n_gpu_layers = n_gpu_layers
+        params.vocab_only = vocab_only
         model = llama_cpp.llama_model_load_from_file(path.encode(), params)
         if not model:
             raise ModelLoadError(f"llama.cpp could not load the model (corrupt or unsupported): {path}")

@@ -11,6 +11,8 @@ export interface ServerStatus {
   error?: string | null;
   mode?: string | null;
   modeReason?: string | null;
+  /** Where the model runs: "in-process", or the inference server's origin. */
+  engine?: string | null;
   enabled: boolean;
   indexedFiles?: number;
   indexing?: boolean;
@@ -57,7 +59,8 @@ export function statusView(state: ClientState): StatusView {
     return { text: "$(loading~spin) Infill", tooltip: "Infill: loading the model…", error: false };
   }
   const model = server.model ? basename(server.model) : "model";
-  const details = `${model}, ${server.mode ?? "?"}${server.modeReason ? ` (${server.modeReason})` : ""}`;
+  const remote = server.engine && server.engine !== "in-process" ? ` on ${server.engine}` : "";
+  const details = `${model}${remote}, ${server.mode ?? "?"}${server.modeReason ? ` (${server.modeReason})` : ""}`;
   if (!server.enabled || state.languageDisabled) {
     const where = server.enabled ? "for this language" : "";
     return { text: "$(circle-slash) Infill", tooltip: `Infill: completions are off ${where}\n${details}`.replace(/ +\n/, "\n"), error: false };

@@ -25,6 +25,14 @@ test("starting, loading, generating and indexing each have their own look", () =
   assert.equal(view({ server: { ...ready, indexing: true, indexedFiles: 40 } }).text, "$(database) Infill 40");
 });
 
+test("a model on an inference server names the server; its failure is an error", () => {
+  const remote = { ...ready, engine: "https://llm.example.com" };
+  assert.match(view({ server: remote }).tooltip, /SmolLM2.gguf on https:\/\/llm.example.com, prefix-only/);
+  const down = view({ server: { ...remote, error: "https://llm.example.com is unreachable (Connection refused)" } });
+  assert.equal(down.error, true);
+  assert.match(down.tooltip, /unreachable/);
+});
+
 test("errors say why and are marked as errors", () => {
   const failed = view({ server: { ...ready, loaded: false, error: "model file not found: /x.gguf" } });
   assert.equal(failed.error, true);

@@ -177,8 +177,13 @@ function M.status_line()
   if not status.loaded then
     return "Infill: no model: " .. (status.error or "still loading")
   end
-  return ("Infill %s: %s, %s%s, %d files indexed%s"):format(status.version, vim.fs.basename(status.model or "?"),
-    status.mode or "?", ghost.enabled and "" or " (off)", status.indexedFiles or 0,
+  if status.error ~= nil and status.error ~= vim.NIL then
+    return "Infill: " .. status.error
+  end
+  local remote = (status.engine and status.engine ~= vim.NIL and status.engine ~= "in-process")
+    and (" on " .. status.engine) or ""
+  return ("Infill %s: %s%s, %s%s, %d files indexed%s"):format(status.version, vim.fs.basename(status.model or "?"),
+    remote, status.mode or "?", ghost.enabled and "" or " (off)", status.indexedFiles or 0,
     status.indexing and " (indexing)" or "")
 end
 

@@ -1,0 +1,223 @@
+"""The remote engine against a real llama-server built from the pinned llama.cpp tree
+(``bench/llama_server.py``; ``make test`` builds it once per machine): the same suggestions as
+the in-process engine, cancellation that reaches the server, a server that dies and comes back,
+a wrong key, a vocabulary that is not the server's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bench.llama_server import LlamaServer
+from bench.lsp_client import URI, change, complete, eventually, open_document, session
+from lsp_server.engine.completer import LlamaCompleter
+from lsp_server.engine.generation import GenerationParams
+from lsp_server.engine.llama_engine import LlamaEngine
+from lsp_server.engine.models import ModelOptions, RemoteOptions
+from lsp_server.engine.request import CompletionRequest
+from lsp_server.settings import CompletionSettings
+
+N_CTX = 4096
+SERVER_ARGS = ["-c", str(N_CTX), "-np", "1", "-t", "2", "--cache-reuse", "256",
+               # the in-process engine's arithmetic: prompts in 128-token batches, no flash attention
+               # on the CPU; other batch shapes round differently, and greedy decoding may then part
+               "-b", "128", "-ub", "128", "-fa", "off"]
+FIB = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return \n'
+SOURCE = (Path(json.__file__).parent / "decoder.py").read_text()
+
+
+def cursor_cases() -> list[tuple[str, str]]:
+    """Spots a user completes at: after an opening word, after a space (token healing), in a call."""
+    cases = []
+    for marker in ("    def decode(self, s, _w=WHITESPACE.match):\n        ", "raise JSONDecodeError(", "return "):
+        at = SOURCE.index(marker) + len(marker)
+        cases.append((SOURCE[:at], SOURCE[at:]))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def smollm_server(default_model, tmp_path_factory):
+    with LlamaServer(default_model, args=SERVER_ARGS, log=tmp_path_factory.mktemp("llama-server") / "smollm.log") as server:
+        yield server
+
+
+def remote_completer(url: str, vocab: Path, **options) -> LlamaCompleter:
+    return LlamaCompleter(ModelOptions(str(vocab), remote=RemoteOptions(url, **options)).open())
+
+
+def suggestions(completer: LlamaCompleter, settings: CompletionSettings) -> list[tuple[str, int, str]]:
+    results = []
+    for prefix, suffix in cursor_cases():
+        request = CompletionRequest(prefix, suffix, settings, path="decoder.py")
+        result = completer.complete(request, threading.Event(), lambda _shaped: None)
+        results.append((result.text, result.stats.generated_tokens, result.stats.stop_reason))
+    return results
+
+
+def test_bundled_model_on_llama_server_suggests_what_it_suggests_in_process(smollm_server, default_model):
+    settings = CompletionSettings(max_tokens=32, prompt_budget_ms=0, time_budget_ms=60_000, multiline="always")
+    here = suggestions(LlamaCompleter(LlamaEngine(str(default_model), n_ctx=N_CTX, n_threads=2)), settings)
+    there = suggestions(remote_completer(smollm_server.url, default_model), settings)
+    assert there == here
+    assert any(text.strip() for text, _count, _stop in here)
+
+
+def test_whitespace_taken_off_by_token_healing_constrains_the_servers_first_tokens(smollm_server, default_model):
+    """A tab the model would not write itself: both engines must begin with it, then agree."""
+    here_engine = LlamaEngine(str(default_model), n_ctx=N_CTX, n_threads=2)
+    there_engine = ModelOptions(str(default_model), remote=RemoteOptions(smollm_server.url)).open()
+    tokens = here_engine.encoder.encode("def total(values):\n    result = 0\n    for value in values:\n")
+    params = GenerationParams(max_tokens=8, forced_prefix="\t")
+    outputs = []
+    for engine in (here_engine, there_engine):
+        texts = []
+        engine.generate(tokens, params, threading.Event(), lambda text: texts.append(text) or True)
+        outputs.append(texts[-1])
+    assert outputs[0].startswith("\t") and outputs[0] == outputs[1]
+
+
+def test_fim_model_on_llama_server_gets_the_same_fim_prompt_and_suggestion(starcoder_model, tmp_path):
+    settings = CompletionSettings(max_tokens=16, prompt_budget_ms=0, time_budget_ms=60_000, multiline="always", fim="on")
+    with LlamaServer(starcoder_model, args=SERVER_ARGS, log=tmp_path / "server.log") as server:
+        far = remote_completer(server.url, starcoder_model)
+        assert far.mode(settings).name == "fim-psm"
+        there = suggestions(far, settings)
+    here = suggestions(LlamaCompleter(LlamaEngine(str(starcoder_model), n_ctx=N_CTX, n_threads=2)), settings)
+    assert there == here
+
+
+def test_openai_api_gives_the_same_suggestion_where_no_whitespace_is_healed(smollm_server, default_model):
+    settings = CompletionSettings(max_tokens=32, prompt_budget_ms=0, time_budget_ms=60_000, multiline="always")
+    prefix, suffix = cursor_cases()[1]  # right after "(": nothing for token healing to take off
+    request = CompletionRequest(prefix, suffix, settings, path="decoder.py")
+    here = LlamaCompleter(LlamaEngine(str(default_model), n_ctx=N_CTX, n_threads=2))
+    there = remote_completer(smollm_server.url, default_model, api="openai")
+    assert there.engine.location == smollm_server.url
+    expected = here.complete(request, threading.Event(), lambda _s: None).text
+    assert expected and there.complete(request, threading.Event(), lambda _s: None).text == expected
+
+
+def test_the_command_line_completes_through_the_server(smollm_server, default_model, tmp_path):
+    source = tmp_path / "fib.py"
+    source.write_text(FIB)
+    command = [sys.executable, "-m", "lsp_server", "complete", str(source), "--line", "5", "--character", "12",
+               "--context-tokens", "0", "--threads", "2"]
+    here = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    there = subprocess.run([*command, "--engine-url", smollm_server.url], capture_output=True, text=True, timeout=120)
+    assert here.returncode == there.returncode == 0, there.stderr
+    assert here.stdout.strip() and there.stdout == here.stdout
+
+
+def test_keystrokes_reuse_the_servers_cache(smollm_server, default_model):
+    completer = remote_completer(smollm_server.url, default_model)
+    settings = CompletionSettings(max_tokens=4, prompt_budget_ms=0)
+    prefix, suffix = cursor_cases()[0]
+    first = completer.complete(CompletionRequest(prefix, suffix, settings), threading.Event(), lambda _s: None)
+    typed = completer.complete(CompletionRequest(prefix + "se", suffix, settings), threading.Event(), lambda _s: None)
+    assert first.stats.prompt_tokens > 500
+    assert typed.stats.cached_tokens >= first.stats.prompt_tokens - 2, typed.stats.summary()
+    assert typed.stats.evaluated_tokens <= 4, typed.stats.summary()
+
+
+def slot_busy(url: str) -> bool:
+    with urllib.request.urlopen(f"{url}/slots", timeout=5) as answer:
+        return any(slot.get("is_processing") for slot in json.load(answer))
+
+
+def test_cancelling_stops_the_servers_generation(smollm_server, default_model):
+    engine = ModelOptions(str(default_model), remote=RemoteOptions(smollm_server.url)).open()
+    cancel, seen = threading.Event(), []
+
+    def on_text(text: str) -> bool:
+        seen.append(text)
+        if len(seen) == 3:
+            assert slot_busy(smollm_server.url)
+            cancel.set()
+        return True
+
+    tokens = engine.encoder.encode("Once upon a time, in a land far away,")
+    stats = engine.generate(tokens, GenerationParams(max_tokens=1500, temperature=1.0), cancel, on_text)
+    assert stats.stop_reason == "cancelled"
+    deadline = time.monotonic() + 2
+    while slot_busy(smollm_server.url):
+        assert time.monotonic() < deadline, "llama-server kept generating after the request was closed"
+        time.sleep(0.05)
+
+
+def test_a_server_that_dies_gives_one_clear_message_and_is_used_again_once_back(default_model, tmp_path):
+    server = LlamaServer(default_model, args=SERVER_ARGS, log=tmp_path / "server.log").start()
+    try:
+        completer = remote_completer(server.url, default_model)
+        settings = CompletionSettings(max_tokens=8, prompt_budget_ms=0)
+        request = CompletionRequest("def add(a, b):\n    return", "\n", settings)
+        assert completer.complete(request, threading.Event(), lambda _s: None).stats is not None
+        server.stop(kill=True)
+        started = time.monotonic()
+        down = completer.complete(request, threading.Event(), lambda _s: None)
+        again = completer.complete(request, threading.Event(), lambda _s: None)
+        assert time.monotonic() - started < 2, "a dead server must not hold up the editor"
+        assert down.reason == again.reason == "engine_unavailable"
+        assert completer.engine.problem and server.url.removeprefix("http://") in completer.engine.problem
+        server.start()
+        deadline = time.monotonic() + 10
+        while completer.complete(request, threading.Event(), lambda _s: None).reason == "engine_unavailable":
+            assert time.monotonic() < deadline, completer.engine.problem
+            time.sleep(0.2)
+        assert completer.engine.problem is None
+    finally:
+        server.stop()
+
+
+def test_a_wrong_key_is_named_and_never_shown(default_model, tmp_path, monkeypatch):
+    with LlamaServer(default_model, args=[*SERVER_ARGS, "--api-key", "right-key-123"], log=tmp_path / "server.log") as server:
+        monkeypatch.setenv("INFILL_ENGINE_KEY", "wrong-key-456")
+        wrong = remote_completer(server.url, default_model)
+        request = CompletionRequest("x = ", "\n", CompletionSettings(max_tokens=4, prompt_budget_ms=0))
+        assert wrong.complete(request, threading.Event(), lambda _s: None).reason == "engine_unavailable"
+        assert "HTTP 401" in wrong.engine.problem and "INFILL_ENGINE_KEY" in wrong.engine.problem
+        assert "wrong-key-456" not in wrong.engine.problem
+        monkeypatch.setenv("INFILL_ENGINE_KEY", "right-key-123")
+        right = remote_completer(server.url, default_model)
+        assert right.complete(request, threading.Event(), lambda _s: None).stats.generated_tokens > 0
+
+
+def test_a_vocabulary_other_than_the_servers_is_refused(smollm_server, codellama_model):
+    completer = remote_completer(smollm_server.url, codellama_model)
+    request = CompletionRequest("x = ", "\n", CompletionSettings(max_tokens=4, prompt_budget_ms=0))
+    assert completer.complete(request, threading.Event(), lambda _s: None).reason == "engine_unavailable"
+    assert "--engine-vocab" in completer.engine.problem
+
+
+
+async def test_the_editor_gets_suggestions_from_llama_server_and_one_message_when_it_dies(default_model, tmp_path):
+    key = "team-key-7f3a9c"
+    server = LlamaServer(default_model, args=[*SERVER_ARGS, "--api-key", key], log=tmp_path / "server.log").start()
+    log = tmp_path / "infill.log"
+    try:
+        async with session(default_model, options={"engine": {"url": server.url}},
+                           args=("--log-file", str(log), "-v"), env={"INFILL_ENGINE_KEY": key}) as client:
+            async def status() -> dict:
+                return (await client.protocol.send_request_async("infill/status", {}))._asdict()
+
+            open_document(client, FIB)
+            items = await complete(client, URI, 4, 11)
+            assert items and items[0].insert_text.strip()
+            assert (await status())["engine"] == server.url and (await status())["error"] is None
+            server.stop(kill=True)
+            change(client, URI, 2, 4, 11, "1 + ")  # not what was suggested: the model must be asked
+            started = time.monotonic()
+            assert await complete(client, URI, 4, 15) == []
+            assert time.monotonic() - started < 2
+            assert server.url.removeprefix("http://") in (await status())["error"]
+            await eventually(lambda: any("unreachable" in m.message for m in client.messages))
+    finally:
+        server.stop()
+    assert "completion id=" in log.read_text()
+    assert key not in log.read_text()
