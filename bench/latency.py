@@ -120,11 +120,13 @@ def run_one(system: str, mode: str, budget: int, args, models: dict[bool, Path],
         settings = {"completion": {**completion, "windowTokens": budget, "maxTokens": MAX_TOKENS, "multiline": "never"},
                     "context": {"maxTokens": args.context_tokens}}
         engine = []
-        if system == "infill-remote":  # the same llama-server as the peer's, with Infill's token prompts
+        if system == "infill-remote":
+            # The peer's llama-server flags, with two slots of the same size for the one user:
+            # keystrokes in one, the full prompt growing in the other (as Infill's two KV sequences).
             server = LlamaServer(model, args=server_args(model, n_ctx + args.context_tokens, args.threads, rope_scale,
-                                                         budget, args.flash_attn), log=logs / f"{system}-{mode}-server.log",
-                                 binary=args.llama_server).start()
-            engine = ["--engine-url", server.url, "--engine-api", "llama-server"]
+                                                         budget, args.flash_attn, parallel=2),
+                                 log=logs / f"{system}-{mode}-server.log", binary=args.llama_server).start()
+            engine = ["--engine-url", server.url, "--engine-api", "llama-server", "--engine-slot", "0"]
         client = InfillClient(model, n_ctx + args.context_tokens, args.threads, rope_scale, settings, log,
                               flash_attention=args.flash_attn, workspace=args.workspace,
                               document=args.session_files[0] if args.workspace else None, engine=engine)

@@ -1,8 +1,8 @@
 """Several users on one shared llama-server: does each keep the latency and the cache of one alone?
 
-One llama-server with ``--parallel 8 --cache-reuse 256`` (a slot per user) and, for 1, 4 and 8
-typists, that many Infill language servers (each its own process, ``--engine-url`` and
-``--engine-slot N``), each retyping lines at a different place of the same file at the same
+One llama-server with ``--parallel 16 --cache-reuse 256`` (two slots per user: keystrokes in
+one, a full prompt growing in the other) and, for 1, 4 and 8 typists, that many Infill language
+servers (each its own process, ``--engine-url`` and ``--engine-slot 2N``), each retyping lines at a different place of the same file at the same
 time, with the keystroke timing of ``bench/replay.py``. Each typist first gets a cold answer
 and waits for its full prompt to be cached (``warm``), then types; reported per typist count:
 the p50/p95 whole suggestion over all typists' keystrokes, the worst typist's p95, and the
@@ -21,13 +21,14 @@ import tempfile
 import threading
 from pathlib import Path
 
-from bench.latency import MAX_TOKENS, SESSION_FILE, SESSION_LINE, session_start, summarize
+from bench.latency import MAX_TOKENS, SESSION_FILE, session_start, summarize
 from bench.llama_server import LlamaServer
 from bench.replay import InfillClient, Record, make_session, server_args
 from bench.stats import percentile
 from lsp_server.engine.models import default_model_path
 
 SLOT_CONTEXT = 4096
+FIRST_LINE = 1200
 
 
 def run(typists: int, server: LlamaServer, args, logs: Path) -> dict:
@@ -36,10 +37,10 @@ def run(typists: int, server: LlamaServer, args, logs: Path) -> dict:
                 "context": {"maxTokens": 0}}
     clients, sessions = [], []
     for user in range(typists):
-        start = session_start(document, SESSION_LINE + 400 * user, args.lines)
+        start = session_start(document, FIRST_LINE + 600 * user, args.lines)  # 8 places in the file
         sessions.append(make_session(document, start, args.lines, random.Random(args.seed + user)))
         clients.append(InfillClient(args.model, SLOT_CONTEXT, args.threads, 1.0, settings, logs / f"{typists}-{user}.log",
-                                    engine=["--engine-url", server.url, "--engine-slot", str(user)]))
+                                    engine=["--engine-url", server.url, "--engine-slot", str(2 * user)]))
     records: list[list[Record]] = [[] for _ in range(typists)]
     try:
         for client, session in zip(clients, sessions):  # one after another: cold starts are not the question
@@ -81,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.typists.split(",")]
     logs = Path(tempfile.mkdtemp(prefix="infill-typists-"))
-    flags = server_args(args.model, SLOT_CONTEXT, args.threads, 1.0, args.budget, "off", parallel=max(counts))
+    flags = server_args(args.model, SLOT_CONTEXT, args.threads, 1.0, args.budget, "off", parallel=2 * max(counts))
     print(f"llama-server {' '.join(flags)}; {args.lines} lines per typist; logs in {logs}")
     print(f"{'typists':>7} {'keys':>5} {'failed':>6} {'p50 ms':>7} {'p95 ms':>7} {'worst p95':>9} {'eval med':>8} {'worst med':>9}")
     with LlamaServer(args.model, args=flags, log=logs / "llama-server.log", binary=args.llama_server) as server:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import ipaddress
 import logging
 import os
 import sys
 
 from lsp_server import __version__
+from lsp_server.engine.http_client import is_loopback
 from lsp_server.engine.models import ENGINE_CA_ENV, ENGINE_URL_ENV, ModelOptions, RemoteOptions, choose_model_path
 from lsp_server.engine.server_apis import API_CHOICES
 from lsp_server.engine.native_backend import FLASH_ATTENTION_SETTINGS
@@ -53,7 +53,7 @@ def _model_flags(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
     parser.add_argument("--engine-header", action="append", default=default([]), metavar="'NAME: VALUE'",
                         help="extra header for a proxy in front of the server (repeatable)")
     parser.add_argument("--engine-slot", type=int, default=default(None),
-                        help="llama-server slot reserved for this user (default: the server picks)")
+                        help="first of the two llama-server slots reserved for this user, N and N+1 (default: the server picks)")
     parser.add_argument("--engine-timeout", type=float, default=default(30.0),
                         help="seconds of silence from the server before a request fails")
     parser.add_argument("--log-file", default=default(None), help="write logs here instead of stderr")
@@ -107,16 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (complete, prompt, check):
         _model_flags(sub, inherited=True)
     return parser
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def remote_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RemoteOptions | None:

@@ -78,8 +78,9 @@ class EngineSettings:
         "auto", "The server's API: 'llama-server' (/completion), 'openai' (/v1/completions) or 'auto' (ask it).",
         choices=("auto", "llama-server", "openai"))
     slot: int = _setting(
-        -1, "llama-server slot reserved for this user, so that users do not evict each other's prompts; -1 lets "
-        "the server pick.", minimum=-1, maximum=1024)
+        -1, "First of the two llama-server slots reserved for this user (N and N+1: keystrokes in one, a full "
+        "prompt growing in the other), so that users do not evict each other's prompts; -1 lets the server "
+        "pick.", minimum=-1, maximum=1024)
     ca_bundle: str = _setting(
         "", "PEM file of extra certificate authorities to trust for https (a company CA); the system store stays "
         "trusted and certificates are always verified.")

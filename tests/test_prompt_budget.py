@@ -165,6 +165,25 @@ def test_once_the_full_prompt_is_cached_a_different_gather_does_not_shorten_it_a
     assert "helper_0" in b"".join(engine.model.piece(t) for t in prompt.tokens).decode()
 
 
+def test_a_full_prompt_grown_before_the_index_had_any_context_does_not_keep_the_context_out(engine):
+    # A fast server grows the full prompt before the repository is indexed: it holds no context.
+    # Once the index gathers some, the prompt is shortened and grown again with it, rather than
+    # the context-less prompt staying because it is cached.
+    engine.reset_cache()
+    completer = completer_at(engine, SPEED)
+    completer.planner.retriever.snippets = []
+    first = request_at(FILE_BEFORE + TYPED)
+    completer.complete(first, threading.Event(), lambda _shaped: None)
+    assert completer.warm(first, threading.Event()).stop_reason == "warmed"
+    completer.planner.retriever.snippets = SNIPPETS
+    typed_on = request_at(FILE_BEFORE + TYPED + "ue")
+    short, _mode = completer.prompt(typed_on)
+    assert short.shortened
+    assert completer.warm(typed_on, threading.Event()).stop_reason == "warmed"
+    whole, _mode = completer.prompt(typed_on)
+    assert not whole.shortened and "helper_0" in b"".join(engine.model.piece(t) for t in whole.tokens).decode()
+
+
 def test_after_much_typing_the_grown_context_stays_and_only_the_text_typed_since_grows(engine):
     # More was typed after the full prompt grew than one keystroke may evaluate, and the index
     # gathers other chunks now: what grows next is the grown context with the new window, not a

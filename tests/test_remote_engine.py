@@ -6,6 +6,8 @@ a wrong key, a vocabulary that is not the server's."""
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -186,6 +188,79 @@ def test_a_wrong_key_is_named_and_never_shown(default_model, tmp_path, monkeypat
         monkeypatch.setenv("INFILL_ENGINE_KEY", "right-key-123")
         right = remote_completer(server.url, default_model)
         assert right.complete(request, threading.Event(), lambda _s: None).stats.generated_tokens > 0
+
+
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A company CA and a certificate it signed for 127.0.0.1 (the openssl command line)."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+            "-subj", "/CN=Infill Test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "1", "-extfile", "ext.cnf")
+    return folder / "ca.pem", folder / "server.pem", folder / "server.key"
+
+
+class TlsProxy:
+    """TLS in front of a loopback llama-server, as a team's reverse proxy puts it."""
+
+    def __init__(self, target_port: int, certificate: Path, key: Path) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(certificate, key)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                raw, _address = self.listener.accept()
+            except OSError:
+                return
+            try:
+                client = self.context.wrap_socket(raw, server_side=True)
+            except (ssl.SSLError, OSError):  # a client that does not trust the certificate
+                raw.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for side in (source, sink):
+            try:
+                side.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_https_is_verified_and_a_ca_bundle_adds_the_companys_ca(smollm_server, default_model, tmp_path):
+    ca, certificate, key = make_certificates(tmp_path)
+    proxy = TlsProxy(smollm_server.port, certificate, key)
+    try:
+        url = f"https://127.0.0.1:{proxy.port}"
+        request = CompletionRequest("def add(a, b):\n    return", "\n", CompletionSettings(max_tokens=4, prompt_budget_ms=0))
+        untrusted = remote_completer(url, default_model)
+        assert untrusted.complete(request, threading.Event(), lambda _s: None).reason == "engine_unavailable"
+        assert "not trusted" in untrusted.engine.problem and "--engine-ca" in untrusted.engine.problem
+        trusted = remote_completer(url, default_model, ca_bundle=str(ca))
+        assert trusted.complete(request, threading.Event(), lambda _s: None).stats.generated_tokens > 0
+        assert trusted.engine.problem is None
+    finally:
+        proxy.close()
 
 
 def test_a_vocabulary_other_than_the_servers_is_refused(smollm_server, codellama_model):

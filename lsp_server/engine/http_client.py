@@ -10,6 +10,7 @@ The bearer key goes into one header and nowhere else: never into a log or an err
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import select
 import socket
@@ -26,6 +27,16 @@ from lsp_server.engine.sse import SseParser
 POLL_S = 0.01
 """Longest a read waits before it looks at the cancellation event again."""
 MAX_HEADER_BYTES = 64 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class RequestCancelled(Exception):
@@ -62,6 +73,9 @@ class HttpClient:
         parts = urlsplit(connection.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"engine URL must be http:// or https:// with a host: {connection.url!r}")
+        if connection.key and parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ValueError(f"refusing to send the API key (INFILL_ENGINE_KEY) in clear text to {parts.hostname}: "
+                             "use an https:// engine URL")
         self.connection = connection
         self._tls = parts.scheme == "https"
         self._host = parts.hostname
@@ -91,7 +105,7 @@ class HttpClient:
         finished = False
         try:
             if status != 200:
-                raise EngineUnavailable(self._failure(status, self._body(headers, cancel)))
+                raise EngineUnavailable(self._failure(status, self._body(headers, cancel), path))
             parser = SseParser()
             for chunk in self._body_chunks(headers, cancel):
                 for data in parser.feed(chunk):
@@ -120,7 +134,7 @@ class HttpClient:
             self.close()
             raise
         if status != 200:
-            raise EngineUnavailable(self._failure(status, data))
+            raise EngineUnavailable(self._failure(status, data, path))
         return status, data
 
     def _json(self, answer: tuple[int, bytes]) -> dict:
@@ -129,7 +143,7 @@ class HttpClient:
         except ValueError as error:
             raise EngineUnavailable(f"{self.origin} answered with something that is not JSON ({error})") from None
 
-    def _failure(self, status: int, data: bytes) -> str:
+    def _failure(self, status: int, data: bytes, path: str = "") -> str:
         detail = ""
         try:
             error = json.loads(data).get("error")
@@ -139,6 +153,9 @@ class HttpClient:
         if status in (401, 403):
             return (f"{self.origin} refused the API key (HTTP {status}): set INFILL_ENGINE_KEY to a key "
                     "the server accepts")
+        if status == 404:
+            return (f"{self.origin}{self._base}{path} answered HTTP 404: the URL is not a llama-server or "
+                    "OpenAI-compatible server (check --engine-url and --engine-api)")
         return f"{self.origin} answered HTTP {status}" + (f": {detail}" if detail else "")
 
     def _send(self, method: str, path: str, body: dict | None, cancel: threading.Event | None, *,

@@ -63,6 +63,10 @@ class RemoteOptions:
     read_timeout_s: float = 30.0
 
 
+class EngineSetupError(ModelLoadError):
+    """The inference-server options cannot work (a bad URL, a key that would travel in clear text)."""
+
+
 def user_cache_salt() -> str:
     """A stable identity for this user's cache entries on a shared server; reveals no name."""
     return hashlib.sha256(f"{getpass.getuser()}@{platform.node()}".encode()).hexdigest()[:16]
@@ -107,13 +111,19 @@ class ModelOptions:
         connection = Connection(remote.url, key=os.environ.get(ENGINE_KEY_ENV) or None, headers=remote.headers,
                                 ca_bundle=remote.ca_bundle, connect_timeout_s=remote.connect_timeout_s,
                                 read_timeout_s=remote.read_timeout_s)
-        return RemoteEngine(Vocabulary(NativeModel(vocab_path, vocab_only=True)), HttpClient(connection),
+        try:
+            client = HttpClient(connection)
+        except ValueError as error:
+            raise EngineSetupError(str(error)) from None
+        return RemoteEngine(Vocabulary(NativeModel(vocab_path, vocab_only=True)), client,
                             api=remote.api, slot=remote.slot, cache_salt=remote.cache_salt or user_cache_salt(),
                             n_ctx=self.n_ctx)
 
 
 def load_error_message(path: str | None, problem: Exception) -> str:
     """What went wrong and how to fix it, for the editor and the log."""
+    if isinstance(problem, EngineSetupError):
+        return f"Infill cannot use the inference server: {problem}. Completions are off until this is fixed."
     where = path or "(no model configured)"
     if isinstance(problem, ContextTooLarge):
         remedy = "pass a smaller --n-ctx (or set it to 0 for the model's own size, at most 8192)"

@@ -101,7 +101,9 @@ class PromptPlanner:
             return full
         definitions = [parts[number] for number in sorted(first)]
         kept = self._cached_contexts.get(key)
-        if kept is not None and kept != parts:
+        # A cached prompt without any context (it grew before the index had any) does not stay:
+        # the context gathered now grows in, as for a cold file.
+        if kept and kept != parts:
             # The context gathered now differs from the one in the cache (the index grew, the
             # cursor moved on): the cached one stays until the new one is evaluated in a pause,
             # rather than the prompt being shortened again and the full one grown again from

@@ -19,11 +19,12 @@ import codecs
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 from lsp_server.engine.generation import Cancelled, EngineUnavailable, GenerationParams, GenerationStats
 from lsp_server.engine.http_client import HttpClient, RequestCancelled
+from lsp_server.engine.kv_reuse import common_prefix_length
+from lsp_server.engine.remote_cache import CacheMirror, Holder
 from lsp_server.engine.server_apis import RemoteParams, ServerApi, ServerFacts, choose_api
 from lsp_server.engine.vocabulary import Vocabulary
 from lsp_server.fim.formats import CompletionMode
@@ -38,8 +39,6 @@ BACKGROUND_REQUEST_S = 0.1
 """Server time one background request may take (see ``evaluate_prompt``)."""
 _SPEED_SAMPLE = 128
 _SPEED_WEIGHT = 0.3
-_RECENT_PROMPTS = 8
-"""Prompts remembered as cached on a server that caches more than one per user (vLLM's blocks)."""
 _VOCABULARY_PROBE = "def parse_remote_config(path: str) -> dict:\n    return {'url': path}  # naïve ✓\n"
 
 
@@ -48,8 +47,9 @@ class RemoteEngine:
 
     def __init__(self, vocabulary: Vocabulary, client: HttpClient, *, api: str = "auto", slot: int | None = None,
                  cache_salt: str | None = None, n_ctx: int = 0) -> None:
-        """``slot``: llama-server slot reserved for this user; ``cache_salt``: this user's cache
-        identity on vLLM; ``n_ctx``: tokens per sequence (0: what the server says)."""
+        """``slot``: the first of this user's llama-server slots (see ``remote_cache``);
+        ``cache_salt``: this user's cache identity on vLLM; ``n_ctx``: tokens per sequence (0: what
+        the server says)."""
         self.vocabulary = vocabulary
         self.encoder = vocabulary.encoder
         self.model_name = vocabulary.model_name
@@ -66,13 +66,15 @@ class RemoteEngine:
         self._prefill_tokens_per_s: float | None = None
         self._retry_at = 0.0
         self._backoff = FIRST_RETRY_S
-        self._recent: deque[list[int]] = deque(maxlen=1)
+        self._mirror = CacheMirror([])
 
     # -- what the planner asks --------------------------------------------------------------
     @property
     def n_ctx(self) -> int:
-        """Tokens one sequence holds: the setting, else the server's slot size, else the model's."""
+        """Tokens one sequence holds: the setting, at most the server's slot size, else the model's."""
         told = self._facts.n_ctx if self._facts else None
+        if self._n_ctx_setting and told:
+            return min(self._n_ctx_setting, told)
         return self._n_ctx_setting or told or min(self.vocabulary.model.n_ctx_train or 4096, 8192)
 
     def mode(self, fim: str = "auto", order: str = "auto") -> CompletionMode:
@@ -93,7 +95,7 @@ class RemoteEngine:
 
     def reusable(self, tokens: list[int]) -> int:
         """The longest prefix of ``tokens`` the server holds from what this engine sent it."""
-        return max((_common_prefix(tokens, held) for held in self._recent), default=0)
+        return self._mirror.reusable(tokens)
 
     cached_prefix = reusable
 
@@ -126,20 +128,26 @@ class RemoteEngine:
         if len(tokens) >= self.n_ctx:
             raise ValueError(f"prompt of {len(tokens)} tokens does not fit the context ({self.n_ctx})")
         stats.prompt_tokens = len(tokens)
+        self._connected()
+        holder = self._mirror.choose(tokens, beside=background and not may_evict)
+        if holder is None:  # one slot, holding the prompt the user's keystrokes extend
+            stats.stop_reason = "no_room"
+            raise Cancelled(stats)
         step = max(chunk_size, int(self.prefill_tokens_per_s() * BACKGROUND_REQUEST_S)) if background else len(tokens)
-        end = self.reusable(tokens)
+        end = common_prefix_length(tokens, holder.tokens)
         started = time.perf_counter()
         while end < len(tokens) or not stats.prompt_ms:
             end = min(len(tokens), end + step)
             piece = GenerationStats()
             try:
-                for event in self._stream(tokens[:end], RemoteParams(max_tokens=1, temperature=0.0), cancel):
+                for event in self._stream(tokens[:end], RemoteParams(max_tokens=1, temperature=0.0, slot=holder.slot,
+                                                                     cache_salt=self.cache_salt), cancel, holder):
                     self._note_timings(event, piece, started)
             except RequestCancelled:
                 stats.stop_reason = "cancelled"
                 stats.prompt_ms = (time.perf_counter() - started) * 1000
                 raise Cancelled(stats) from None
-            self._held(tokens[:end])
+            self._mirror.hold(holder, tokens[:end], foreground=not background)
             stats.evaluated_tokens += piece.evaluated_tokens
             stats.cached_tokens = stats.cached_tokens or piece.cached_tokens
             stats.prompt_ms = (time.perf_counter() - started) * 1000
@@ -152,48 +160,55 @@ class RemoteEngine:
         api = self._connected()
         forced = params.forced_prefix
         prompt = tokens + self.encoder.encode_infilling(forced) if forced and api.sends_forced_prefix_in_prompt else tokens
+        holder = self._mirror.choose(prompt)
         remote = RemoteParams(
             max_tokens=params.max_tokens, temperature=params.temperature,
             stop_texts=tuple(self.vocabulary.detokenize([token]) for token in sorted(params.stop_tokens)),
             time_limit_ms=max(1, int((params.deadline - time.monotonic()) * 1000)) if params.deadline else 0,
-            forced_prefix="" if api.sends_forced_prefix_in_prompt else forced, slot=self.slot,
+            forced_prefix="" if api.sends_forced_prefix_in_prompt else forced, slot=holder.slot,
             cache_salt=self.cache_salt)
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
         text = forced if api.sends_forced_prefix_in_prompt else ""
         generated: list[int] = []
         stats.stop_reason = "max_tokens"
         try:
-            for event in self._stream(prompt, remote, cancel):
-                self._note_timings(event, stats, started)
-                pieces = event.tokens or []
-                stop = next((i for i, token in enumerate(pieces) if token in params.stop_tokens), None)
-                if stop is not None:
-                    generated += pieces[:stop]
+            for token, piece in self._sampled(self._stream(prompt, remote, cancel, holder), stats, started):
+                if not stats.generated_tokens:
+                    stats.first_token_ms = (time.perf_counter() - started) * 1000
+                stats.generated_tokens += 1
+                if token is not None and (self.vocabulary.model.is_end_of_generation(token) or token in params.stop_tokens):
                     stats.stop_reason = "end_of_text"
                     break
-                generated += pieces
-                piece = "".join(decoder.decode(self.vocabulary.model.piece(t)) for t in pieces) if pieces else event.text
-                if piece or pieces:
-                    if not stats.generated_tokens:
-                        stats.first_token_ms = (time.perf_counter() - started) * 1000
-                    stats.generated_tokens += max(1, len(pieces))
-                    text += piece
-                    if not on_text(text):
-                        stats.stop_reason = "complete"
-                        break
-                    if params.deadline is not None and text.endswith("\n") and time.monotonic() > params.deadline:
-                        stats.stop_reason = "deadline"
-                        break
-                if event.done:
-                    if stats.generated_tokens < params.max_tokens:
-                        stats.stop_reason = "end_of_text"  # the server stopped: end of generation or its time limit
+                if token is not None:
+                    generated.append(token)
+                text += piece
+                if not on_text(text):
+                    stats.stop_reason = "complete"
                     break
+                if params.deadline is not None and text.endswith("\n") and time.monotonic() > params.deadline:
+                    stats.stop_reason = "deadline"
+                    break
+            else:
+                if stats.generated_tokens < params.max_tokens:
+                    stats.stop_reason = "end_of_text"  # the server stopped: end of generation or its time limit
         except RequestCancelled:
             stats.stop_reason = "cancelled"
-        # The slot now holds the prompt and what was generated, all but the last token sampled.
-        self._held(prompt + generated[:-1])
+        # The slot holds the prompt and what was generated, all but the last token sampled.
+        if stats.stop_reason != "cancelled":  # (no ids from a server that sends text only)
+            self._mirror.hold(holder, prompt + generated[:-1], foreground=True)
         stats.total_ms = (time.perf_counter() - started) * 1000
         return stats
+
+    def _sampled(self, events, stats: GenerationStats, started: float):
+        """Each sampled token and its text, from a stream of events: ``(None, text)`` when the
+        server sends text only."""
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        for event in events:
+            self._note_timings(event, stats, started)
+            if event.tokens:
+                for token in event.tokens:
+                    yield token, decoder.decode(self.vocabulary.model.piece(token))
+            elif event.text:
+                yield None, event.text
 
     # -- the connection -----------------------------------------------------------------------
     def _connected(self) -> ServerApi:
@@ -211,8 +226,17 @@ class RemoteEngine:
         if self.problem is not None:
             logger.info("inference server %s is back", self.client.origin)
         self._api, self._facts, self.problem, self._backoff = api, facts, None, FIRST_RETRY_S
-        self._recent = deque(maxlen=1 if isinstance(facts.slots, int) else _RECENT_PROMPTS)
+        self._mirror = CacheMirror(self._slots(api, facts), keeps_many=api.caches_many_prompts)
         return api
+
+    def _slots(self, api: ServerApi, facts: ServerFacts) -> list[int | None]:
+        """This user's slots: the configured one and the next, when the server has both."""
+        if self.slot is None or api.caches_many_prompts:
+            return [None]
+        if facts.slots is not None and self.slot >= facts.slots:
+            raise EngineUnavailable(f"{self.client.origin} has {facts.slots} slots: slot {self.slot} does not exist "
+                                    "(engine.slot / --engine-slot)")
+        return [self.slot, self.slot + 1] if facts.slots and self.slot + 1 < facts.slots else [self.slot]
 
     def _check_vocabulary(self, api: ServerApi, model: str) -> None:
         theirs = api.tokenize(self.client, _VOCABULARY_PROBE, model)
@@ -224,7 +248,7 @@ class RemoteEngine:
                 f"the vocabulary in {self.vocabulary.model.path} is not the one of the model on {self.client.origin} "
                 f"({model}): pass --engine-vocab with the GGUF the server runs")
 
-    def _stream(self, tokens: list[int], params: RemoteParams, cancel: threading.Event):
+    def _stream(self, tokens: list[int], params: RemoteParams, cancel: threading.Event, holder: Holder):
         api = self._connected()
         path, body = api.completion(tokens, params, self._facts.model if self._facts else "")
         try:
@@ -233,7 +257,7 @@ class RemoteEngine:
         except EngineUnavailable as error:
             raise self._failed(error) from None
         except RequestCancelled:
-            self._recent.clear()  # the server kept an unknown part of the prompt
+            self._mirror.cancelled(holder, tokens)
             raise
 
     def _failed(self, error: EngineUnavailable) -> EngineUnavailable:
@@ -243,12 +267,8 @@ class RemoteEngine:
         self.problem = str(error)
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, LAST_RETRY_S)
-        self._recent.clear()
+        self._mirror.forget()
         return error
-
-    def _held(self, tokens: list[int]) -> None:
-        if tokens:
-            self._recent.append(list(tokens))
 
     def _note_timings(self, event, stats: GenerationStats, started: float) -> None:
         if event.evaluated is None:
@@ -264,11 +284,3 @@ class RemoteEngine:
     def close(self) -> None:
         """Drop the connection."""
         self.client.close()
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i

@@ -65,6 +65,8 @@ class ServerApi(Protocol):
     name: str
     sends_forced_prefix_in_prompt: bool
     """True when forced whitespace cannot be a constraint and is appended to the prompt instead."""
+    caches_many_prompts: bool
+    """True when the server's cache keeps recent prompts beyond any slot (prefix caching)."""
 
     def facts(self, client: HttpClient) -> ServerFacts: ...
 
@@ -82,6 +84,7 @@ class ServerApi(Protocol):
 class LlamaServerApi:
     name = "llama-server"
     sends_forced_prefix_in_prompt = False
+    caches_many_prompts = False
 
     def facts(self, client: HttpClient) -> ServerFacts:
         props = client.get_json("/props")  # behind the API key, unlike /health: a bad key shows here
@@ -117,6 +120,7 @@ class LlamaServerApi:
 class OpenAiApi:
     name = "openai"
     sends_forced_prefix_in_prompt = True
+    caches_many_prompts = True
 
     def facts(self, client: HttpClient) -> ServerFacts:
         models = client.get_json("/v1/models").get("data") or [{}]
@@ -165,7 +169,7 @@ def choose_api(name: str, client: HttpClient) -> ServerApi:
         client.get_json("/props")
         return LlamaServerApi()
     except EngineUnavailable as error:
-        if "HTTP 404" in str(error):
+        if "HTTP 404" in str(error):  # not llama-server; /v1/models will say whether OpenAI-compatible
             return OpenAiApi()
         raise
 

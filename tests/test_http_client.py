@@ -1,10 +1,15 @@
-"""Server-sent events as an inference server streams them, cut at any byte by the network."""
+"""The inference-server client's pure parts: server-sent events cut at any byte by the network,
+and the rules for keys and certificates."""
 
 from __future__ import annotations
 
+import ssl
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lsp_server.engine.http_client import Connection, HttpClient
 from lsp_server.engine.sse import SseParser
 
 STREAM = (
@@ -46,3 +51,21 @@ def test_byte_by_byte():
 def test_any_cuts(cuts):
     points = [0, *sorted(cuts), len(STREAM)]
     assert parse([STREAM[a:b] for a, b in zip(points, points[1:])]) == EVENTS
+
+
+def test_a_key_never_travels_in_clear_text_off_this_machine():
+    with pytest.raises(ValueError, match="https"):
+        HttpClient(Connection("http://10.20.30.40:8012", key="secret-key"))
+    with pytest.raises(ValueError) as refused:
+        HttpClient(Connection("http://llm.example.com", key="secret-key"))
+    assert "secret-key" not in str(refused.value)
+    HttpClient(Connection("https://llm.example.com", key="secret-key"))
+    HttpClient(Connection("http://127.0.0.1:8012", key="secret-key"))  # loopback: a local proxy or test
+    HttpClient(Connection("http://10.20.30.40:8012"))  # no key, nothing to leak
+
+
+def test_tls_is_always_verified_and_a_ca_bundle_only_adds(tmp_path):
+    context = Connection("https://llm.example.com").tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    with pytest.raises((OSError, ssl.SSLError)):
+        Connection("https://x", ca_bundle=str(tmp_path / "missing.pem")).tls_context()
