@@ -5,6 +5,7 @@
 ``infill-lsp complete FILE --line L --character C``   stream a suggestion to the terminal
 ``infill-lsp prompt FILE --line L --character C``     show the exact prompt tokens
 ``infill-lsp check``                      load the model and measure it
+``infill-lsp models`` / ``pull NAME``       the model catalog; download a model and verify it
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def _model_flags(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
     # Subcommands repeat the global flags; SUPPRESS keeps a subcommand from resetting a value
     # given before it (``infill-lsp --model X check``).
     default = (lambda value: argparse.SUPPRESS) if inherited else (lambda value: value)
-    parser.add_argument("--model", default=default(None), help="GGUF model file (env INFILL_MODEL; default: bundled SmolLM2-135M)")
+    parser.add_argument("--model", default=default(None), help="GGUF file, catalog name (`infill-lsp models`) or hf:owner/repo/file.gguf, downloaded with "
+                             "`infill-lsp pull` (env INFILL_MODEL; default: bundled SmolLM2-135M)")
     parser.add_argument("--n-ctx", type=int, default=default(0), help="context size in tokens (default: the model's, at most 8192)")
     parser.add_argument("--n-gpu-layers", type=int, default=default(None),
                         help="layers to offload to the GPU (default: all when built with CUDA/Metal, else 0)")
@@ -97,11 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=2087, help="TCP port")
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     _model_flags(parser, inherited=False)
-    commands = parser.add_subparsers(dest="command", metavar="{complete,prompt,check}")
+    commands = parser.add_subparsers(dest="command", metavar="{complete,prompt,check,models,pull}")
     complete = commands.add_parser("complete", help="print a suggestion for a position, streamed, with timings")
     prompt = commands.add_parser("prompt", help="print the exact prompt tokens for a position")
     prompt.add_argument("--json", action="store_true", help="machine-readable output")
     check = commands.add_parser("check", help="load the model and report what it supports and how fast it is")
+    models = commands.add_parser("models", help="the model catalog: what is downloaded, what fits this machine")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+    pull = commands.add_parser("pull", help="download a catalog model (or hf:owner/repo/file.gguf) and verify it")
+    pull.add_argument("name", help="a name from `infill-lsp models`, or hf:owner/repo/file.gguf")
     for sub in (complete, prompt):
         _position_flags(sub)
     for sub in (complete, prompt, check):
@@ -129,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``infill-lsp``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("models", "pull"):
+        setup_logging(0, None)
+        from lsp_server import catalog_commands
+
+        return catalog_commands.run(args)
     options = ModelOptions(choose_model_path(args.model), args.n_ctx, args.n_gpu_layers, args.threads, args.rope_scale,
                            args.flash_attn, remote_options(args, parser))
     if args.command:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from context import Repository
 from lsp_server.documents import lsp_lines
+from lsp_server.catalog import ModelNotFound, entry_for_file, fim_mismatch, recommend
 from lsp_server.engine.completer import LlamaCompleter
 from lsp_server.engine.generation import GenerationParams, GenerationStats
 from lsp_server.engine.boundary import Engine
 from lsp_server.engine.remote_engine import RemoteEngine
-from lsp_server.engine.models import ModelOptions, load_error_message
+from lsp_server.engine.models import ModelOptions, default_model_path, load_error_message
 from lsp_server.engine.request import CompletionRequest
 from lsp_server.engine.native_backend import supports_gpu_offload
 from lsp_server.fim.postprocess import Shaped
@@ -43,7 +44,7 @@ def load_engine_or_exit(options: ModelOptions):
         if not options.path:
             raise ModelLoadError("no model given and the bundled default is not installed")
         return options.open()
-    except (ModelLoadError, ValueError, OSError) as exc:
+    except (ModelLoadError, ModelNotFound, ValueError, OSError) as exc:
         print(load_error_message(options.path, exc), file=sys.stderr)
         raise SystemExit(2) from exc
 
@@ -203,7 +204,23 @@ def check(engine: Engine) -> int:
     print(f"GPU offload:    {offload}; {model.n_gpu_layers if supports_gpu_offload() else 0}/{model.n_layer} layers")
     print(f"threads:        {engine.n_threads}")
     print(f"flash attn:     {engine.flash_attention}")
-    return print_speed(engine)
+    status = print_speed(engine)
+    print_recommendation(model.path, mode.fim.order if mode.fim else None)
+    return status
+
+
+def print_recommendation(path: str, fim_order: str | None) -> None:
+    """What the catalog says of the loaded model, and which model to use on this hardware."""
+    from lsp_server.catalog_commands import memory_bytes
+
+    entry = entry_for_file(path)
+    if entry is not None and (mismatch := fim_mismatch(entry, fim_order)):
+        print(f"catalog:        {mismatch}")
+    best, why = recommend(memory_bytes(), supports_gpu_offload())
+    if entry is None or entry.name != best.name:
+        weak = " The bundled SmolLM2-135M is a tiny chat model without FIM: it shows the pipeline works, not what " \
+               "completion can be." if path == default_model_path() else ""
+        print(f"recommended:    {best.name} ({why}); `infill-lsp pull {best.name}`, then --model {best.name}.{weak}")
 
 
 def check_remote(engine: RemoteEngine) -> int:

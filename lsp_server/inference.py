@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from lsp_server.catalog import ModelNotFound, entry_for_file, fim_mismatch, resolve_model
 from lsp_server.engine.completer import CompletionBackend, LlamaCompleter
 from lsp_server.engine.boundary import Engine
 from lsp_server.engine.models import DEFAULT_MODEL_DISTRIBUTION, ModelOptions, load_error_message
@@ -162,7 +163,11 @@ class InferenceQueue:
             self.backend = LlamaCompleter(self.engine, retriever)
             mode = self.engine.mode()
             logger.info("model loaded: %s, mode=%s: %s", self.engine.describe(), mode.name, mode.reason)
-        except (ModelLoadError, ValueError, OSError) as exc:
+            entry = entry_for_file(resolve_model(options.path))
+            mismatch = entry and fim_mismatch(entry, mode.fim.order if mode.fim else None)
+            if mismatch:
+                logger.warning("%s", mismatch)
+        except (ModelLoadError, ModelNotFound, ValueError, OSError) as exc:
             self.error = load_error_message(options.path, exc)
             logger.error("%s", self.error)
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bench.loopback_hub import TINY_FILE, TINY_REPO, LoopbackHub, team_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "clients" / "neovim"
@@ -20,7 +23,7 @@ SOURCE = 'import os\n\n\ndef list_python_files(folder):\n    names = os.listdir(
 
 
 def drive(version: str, tmp_path: Path, default_model: Path, *, builtin: bool, scenario: str = "accept",
-          streaming: bool = True) -> tuple[dict, str]:
+          streaming: bool = True, extra_env: dict[str, str] | None = None) -> tuple[dict, str]:
     nvim = NEOVIMS[version]
     assert nvim.exists(), f"{nvim} is missing: run 'make test' (it installs the Neovim binaries)"
     source = tmp_path / "project" / "files.py"
@@ -33,7 +36,7 @@ def drive(version: str, tmp_path: Path, default_model: Path, *, builtin: bool, s
            "INFILL_LINE": "10", "INFILL_BUILTIN": "1" if builtin else "0", "INFILL_SCENARIO": scenario,
            "INFILL_STREAMING": "1" if streaming else "0", "INFILL_LOG": str(log),
            "INFILL_OUT": str(out), "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_DATA_HOME": str(tmp_path / "data"),
-           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), **(extra_env or {})}
     process = subprocess.run([str(nvim), "--headless", "-u", "NONE", "-i", "NONE", "-n", "-S", str(DRIVER)],
                              env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=240)
     assert out.exists(), f"Neovim wrote no result (exit {process.returncode}): {process.stderr[-2000:]}"
@@ -74,3 +77,18 @@ def test_a_resting_cursor_warms_the_prompt_there_before_the_first_keystroke(tmp_
     _result, log = drive("0.11", tmp_path, default_model, builtin=False, scenario="warm")
     warmed = [line for line in log.splitlines() if "warm uri=" in line]
     assert len(warmed) == 1 and "files.py" in warmed[0] and "stop=warmed" in warmed[0], log[-2000:]
+
+
+def test_pull_and_models_from_neovim(tmp_path, default_model, starcoder_model):
+    hub = LoopbackHub()
+    try:
+        hub.host(TINY_REPO, TINY_FILE, starcoder_model.read_bytes())
+        extra = {**team_environment(hub, tmp_path, starcoder_model.read_bytes()), "INFILL_PULL": "tiny-fim"}
+        result, _log = drive("0.11", tmp_path, default_model, builtin=False, scenario="pull", extra_env=extra)
+    finally:
+        hub.close()
+    messages = result["messages"]
+    assert messages[0] == "Infill: pull tiny-fim…"
+    assert "tiny-fim: downloaded, SHA-256" in messages[1] and "verified" in messages[1], messages
+    assert messages[2] == "Infill: models…"
+    assert re.search(r"tiny-fim .* yes +CPU", messages[3]), messages[3]

@@ -34,7 +34,9 @@ LAUNCH_SETTINGS = {
         "description": "Extra command-line arguments for the server (e.g. [\"--log-file\", \"/tmp/infill.log\"])."},
     "model.path": {
         "type": "string", "default": "",
-        "description": "GGUF model file; empty uses the bundled SmolLM2-135M (no download needed)."},
+        "description": "GGUF model file, a catalog name (`infill-lsp models`) or hf:owner/repo/file.gguf, "
+                       "downloaded first with `infill-lsp pull NAME`; empty uses the bundled SmolLM2-135M (no "
+                       "download needed)."},
     "model.gpuLayers": {
         "type": "integer", "default": -1, "minimum": -1,
         "description": "Layers offloaded to the GPU: -1 all of them when llama.cpp was built with CUDA or Metal, "

@@ -15,6 +15,7 @@ import os
 import platform
 from dataclasses import dataclass, field
 
+from lsp_server.catalog import ModelNotFound, resolve_model
 from lsp_server.engine.boundary import Engine
 from lsp_server.engine.http_client import Connection, HttpClient
 from lsp_server.engine.llama_engine import LlamaEngine
@@ -98,14 +99,17 @@ class ModelOptions:
                                                               ca_bundle=ca_bundle or None))
 
     def open(self) -> Engine:
-        """Load the model and create its context, or connect to the inference server."""
+        """Load the model and create its context, or connect to the inference server. ``path``
+        may be a catalog name or ``hf:owner/repo/file``: the file from the download cache."""
+        if self.path != (resolved := resolve_model(self.path)):
+            return dataclasses.replace(self, path=resolved).open()
         if self.remote is not None:
             return self._connect(self.remote)
         return LlamaEngine(self.path, n_ctx=self.n_ctx, n_gpu_layers=self.n_gpu_layers, n_threads=self.threads,
                            rope_scale=self.rope_scale, flash_attention=self.flash_attention)
 
     def _connect(self, remote: RemoteOptions) -> Engine:
-        vocab_path = remote.vocab or self.path
+        vocab_path = resolve_model(remote.vocab) or self.path
         if not vocab_path:
             raise ModelLoadError("a remote engine needs a GGUF for its vocabulary: pass --engine-vocab")
         connection = Connection(remote.url, key=os.environ.get(ENGINE_KEY_ENV) or None, headers=remote.headers,
@@ -122,6 +126,8 @@ class ModelOptions:
 
 def load_error_message(path: str | None, problem: Exception) -> str:
     """What went wrong and how to fix it, for the editor and the log."""
+    if isinstance(problem, ModelNotFound):
+        return f"Infill: {problem}. Completions are off until this is fixed."
     if isinstance(problem, EngineSetupError):
         return f"Infill cannot use the inference server: {problem}. Completions are off until this is fixed."
     where = path or "(no model configured)"

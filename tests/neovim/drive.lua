@@ -1,6 +1,6 @@
 -- Drives the Infill plugin in a real, headless Neovim (run with -S, see tests/test_neovim.py).
 -- Env: INFILL_RTP, INFILL_CMD (JSON list), INFILL_FILE, INFILL_LINE (1-based), INFILL_BUILTIN,
--- INFILL_SCENARIO ("accept", "stale" or "warm"), INFILL_LOG (the server's log file), INFILL_STREAMING, INFILL_OUT (JSON results are written there).
+-- INFILL_SCENARIO ("accept", "stale", "warm" or "pull": INFILL_PULL names the model), INFILL_LOG (the server's log file), INFILL_STREAMING, INFILL_OUT (JSON results are written there).
 local env = vim.env
 vim.cmd("filetype on")
 vim.opt.rtp:prepend(env.INFILL_RTP)
@@ -38,6 +38,18 @@ if not attached then
 end
 out.builtin = infill.uses_builtin()
 out.clients = #vim.lsp.get_clients({ name = "infill" })
+if env.INFILL_SCENARIO == "pull" then
+  -- :Infill pull then :Infill models, as typed; their results arrive as notifications.
+  local messages = {}
+  vim.notify = function(message) messages[#messages + 1] = message end
+  vim.cmd("Infill pull " .. env.INFILL_PULL)
+  vim.wait(120000, function() return #messages >= 2 end, 50)
+  vim.cmd("Infill models")
+  vim.wait(60000, function() return #messages >= 4 end, 50)
+  out.messages = messages
+  finish()
+  return
+end
 local line = tonumber(env.INFILL_LINE)
 local namespace = out.builtin and vim.api.nvim_create_namespace("nvim.lsp.inline_completion") or ghost.namespace
 

@@ -168,6 +168,22 @@ function M.server_status()
   return response.result, nil
 end
 
+--- Runs a catalog command of the server's executable (`models`, `pull NAME`) without blocking
+--- the editor, and shows what it printed.
+---@param args string[]
+---@param on_done fun(code: integer, text: string)|nil
+function M.catalog(args, on_done)
+  local command = vim.list_extend(vim.deepcopy(M.options.cmd), args)
+  vim.notify("Infill: " .. table.concat(args, " ") .. "…")
+  vim.system(command, { text = true }, vim.schedule_wrap(function(result)
+    local text = vim.trim(result.code == 0 and result.stdout or result.stderr)
+    vim.notify("Infill: " .. text, result.code == 0 and vim.log.levels.INFO or vim.log.levels.ERROR)
+    if on_done then
+      on_done(result.code, text)
+    end
+  end))
+end
+
 --- One line for :Infill status.
 function M.status_line()
   local status, problem = M.server_status()
