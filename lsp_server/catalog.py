@@ -116,11 +116,15 @@ def fim_mismatch(entry: CatalogEntry, fim_order: str | None) -> str | None:
     return None
 
 
-def recommend(memory_bytes: int, gpu: bool) -> tuple[CatalogEntry, str]:
-    """The catalog model to suggest for this hardware, and why."""
+def recommend(memory_bytes: int, gpu_total: int | None) -> tuple[CatalogEntry, str]:
+    """The catalog model to suggest for this hardware (``gpu_total``: GPU memory, None without a
+    GPU), and why."""
     entries = {entry.name: entry for entry in load_catalog()}
-    if gpu:
-        return entries["qwen2.5-coder-7b"], "a GPU backend is compiled in: a 7B FIM model at Q8_0"
-    if memory_bytes >= 8 * 2**30:
+    gib = 2**30
+    if gpu_total is not None:
+        for name, need in (("qwen2.5-coder-7b", 16), ("qwen2.5-coder-3b", 8), ("qwen2.5-coder-1.5b", 4)):
+            if gpu_total >= need * gib:
+                return entries[name], f"a GPU with {gpu_total / gib:.0f} GB: the largest Qwen2.5-Coder that fits it"
+    if memory_bytes >= 8 * gib:
         return entries["qwen2.5-coder-1.5b"], "CPU only: a 1.5B FIM model keeps keystrokes fast on a few cores"
     return entries["qwen2.5-coder-0.5b"], "CPU only with little memory: the smallest FIM model"

@@ -33,15 +33,18 @@ def memory_bytes() -> int:
         return 0
 
 
-def fits(entry: CatalogEntry, memory: int) -> bool:
-    """Whether the weights, with room for the KV cache and the rest, fit in this machine's memory."""
-    return memory > 0 and entry.estimated_bytes() * 1.5 < memory
+def fits(entry: CatalogEntry, memory: int, gpu_total: int | None) -> bool:
+    """Whether the weights, with room for the KV cache and the rest, fit: in the GPU's memory when
+    there is a GPU, else in this machine's."""
+    room = gpu_total if gpu_total is not None else memory
+    return room > 0 and entry.estimated_bytes() * 1.3 < room
 
 
 def list_models(*, as_json: bool) -> int:
-    from lsp_server.engine.native_backend import supports_gpu_offload
+    from lsp_server.engine.native_backend import gpu_memory
 
-    memory, gpu = memory_bytes(), supports_gpu_offload()
+    memory, gpu = memory_bytes(), gpu_memory()
+    gpu_total = gpu[1] if gpu else None
     rows = []
     for entry in load_catalog():
         path = cached_file(entry.repo, entry.file)
@@ -49,13 +52,13 @@ def list_models(*, as_json: bool) -> int:
                      "parametersB": entry.parameters_b, "context": entry.context, "fim": entry.fim,
                      "license": entry.license, "hardware": entry.hardware, "sizeBytes": entry.estimated_bytes(),
                      "verified": entry.verified, "downloaded": str(path) if path else None,
-                     "fitsMemory": fits(entry, memory)})
+                     "fitsMemory": fits(entry, memory, gpu_total)})
     if as_json:
-        json.dump({"memoryBytes": memory, "gpuOffload": gpu, "models": rows}, sys.stdout, indent=2)
+        json.dump({"memoryBytes": memory, "gpuMemoryBytes": gpu_total, "models": rows}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    print(f"this machine: {memory / 2**30:.0f} GiB of memory; GPU offload "
-          f"{'available' if gpu else 'not compiled in (CPU only)'}")
+    where = f"a GPU with {gpu_total / 2**30:.0f} GiB" if gpu_total is not None else "no GPU that llama.cpp can use"
+    print(f"this machine: {memory / 2**30:.0f} GiB of memory; {where}")
     print(f"{'name':22} {'size':>8} {'FIM':>6} {'fits':>4}  {'downloaded':10}  suits")
     for row in rows:
         print(f"{row['name']:22} {row['sizeBytes'] / 2**30:7.1f}G {row['fim'] or 'none':>6} "

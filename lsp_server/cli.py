@@ -139,7 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(0, None)
         from lsp_server import catalog_commands
 
-        return catalog_commands.run(args)
+        try:
+            return catalog_commands.run(args)
+        except BrokenPipeError:  # `infill-lsp models | head`
+            sys.stderr.close()
+            return 0
     options = ModelOptions(choose_model_path(args.model), args.n_ctx, args.n_gpu_layers, args.threads, args.rope_scale,
                            args.flash_attn, remote_options(args, parser))
     if args.command:

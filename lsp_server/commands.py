@@ -22,7 +22,7 @@ from lsp_server.engine.boundary import Engine
 from lsp_server.engine.remote_engine import RemoteEngine
 from lsp_server.engine.models import ModelOptions, default_model_path, load_error_message
 from lsp_server.engine.request import CompletionRequest
-from lsp_server.engine.native_backend import supports_gpu_offload
+from lsp_server.engine.native_backend import gpu_memory, supports_gpu_offload
 from lsp_server.fim.postprocess import Shaped
 from lsp_server.settings import CompletionSettings
 
@@ -216,7 +216,8 @@ def print_recommendation(path: str, fim_order: str | None) -> None:
     entry = entry_for_file(path)
     if entry is not None and (mismatch := fim_mismatch(entry, fim_order)):
         print(f"catalog:        {mismatch}")
-    best, why = recommend(memory_bytes(), supports_gpu_offload())
+    gpu = gpu_memory()
+    best, why = recommend(memory_bytes(), gpu[1] if gpu else None)
     if entry is None or entry.name != best.name:
         weak = " The bundled SmolLM2-135M is a tiny chat model without FIM: it shows the pipeline works, not what " \
                "completion can be." if path == default_model_path() else ""

@@ -141,3 +141,23 @@ def test_the_shipped_catalog_is_well_formed():
     assert {"codellama-7b", "codellama-13b", "codellama-7b-python", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b",
             "qwen2.5-coder-3b", "qwen2.5-coder-7b", "starcoder2-3b", "starcoder2-7b", "deepseek-coder-1.3b",
             "deepseek-coder-6.7b", "codegemma-2b"} <= set(names)
+
+
+def test_the_recommendation_follows_the_gpu_memory_then_the_ram():
+    from lsp_server.catalog import recommend
+
+    gib = 2**30
+    assert recommend(64 * gib, 24 * gib)[0].name == "qwen2.5-coder-7b"
+    assert recommend(64 * gib, 10 * gib)[0].name == "qwen2.5-coder-3b"
+    assert recommend(64 * gib, 6 * gib)[0].name == "qwen2.5-coder-1.5b"
+    assert recommend(16 * gib, None)[0].name == "qwen2.5-coder-1.5b"
+    assert recommend(4 * gib, None)[0].name == "qwen2.5-coder-0.5b"
+
+
+def test_a_model_fits_the_gpu_when_there_is_one_else_the_ram():
+    from lsp_server.catalog import find
+    from lsp_server.catalog_commands import fits
+
+    gib = 2**30
+    seven = find("qwen2.5-coder-7b")
+    assert fits(seven, 64 * gib, None) and not fits(seven, 64 * gib, 8 * gib) and fits(seven, 4 * gib, 24 * gib)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import threading
 
 import llama_cpp
@@ -81,3 +82,28 @@ def flash_attention_for(setting: str, n_gpu_layers: int) -> str:
     if setting == "auto" and n_gpu_layers == 0:
         return "off"
     return setting
+
+
+def gpu_memory() -> tuple[int, int] | None:
+    """Free and total bytes of the GPUs llama.cpp sees (its device query), or None without any."""
+    library = ctypes.CDLL(os.path.join(os.path.dirname(llama_cpp.__file__), "lib", "libggml.so"))
+    library.ggml_backend_dev_count.restype = ctypes.c_size_t
+    library.ggml_backend_dev_get.restype = ctypes.c_void_p
+    library.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+    library.ggml_backend_dev_type.restype = ctypes.c_int
+    library.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+    library.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t),
+                                                ctypes.POINTER(ctypes.c_size_t)]
+    free_total, total_total, found = 0, 0, False
+    for index in range(library.ggml_backend_dev_count()):
+        device = library.ggml_backend_dev_get(index)
+        if library.ggml_backend_dev_type(device) not in _GPU_DEVICE_TYPES:
+            continue
+        free, total = ctypes.c_size_t(), ctypes.c_size_t()
+        library.ggml_backend_dev_memory(device, ctypes.byref(free), ctypes.byref(total))
+        free_total, total_total, found = free_total + free.value, total_total + total.value, True
+    return (free_total, total_total) if found else None
+
+
+_GPU_DEVICE_TYPES = (1, 2)
+"""``GGML_BACKEND_DEVICE_TYPE_GPU`` and ``_IGPU`` (ggml-backend.h)."""

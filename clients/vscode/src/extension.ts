@@ -1,9 +1,10 @@
 /**
  * The VS Code side of Infill: starts `infill-lsp` over stdio and lets vscode-languageclient
  * turn `textDocument/inlineCompletion` into ghost text. On top of that: per-language switch,
- * streamed partial suggestions, a status bar item, and four commands.
+ * streamed partial suggestions, a status bar item, and five commands.
  */
 
+import { spawn } from "node:child_process";
 import * as vscode from "vscode";
 import {
   ClientCapabilities,
@@ -14,7 +15,8 @@ import {
   StaticFeature,
   TransportKind,
 } from "vscode-languageclient/node";
-import { needsRestart, serverLaunch, serverSettings } from "./launch";
+import { ServerLaunch, needsRestart, serverLaunch, serverSettings } from "./launch";
+import { catalogCommand, lastProgressLine, modelPicks } from "./models";
 import { PartialCompletion, Streams, spotKey } from "./partials";
 import { ClientState, ServerStatus, statusView } from "./status";
 import { RestingCursor } from "./warm";
@@ -69,6 +71,7 @@ class Infill implements vscode.Disposable {
       ["infill.showLog", () => this.output.show(true)],
       ["infill.restart", () => this.restart()],
       ["infill.whyNoCompletion", () => this.whyNoCompletion()],
+      ["infill.chooseModel", () => this.chooseModel()],
     ];
     for (const [name, run] of commands) {
       this.disposables.push(vscode.commands.registerCommand(name, run));
@@ -100,6 +103,40 @@ class Infill implements vscode.Disposable {
     }
     const { line, character } = editor.selection.active;
     this.cursor.moved({ uri: editor.document.uri.toString(), line, character });
+  }
+
+  /** Pick a catalog model, download it (with progress, cancellable) unless it is there, then use it. */
+  private async chooseModel(): Promise<void> {
+    const launch = serverLaunch(this.settings());
+    const listed = await runCatalog(catalogCommand(launch, ["models", "--json"]));
+    if (listed.code !== 0) {
+      void vscode.window.showErrorMessage(`Infill: could not list the models: ${listed.stderr.trim()}`);
+      return;
+    }
+    const current = (this.settings().get<string>("model.path") ?? "").trim();
+    const pick = await vscode.window.showQuickPick(modelPicks(listed.stdout, current), {
+      title: "Infill: Choose Model", placeHolder: "A code model for completions (downloaded once and verified)",
+    });
+    if (!pick) {
+      return;
+    }
+    if (!pick.downloaded) {
+      const pulled = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Infill: downloading ${pick.name}`, cancellable: true },
+        (progress, token) => runCatalog(catalogCommand(launch, ["pull", pick.name]), token,
+          (stderr) => progress.report({ message: lastProgressLine(stderr) })),
+      );
+      if (pulled.code !== 0) {
+        if (pulled.cancelled) {
+          void vscode.window.showInformationMessage(`Infill: the download of ${pick.name} was cancelled; nothing was kept.`);
+        } else {
+          void vscode.window.showErrorMessage(`Infill: ${pulled.stderr.trim().split("\n").pop()}`);
+        }
+        return;
+      }
+    }
+    // A model.* setting restarts the server with the new model.
+    await this.settings().update("model.path", pick.name, vscode.ConfigurationTarget.Global);
   }
 
   private settings(scope?: vscode.ConfigurationScope): vscode.WorkspaceConfiguration {
@@ -285,6 +322,34 @@ class Infill implements vscode.Disposable {
   async stop(): Promise<void> {
     await this.client?.stop().catch(() => undefined);
   }
+}
+
+interface CatalogRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  cancelled: boolean;
+}
+
+/** Run a catalog command of the server's executable; cancelling interrupts it (SIGINT: the
+ * download stops and removes what it had written). */
+function runCatalog(launch: ServerLaunch, token?: vscode.CancellationToken,
+  onStderr?: (stderr: string) => void): Promise<CatalogRun> {
+  return new Promise((resolve) => {
+    const child = spawn(launch.command, launch.args, { stdio: ["ignore", "pipe", "pipe"] });
+    const run: CatalogRun = { code: -1, stdout: "", stderr: "", cancelled: false };
+    child.stdout.on("data", (chunk: Buffer) => { run.stdout += chunk.toString(); });
+    child.stderr.on("data", (chunk: Buffer) => {
+      run.stderr += chunk.toString();
+      onStderr?.(run.stderr);
+    });
+    token?.onCancellationRequested(() => {
+      run.cancelled = true;
+      child.kill("SIGINT");
+    });
+    child.on("error", (error) => resolve({ ...run, stderr: `${launch.command}: ${error.message}` }));
+    child.on("close", (code) => resolve({ ...run, code: code ?? -1 }));
+  });
 }
 
 function firstInsertText(result: Suggestions): string | undefined {
