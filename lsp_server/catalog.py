@@ -69,7 +69,7 @@ def find(name: str) -> CatalogEntry | None:
 
 def cached_file(repo: str, file: str) -> Path | None:
     """The file in the hub client's cache, if it was downloaded (no network)."""
-    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import try_to_load_from_cache  # slow to import: only when a name is resolved
 
     found = try_to_load_from_cache(repo, file)
     return Path(found) if isinstance(found, str) and os.path.isfile(found) else None

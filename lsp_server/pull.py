@@ -39,6 +39,7 @@ class Pulled:
 
 def pull(entry: CatalogEntry) -> Pulled:
     """The entry's file in the cache, downloaded and checked if it is not there yet."""
+    # Imported here: the hub client is slow to import, and only the catalog commands need it.
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, OfflineModeIsEnabled
 
