@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -116,15 +117,23 @@ def fim_mismatch(entry: CatalogEntry, fim_order: str | None) -> str | None:
     return None
 
 
-def recommend(memory_bytes: int, gpu_total: int | None) -> tuple[CatalogEntry, str]:
+USABLE_TOKENS_PER_S = 12
+"""Below this a suggestion line takes seconds: a CPU recommendation goes for a smaller model."""
+
+
+def recommend(memory_bytes: int, gpu_total: int | None,
+              expected_speed: Callable[[CatalogEntry], float] | None = None) -> tuple[CatalogEntry, str]:
     """The catalog model to suggest for this hardware (``gpu_total``: GPU memory, None without a
-    GPU), and why."""
+    GPU; ``expected_speed``: tokens/s a model would generate here), and why."""
     entries = {entry.name: entry for entry in load_catalog()}
     gib = 2**30
     if gpu_total is not None:
         for name, need in (("qwen2.5-coder-7b", 16), ("qwen2.5-coder-3b", 8), ("qwen2.5-coder-1.5b", 4)):
             if gpu_total >= need * gib:
                 return entries[name], f"a GPU with {gpu_total / gib:.0f} GB: the largest Qwen2.5-Coder that fits it"
-    if memory_bytes >= 8 * gib:
-        return entries["qwen2.5-coder-1.5b"], "CPU only: a 1.5B FIM model keeps keystrokes fast on a few cores"
-    return entries["qwen2.5-coder-0.5b"], "CPU only with little memory: the smallest FIM model"
+    small, smallest = entries["qwen2.5-coder-1.5b"], entries["qwen2.5-coder-0.5b"]
+    if memory_bytes >= 8 * gib and (expected_speed is None or expected_speed(small) >= USABLE_TOKENS_PER_S):
+        return small, "CPU only: a 1.5B FIM model, fast enough here"
+    if expected_speed is not None and expected_speed(smallest) < USABLE_TOKENS_PER_S:
+        return smallest, "CPU only: the smallest FIM model, and even it is slow on this machine"
+    return smallest, "CPU only: the smallest FIM model, the one fast enough here"

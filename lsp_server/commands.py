@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -204,24 +205,35 @@ def check(engine: Engine) -> int:
     print(f"GPU offload:    {offload}; {model.n_gpu_layers if supports_gpu_offload() else 0}/{model.n_layer} layers")
     print(f"threads:        {engine.n_threads}")
     print(f"flash attn:     {engine.flash_attention}")
-    status = print_speed(engine)
-    print_recommendation(model.path, mode.fim.order if mode.fim else None)
-    return status
+    generation_speed = print_speed(engine)
+    print_recommendation(model.path, mode.fim.order if mode.fim else None, generation_speed,
+                         os.path.getsize(model.path))
+    return 0
 
 
-def print_recommendation(path: str, fim_order: str | None) -> None:
-    """What the catalog says of the loaded model, and which model to use on this hardware."""
+def print_recommendation(path: str, fim_order: str | None, generation_speed: float, size: int) -> None:
+    """What the catalog says of the loaded model, and which model to use on this hardware, with
+    its expected generation speed: a decode reads every weight once, so the speed measured here
+    scales with the ratio of the file sizes."""
     from lsp_server.catalog_commands import memory_bytes
 
     entry = entry_for_file(path)
     if entry is not None and (mismatch := fim_mismatch(entry, fim_order)):
         print(f"catalog:        {mismatch}")
     gpu = gpu_memory()
-    best, why = recommend(memory_bytes(), gpu[1] if gpu else None)
+
+    def expected_speed(candidate) -> float:
+        return generation_speed * size / candidate.estimated_bytes()
+
+    best, why = recommend(memory_bytes(), gpu[1] if gpu else None, expected_speed)
     if entry is None or entry.name != best.name:
         weak = " The bundled SmolLM2-135M is a tiny chat model without FIM: it shows the pipeline works, not what " \
                "completion can be." if path == default_model_path() else ""
-        print(f"recommended:    {best.name} ({why}); `infill-lsp pull {best.name}`, then --model {best.name}.{weak}")
+        expected = expected_speed(best)
+        speed = "fast (a suggestion line within half a second)" if expected >= 40 else \
+            "usable (a line within a second or two)" if expected >= 12 else "slow on this machine"
+        print(f"recommended:    {best.name} ({why}); expected about {expected:.0f} tokens/s here: {speed}. "
+              f"`infill-lsp pull {best.name}`, then --model {best.name}.{weak}")
 
 
 def check_remote(engine: RemoteEngine) -> int:
@@ -236,15 +248,17 @@ def check_remote(engine: RemoteEngine) -> int:
     print(f"FIM:            {mode.name}: {mode.reason}")
     print(f"cache identity: {f'slot {engine.slot}' if engine.slot is not None else 'the slot the server picks'}; "
           f"cache_salt {engine.cache_salt} (OpenAI-compatible servers)")
-    return print_speed(engine)
+    print_speed(engine)
+    return 0
 
 
-def print_speed(engine: Engine) -> int:
+def print_speed(engine: Engine) -> float:
+    """Measure and print the engine's speeds; returns the generation speed (tokens/s)."""
     prompt_speed, generation_speed, keystroke_ms = measure_speed(engine)
     print(f"prompt speed:   {prompt_speed:.0f} tokens/s ({CHECK_PROMPT_TOKENS}-token prompt, cold)")
     print(f"generation:     {generation_speed:.1f} tokens/s")
     print(f"keystroke:      {keystroke_ms:.0f} ms to the first token after appending one token to a cached prompt")
-    return 0
+    return generation_speed
 
 
 def measure_speed(engine: Engine) -> tuple[float, float, float]:

@@ -152,6 +152,10 @@ def test_the_recommendation_follows_the_gpu_memory_then_the_ram():
     assert recommend(64 * gib, 6 * gib)[0].name == "qwen2.5-coder-1.5b"
     assert recommend(16 * gib, None)[0].name == "qwen2.5-coder-1.5b"
     assert recommend(4 * gib, None)[0].name == "qwen2.5-coder-0.5b"
+    # On a CPU too slow for 1.5B at a usable speed, the smallest one, said to be slow if it is.
+    assert recommend(16 * gib, None, lambda entry: 15 / entry.parameters_b)[0].name == "qwen2.5-coder-0.5b"
+    slow = recommend(16 * gib, None, lambda entry: 1.0)
+    assert slow[0].name == "qwen2.5-coder-0.5b" and "slow" in slow[1]
 
 
 def test_a_model_fits_the_gpu_when_there_is_one_else_the_ram():
