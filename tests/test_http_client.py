@@ -4,11 +4,14 @@ and the rules for keys and certificates."""
 from __future__ import annotations
 
 import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lsp_server.engine.generation import EngineUnavailable
 from lsp_server.engine.http_client import Connection, HttpClient
 from lsp_server.engine.sse import SseParser
 
@@ -69,3 +72,31 @@ def test_tls_is_always_verified_and_a_ca_bundle_only_adds(tmp_path):
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     with pytest.raises((OSError, ssl.SSLError)):
         Connection("https://x", ca_bundle=str(tmp_path / "missing.pem")).tls_context()
+
+
+def test_a_broken_event_ends_the_answer_with_a_clear_failure():
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'data: {"content": "a"}\n\ndata: {"content": "b\n\n'
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = HttpClient(Connection(f"http://127.0.0.1:{server.server_address[1]}"))
+        events = []
+        with pytest.raises(EngineUnavailable, match="broken event"):
+            for event in client.stream("/completion", {"prompt": [1]}, threading.Event()):
+                events.append(event)
+        assert events == [{"content": "a"}]
+    finally:
+        server.shutdown()
+        server.server_close()

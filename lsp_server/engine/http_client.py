@@ -111,7 +111,11 @@ class HttpClient:
                 for data in parser.feed(chunk):
                     if data.strip() == "[DONE]":
                         continue
-                    yield json.loads(data)
+                    try:
+                        event = json.loads(data)
+                    except ValueError:
+                        raise EngineUnavailable(f"{self.origin} sent a broken event: {data[:80]!r}") from None
+                    yield event
             finished = True
         finally:
             if not finished:
