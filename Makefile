@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 VOCAB := .cache/llama-tokenizer-js/llama-tokenizer.js
 
-.PHONY: install demo test test-vscode llama-server bench-context bench-latency bench-load bench-idle clean
+.PHONY: install demo test test-vscode llama-server bench-context bench-latency bench-load bench-idle bench-infilling clean
 
 $(BIN)/infill-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ bench-latency: llama-server
 # 1,000 fast keystrokes with cancellations: no backlog, no memory growth (docs/reliability.md).
 bench-load: install
 	$(BIN)/python -m bench.load --requests 1000 --interval-ms 50
+
+# HumanEval single-line infilling through the server, scored by running the tests (the data:
+# ../shared/data/human-eval-infilling, or --data DIR; about 12 minutes on 2 cores).
+bench-infilling: install
+	$(BIN)/python -m bench.infilling --benchmark humaneval-single-line --json
 
 # Idle cost on large workspaces (stdlib with site-packages, a vendored repo, a 5,000-file checkout).
 bench-idle: install
