@@ -79,7 +79,8 @@ def load_tasks(data: Path, benchmark: str, limit: int | None) -> list[Task]:
     if limit is not None and limit < len(tasks):
         seen: set[str] = set()
         first = [t for t in tasks if not (t.entry_point in seen or seen.add(t.entry_point))]
-        rest = [t for t in tasks if t not in set(first)]
+        chosen = set(first)
+        rest = [t for t in tasks if t not in chosen]
         tasks = (first + rest)[:limit]
     return tasks
 
