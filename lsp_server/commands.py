@@ -17,6 +17,7 @@ from pathlib import Path
 from context import Repository
 from lsp_server.documents import lsp_lines
 from lsp_server.catalog import ModelNotFound, entry_for_file, fim_mismatch, recommend
+from lsp_server.catalog_commands import memory_bytes
 from lsp_server.engine.completer import LlamaCompleter
 from lsp_server.engine.generation import GenerationParams, GenerationStats
 from lsp_server.engine.boundary import Engine
@@ -215,8 +216,6 @@ def print_recommendation(path: str, fim_order: str | None, generation_speed: flo
     """What the catalog says of the loaded model, and which model to use on this hardware, with
     its expected generation speed: a decode reads every weight once, so the speed measured here
     scales with the ratio of the file sizes."""
-    from lsp_server.catalog_commands import memory_bytes
-
     entry = entry_for_file(path)
     if entry is not None and (mismatch := fim_mismatch(entry, fim_order)):
         print(f"catalog:        {mismatch}")

@@ -22,8 +22,7 @@ from lsp_server.engine.native import DecodeAborted, NativeContext, NativeModel, 
 from lsp_server.engine.native_backend import default_gpu_layers, flash_attention_for
 from lsp_server.engine.sampling import Sampler
 from lsp_server.engine.sequences import SEQUENCES, Sequence
-from lsp_server.engine.vocabulary import Vocabulary
-from lsp_server.fim.formats import CompletionMode
+from lsp_server.engine.vocabulary import Vocabulary, VocabularyFacts
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ Offloaded models keep the shared pool: a GPU attends over the other sequence's c
 its memory is scarcer."""
 
 
-class LlamaEngine:
+class LlamaEngine(VocabularyFacts):
     """The in-process :class:`~lsp_server.engine.boundary.Engine`: owns the model, its context and
     the record of what the KV cache holds."""
 
@@ -81,18 +80,6 @@ class LlamaEngine:
     def n_ctx(self) -> int:
         """Context size of the KV cache, in tokens."""
         return self.context.n_ctx
-
-    def mode(self, fim: str = "auto", order: str = "auto") -> CompletionMode:
-        """See ``Vocabulary.mode``."""
-        return self.vocabulary.mode(fim, order)
-
-    def bos_for_prefix_only(self) -> int | None:
-        """See ``Vocabulary.bos_for_prefix_only``."""
-        return self.vocabulary.bos_for_prefix_only()
-
-    def detokenize(self, tokens: list[int]) -> str:
-        """See ``Vocabulary.detokenize``."""
-        return self.vocabulary.detokenize(tokens)
 
     def describe(self) -> str:
         """One line for the log: the model, where it runs and how fast it evaluates prompts."""
@@ -231,10 +218,6 @@ class LlamaEngine:
             sampler.close()
         stats.total_ms = (time.perf_counter() - started) * 1000
         return stats
-
-    def token_texts(self) -> list[str]:
-        """See ``Vocabulary.token_texts``."""
-        return self.vocabulary.token_texts()
 
     def _best_consistent(self, pending: str) -> int:
         """The likeliest token that agrees with ``pending`` (is a prefix of it or starts with it)."""

@@ -26,8 +26,7 @@ from lsp_server.engine.http_client import HttpClient, RequestCancelled
 from lsp_server.engine.kv_reuse import common_prefix_length
 from lsp_server.engine.remote_cache import CacheMirror, Holder
 from lsp_server.engine.server_apis import RemoteParams, ServerApi, ServerFacts, choose_api
-from lsp_server.engine.vocabulary import Vocabulary
-from lsp_server.fim.formats import CompletionMode
+from lsp_server.engine.vocabulary import Vocabulary, VocabularyFacts
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ _SPEED_WEIGHT = 0.3
 _VOCABULARY_PROBE = "def parse_remote_config(path: str) -> dict:\n    return {'url': path}  # naïve ✓\n"
 
 
-class RemoteEngine:
+class RemoteEngine(VocabularyFacts):
     """Prompts evaluated and sampled on an inference server."""
 
     def __init__(self, vocabulary: Vocabulary, client: HttpClient, *, api: str = "auto", slot: int | None = None,
@@ -76,18 +75,6 @@ class RemoteEngine:
         if self._n_ctx_setting and told:
             return min(self._n_ctx_setting, told)
         return self._n_ctx_setting or told or min(self.vocabulary.model.n_ctx_train or 4096, 8192)
-
-    def mode(self, fim: str = "auto", order: str = "auto") -> CompletionMode:
-        """See ``Vocabulary.mode``."""
-        return self.vocabulary.mode(fim, order)
-
-    def bos_for_prefix_only(self) -> int | None:
-        """See ``Vocabulary.bos_for_prefix_only``."""
-        return self.vocabulary.bos_for_prefix_only()
-
-    def detokenize(self, tokens: list[int]) -> str:
-        """See ``Vocabulary.detokenize``."""
-        return self.vocabulary.detokenize(tokens)
 
     def prefill_tokens_per_s(self) -> float:
         """The server's prompt speed, from the timings of its recent long prompts."""

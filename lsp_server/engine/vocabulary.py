@@ -74,3 +74,26 @@ class Vocabulary:
         if self._token_texts is None:
             self._token_texts = [self.model.piece(token).decode("utf-8", "replace") for token in range(self.model.n_vocab)]
         return self._token_texts
+
+
+class VocabularyFacts:
+    """The :class:`~lsp_server.engine.boundary.Engine` methods that only read the vocabulary,
+    for both engines: each sets ``vocabulary``."""
+
+    vocabulary: Vocabulary
+
+    def mode(self, fim: str = "auto", order: str = "auto") -> CompletionMode:
+        """See ``Vocabulary.mode``."""
+        return self.vocabulary.mode(fim, order)
+
+    def bos_for_prefix_only(self) -> int | None:
+        """See ``Vocabulary.bos_for_prefix_only``."""
+        return self.vocabulary.bos_for_prefix_only()
+
+    def detokenize(self, tokens: list[int]) -> str:
+        """See ``Vocabulary.detokenize``."""
+        return self.vocabulary.detokenize(tokens)
+
+    def token_texts(self) -> list[str]:
+        """See ``Vocabulary.token_texts``."""
+        return self.vocabulary.token_texts()
