@@ -4,6 +4,8 @@ the HumanEval-infilling files in ``../shared/data`` (not part of this repository
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from bench.infilling import DEFAULT_DATA, InfillServer, Task, load_tasks, network_isolation, run_program, score
@@ -22,14 +24,20 @@ def test_the_ground_truth_passes_and_empty_middles_fail():
     assert sum(o.passed for o in empty) / SAMPLE <= 0.2
 
 
+def with_first(task: Task, statement: str) -> str:
+    """The right middle with ``statement`` run first, at its indentation: only the sandbox's
+    rules can make such a candidate fail."""
+    indent = task.middle[: len(task.middle) - len(task.middle.lstrip())]
+    return f"{indent}{statement}\n{task.middle}"
+
+
 def test_a_crashing_hanging_or_greedy_candidate_fails_and_nothing_else_breaks():
     task = load_tasks(DEFAULT_DATA, "humaneval-single-line", 1)[0]
     isolation = network_isolation()
-    for middle in ("    import os; os._exit(0)\n", "    while True: pass\n", "    x = bytearray(4 << 30)\n",
-                   "    raise SystemExit(0)\n"):
-        hostile = Task(task.task_id, task.prompt, task.suffix, middle, task.test, task.entry_point)
-        assert not run_program(hostile, middle, isolation, timeout_s=2.0), middle
-    assert run_program(task, task.middle, isolation, timeout_s=5.0)
+    assert run_program(task, with_first(task, "pass"), isolation, timeout_s=5.0)
+    for statement in ("import os; os._exit(0)", "raise SystemExit(0)", "import time; time.sleep(30)",
+                      "x = bytearray(4 << 30); x[-1] = 1"):
+        assert not run_program(task, with_first(task, statement), isolation, timeout_s=2.0), statement
 
 
 def test_no_network_inside_the_sandbox():
@@ -37,8 +45,12 @@ def test_no_network_inside_the_sandbox():
     isolation = network_isolation()
     if not isolation:
         pytest.skip("unshare cannot make a network namespace here")
-    reach = ("    import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)\n" + task.middle)
-    assert not run_program(task, reach, isolation, timeout_s=5.0)
+    # A listener on this machine's loopback: outside a network namespace the candidate reaches it.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        reach = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)"
+        assert run_program(task, with_first(task, reach), [], timeout_s=5.0)
+        assert not run_program(task, with_first(task, reach), isolation, timeout_s=5.0)
 
 
 def test_tasks_go_through_the_real_server():
