@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.scoring import log_probs
+from bench.stats import bootstrap
 from context import Repository, CursorSnapshot, Snippet, select
 from context.snapshot import split_healing
 from lsp_server.engine.completer import LlamaCompleter
@@ -43,7 +44,6 @@ from lsp_server.settings import CompletionSettings
 PACKAGES = {"rich": "13.9.4", "click": "8.1.8"}
 CONDITIONS = ("in-file", "repo", "random", "oracle")
 ROOT = Path(__file__).resolve().parent.parent
-BOOTSTRAP = 2000
 
 
 @dataclass(frozen=True)
@@ -121,13 +121,6 @@ def edit_similarity(a: str, b: str) -> float:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
         previous = current
     return 1 - previous[-1] / max(len(a), len(b))
-
-
-def bootstrap(differences: list[float], rng: random.Random) -> tuple[float, float, float]:
-    """Mean and 95% percentile interval of the mean, resampling examples."""
-    n = len(differences)
-    means = sorted(sum(differences[rng.randrange(n)] for _ in range(n)) / n for _ in range(BOOTSTRAP))
-    return sum(differences) / n, means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP)]
 
 
 class PackageIndexes:

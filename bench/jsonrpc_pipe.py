@@ -14,6 +14,9 @@ import sys
 from typing import Any
 
 
+INLINE_CLIENT = {"textDocument": {"inlineCompletion": {}}}
+
+
 def frame(message: dict) -> bytes:
     body = json.dumps(message).encode()
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
@@ -54,16 +57,18 @@ class PipeClient:
             if message.get("id") == request_id and "method" not in message:
                 return message
 
-    def initialize(self, options: dict | None = None) -> dict:
+    def initialize(self, options: dict | None = None, capabilities: dict | None = None) -> dict:
+        """``capabilities``: the client's (default: an editor that shows inline completions)."""
+        capabilities = INLINE_CLIENT if capabilities is None else capabilities
         self.send({"id": "init", "method": "initialize",
-                   "params": {"capabilities": {}, "processId": os.getpid(), "initializationOptions": options}})
+                   "params": {"capabilities": capabilities, "processId": os.getpid(), "initializationOptions": options}})
         result = self.response("init")
         self.send({"method": "initialized", "params": {}})
         return result
 
-    def open(self, uri: str, text: str) -> None:
+    def open(self, uri: str, text: str, language: str = "python") -> None:
         self.send({"method": "textDocument/didOpen",
-                   "params": {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}})
+                   "params": {"textDocument": {"uri": uri, "languageId": language, "version": 1, "text": text}}})
 
     def inline(self, request_id: Any, uri: str, line: int, character: int) -> None:
         self.send({"id": request_id, "method": "textDocument/inlineCompletion",

@@ -35,7 +35,8 @@ async def session(model: Path | str, *, options: dict | None = None, experimenta
     client.feature(types.CLIENT_REGISTER_CAPABILITY)(lambda params: client.registrations.extend(params.registrations))
     capabilities = types.ClientCapabilities(
         experimental=experimental, window=types.WindowClientCapabilities(work_done_progress=True),
-        workspace=workspace)
+        workspace=workspace,
+        text_document=types.TextDocumentClientCapabilities(inline_completion=types.InlineCompletionClientCapabilities()))
     folders = [types.WorkspaceFolder(uri=root.as_uri(), name=root.name)] if root else None
     result = await client.initialize_session(types.InitializeParams(
         capabilities=capabilities, initialization_options=options, workspace_folders=folders,

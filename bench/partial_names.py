@@ -35,7 +35,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.context_quality import Found, PackageIndexes, bootstrap, install_packages
+from bench.context_quality import Found, PackageIndexes, install_packages
+from bench.stats import bootstrap
 from bench.scoring import log_probs
 from bench.stats import percentile
 from context import CursorSnapshot, Snippet, select

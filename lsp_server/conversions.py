@@ -6,13 +6,17 @@ Positions count in the client's units (UTF-16 by default); documents split lines
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from lsp_server.completion_service import Spot
+from lsp_server.popup import popup_item
 from lsp_server.workspace_context import WorkspaceContext
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def path_of(uri: str) -> Path:
@@ -32,6 +36,25 @@ def suggestion(text: str, position: types.Position) -> types.InlineCompletionLis
     end = types.Position(position.line, position.character)
     items = [types.InlineCompletionItem(insert_text=text, range=types.Range(position, end))] if text else []
     return types.InlineCompletionList(items=items)
+
+
+def popup_list(text: str, document, position: types.Position) -> types.CompletionList:
+    """The suggestion as one completion item whose edit replaces the typed part of the word
+    (none for no text); incomplete, so that the editor asks again as the user types."""
+    before = document.source[: document.offset_at_position(position)]
+    item = popup_item(text, _LINE_BREAK.split(before)[-1])
+    if item is None:
+        return types.CompletionList(is_incomplete=True, items=[])
+    typed_units = document.position_codec.client_num_units(item.typed)
+    start = types.Position(position.line, position.character - typed_units)
+    fence = "```" + (document.language_id or "") + "\n" + item.new_text + "\n```"
+    completion = types.CompletionItem(
+        label=item.label, kind=types.CompletionItemKind.Text, detail="Infill",
+        documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=fence),
+        filter_text=item.new_text, sort_text="0", preselect=True,
+        insert_text_format=types.InsertTextFormat.PlainText, insert_text_mode=types.InsertTextMode.AsIs,
+        text_edit=types.TextEdit(range=types.Range(start, position), new_text=item.new_text))
+    return types.CompletionList(is_incomplete=True, items=[completion])
 
 
 def cursor_after(document, changes) -> int | None:

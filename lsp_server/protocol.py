@@ -50,6 +50,11 @@ class InfillProtocol(LanguageServerProtocol):
         sync_kind = sync.change if isinstance(sync, types.TextDocumentSyncOptions) else sync
         self._workspace = LspWorkspace.like(self._workspace, sync_kind)  # no document is open before initialize
         result.capabilities.experimental = server_experimental_capabilities()
+        offer = self._server.offer  # decided by the server's initialize handler, which ran above
+        if not offer.inline:
+            result.capabilities.inline_completion_provider = None
+        if not offer.popup:
+            result.capabilities.completion_provider = None
         return result
 
     def structure_message(self, data: dict[str, Any]):

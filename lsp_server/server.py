@@ -17,11 +17,12 @@ from pygls.lsp.server import LanguageServer
 
 from lsp_server import __version__
 from lsp_server.completion_service import CompletionService
-from lsp_server.conversions import cursor_after, path_of, position_params, refusal, spot_at, suggestion
+from lsp_server.conversions import cursor_after, path_of, popup_list, position_params, refusal, spot_at, suggestion
 from lsp_server.engine.models import ModelOptions
 from lsp_server.extensions import EXPLAIN, PARTIAL_COMPLETION, STATUS, WARM, client_wants_partials
 from lsp_server.inference import InferenceQueue
 from lsp_server.parent import watch_parent
+from lsp_server.popup import Offer, offer_for
 from lsp_server.protocol import InfillProtocol, plain
 from lsp_server.settings import resolve_settings
 from lsp_server.workspace_context import (
@@ -53,6 +54,8 @@ class InfillServer(LanguageServer):
         self.editor_watches = False
         """The editor reports file changes (``workspace/didChangeWatchedFiles``): no watch here."""
         self._told_user: set[str] = set()
+        self.offer = Offer(inline=True, popup=False)
+        """Inline completion, the popup item or both: decided at ``initialize``."""
 
     def tell_user_once(self, key: str, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
         """Show ``message`` in the editor the first time ``key`` comes up."""
@@ -75,6 +78,23 @@ class InfillServer(LanguageServer):
         if rules_changed and self.workspace_context.repository is not None:
             await self.restart_context()
 
+    async def suggest(self, uri: str, position: types.Position) -> tuple[str, object]:
+        """The suggestion at ``position`` ('' for none) and the document, for both ways of showing it."""
+        service = self.service
+        document = self.workspace.text_documents.get(uri)
+        refused = refusal(document, position, service.settings.completion.enabled, self.workspace_context)
+        if refused:
+            logger.info("completion uri=%s skipped: %s", uri, refused)
+            if document is not None:
+                service.refused(document.uri, document.version, position.line, position.character, refused)
+            return "", document
+        text = await service.complete(spot_at(document, position))
+        if service.queue.backend is None:
+            self.tell_user_once("model", service.queue.error or "Infill: no model is loaded.")
+        elif service.engine_problem():
+            self.tell_user_once(f"engine:{service.engine_problem()}", f"Infill: {service.engine_problem()}")
+        return text, document
+
     async def restart_context(self) -> None:
         """(Re)build the repository index with the current rules; open documents go into it."""
         await self.workspace_context.restart(self, self.roots, self.service.settings.context, editor_watches=self.editor_watches)
@@ -92,6 +112,9 @@ def create_server(model: ModelOptions) -> InfillServer:
         service.client_streams = client_wants_partials(params.capabilities.experimental)
         await ls.apply_settings(params.initialization_options)
         ls.roots = workspace_roots(params)
+        text_capabilities = params.capabilities.text_document
+        ls.offer = offer_for(service.settings.completion.style,
+                             text_capabilities is not None and text_capabilities.inline_completion is not None)
         ls.editor_can_watch = editor_can_watch(params.capabilities)
         if params.process_id:
             watch_parent(params.process_id)
@@ -171,19 +194,17 @@ def create_server(model: ModelOptions) -> InfillServer:
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls: InfillServer, params: types.InlineCompletionParams):
-        document = ls.workspace.text_documents.get(params.text_document.uri)
-        refused = refusal(document, params.position, service.settings.completion.enabled, workspace_context)
-        if refused:
-            logger.info("completion uri=%s skipped: %s", params.text_document.uri, refused)
-            if document is not None:
-                service.refused(document.uri, document.version, params.position.line, params.position.character,
-                                refused)
-            return suggestion("", params.position)
-        text = await service.complete(spot_at(document, params.position))
-        if service.queue.backend is None:
-            ls.tell_user_once("model", service.queue.error or "Infill: no model is loaded.")
-        elif service.engine_problem():
-            ls.tell_user_once(f"engine:{service.engine_problem()}", f"Infill: {service.engine_problem()}")
+        text, _document = await ls.suggest(params.text_document.uri, params.position)
         return suggestion(text, params.position)
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."]))
+    async def popup_completion(ls: InfillServer, params: types.CompletionParams):
+        invoked = params.context is None or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
+        if not ls.offer.popup or (ls.offer.popup_on_request_only and not invoked):
+            return types.CompletionList(is_incomplete=False, items=[])  # the ghost text shows it
+        text, document = await ls.suggest(params.text_document.uri, params.position)
+        if document is None or not text:
+            return types.CompletionList(is_incomplete=True, items=[])
+        return popup_list(text, document, params.position)
 
     return server

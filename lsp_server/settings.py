@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from lsp_server.fim.postprocess import RULE_NAMES
+
 
 def _setting(default: Any, description: str, *, minimum: float | None = None, maximum: float | None = None,
              choices: tuple[str, ...] | None = None) -> Any:
@@ -24,6 +26,11 @@ class CompletionSettings:
     """How suggestions are generated and shaped."""
 
     enabled: bool = _setting(True, "Offer inline completions at all.")
+    style: str = _setting(
+        "auto", "How suggestions are shown: 'inline' (ghost text), 'popup' (one item in the completion list, for "
+        "editors without inline completion), 'both' (ghost text while typing, the item when completion is "
+        "invoked) or 'auto' (inline where the editor supports it, else the popup). Read when the server starts.",
+        choices=("auto", "inline", "popup", "both"))
     max_tokens: int = _setting(128, "Most tokens generated for one suggestion.", minimum=1, maximum=2048)
     multiline: str = _setting(
         "auto", "Multi-line suggestions: 'auto' (on blank lines and after block openers), 'always' or 'never'.",
@@ -50,6 +57,9 @@ class CompletionSettings:
     warm_idle_ms: int = _setting(
         400, "After an edit with no completion request for this many milliseconds, evaluate the prompt at the "
         "edit in the background so the next request finds it cached; 0 disables.", minimum=0, maximum=60_000)
+    rules_off: tuple[str, ...] = _setting(
+        (), "Rules that end a suggestion to switch off, to measure what each one earns (python -m bench.infilling "
+        "--ablate): " + ", ".join(repr(name) for name in RULE_NAMES) + ".", choices=RULE_NAMES)
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,8 @@ def _check(value: Any, spec: dataclasses.Field) -> str | None:
         return None if isinstance(value, bool) else "expected true or false"
     if kind.startswith("tuple"):
         ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        if ok and meta["choices"] and not set(value) <= set(meta["choices"]):
+            return "expected items among " + ", ".join(repr(c) for c in meta["choices"])
         return None if ok else "expected a list of strings"
     if kind in ("int", "float"):
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -180,7 +192,8 @@ def settings_schema() -> dict[str, Any]:
                 if spec.metadata[key] is not None:
                     entry[key] = spec.metadata[key]
             if spec.metadata["choices"]:
-                entry["enum"] = list(spec.metadata["choices"])
+                where = entry["items"] if kind == "array" else entry  # an array's items take the choices
+                where["enum"] = list(spec.metadata["choices"])
             schema[prefix + camel(spec.name)] = entry
 
     walk(Settings(), "")

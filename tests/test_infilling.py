@@ -1,6 +1,6 @@
 """The infilling harness cannot pass silently: the ground-truth middles pass, empty middles fail,
 and a candidate that crashes, hangs or eats memory fails without breaking the harness. Tasks are
-the HumanEval-infilling files in ``../shared/data`` (not part of this repository)."""
+the HumanEval-infilling and SAFIM files in ``../shared/data`` (not part of this repository)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,45 @@ import socket
 
 import pytest
 
-from bench.infilling import DEFAULT_DATA, InfillServer, Task, load_tasks, network_isolation, run_program, score
+from bench.infilling import DEFAULT_DATA, InfillServer, llama_vim_answers, main
+from bench.infilling_tasks import Task, load_tasks, passes
+from bench.sandbox import Limits, network_isolation
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_DATA / "human-eval-infilling").is_dir(),
                                 reason=f"HumanEval-infilling data not found in {DEFAULT_DATA}")
 SAMPLE = 40
 
 
+def share(tasks: list[Task], middles: list[str]) -> float:
+    isolation = network_isolation()
+    return sum(passes(task, middle, isolation) for task, middle in zip(tasks, middles)) / len(tasks)
+
+
 def test_the_ground_truth_passes_and_empty_middles_fail():
     tasks = load_tasks(DEFAULT_DATA, "humaneval-single-line", SAMPLE)
     assert len({task.entry_point for task in tasks}) == SAMPLE  # one task per problem first
-    reference = score(tasks, [task.middle for task in tasks], [0.0] * SAMPLE)
-    assert sum(o.passed for o in reference) / SAMPLE >= 0.99
-    empty = score(tasks, [""] * SAMPLE, [0.0] * SAMPLE)
-    assert sum(o.passed for o in empty) / SAMPLE <= 0.2
+    assert share(tasks, [task.middle for task in tasks]) >= 0.99
+    assert share(tasks, [""] * SAMPLE) <= 0.2
+
+
+@pytest.mark.parametrize("benchmark", ["safim-block", "safim-control", "safim-api"])
+def test_safim_ground_truth_passes_and_a_wrong_middle_fails(benchmark):
+    tasks = load_tasks(DEFAULT_DATA, benchmark, 12)
+    assert {task.language for task in tasks} == {"python"}
+    assert share(tasks, [task.middle for task in tasks]) == 1.0
+    assert share(tasks, [""] * len(tasks)) == 0.0
+    # A middle that parses but differs: another token in place of the reference's first one.
+    assert share(tasks, ["None" + task.middle[task.middle.find("("):] if "(" in task.middle else "None"
+                         for task in tasks]) <= 0.25
+
+
+def test_stdin_programs_are_judged_token_by_token_like_a_contest_checker():
+    task = Task("t", "n = int(input())\n", "", "print('YES' if n > 1 else 'NO', 0.5 * n)",
+                unit_tests=(("3\n", ("yes 1.5000000",)), ("1", ("NO 0.5",))))
+    isolation = network_isolation()
+    assert passes(task, task.middle, isolation)
+    assert not passes(task, "print('YES', 0.5 * n)", isolation)
+    assert not passes(task, "print('YES' if n > 1 else 'NO', 0.5 * n, 1)", isolation)
 
 
 def with_first(task: Task, statement: str) -> str:
@@ -34,10 +59,10 @@ def with_first(task: Task, statement: str) -> str:
 def test_a_crashing_hanging_or_greedy_candidate_fails_and_nothing_else_breaks():
     task = load_tasks(DEFAULT_DATA, "humaneval-single-line", 1)[0]
     isolation = network_isolation()
-    assert run_program(task, with_first(task, "pass"), isolation, timeout_s=5.0)
+    assert passes(task, with_first(task, "pass"), isolation, Limits(timeout_s=5.0))
     for statement in ("import os; os._exit(0)", "raise SystemExit(0)", "import time; time.sleep(30)",
                       "x = bytearray(4 << 30); x[-1] = 1"):
-        assert not run_program(task, with_first(task, statement), isolation, timeout_s=2.0), statement
+        assert not passes(task, with_first(task, statement), isolation, Limits(timeout_s=2.0)), statement
 
 
 def test_no_network_inside_the_sandbox():
@@ -49,16 +74,48 @@ def test_no_network_inside_the_sandbox():
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
         reach = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)"
-        assert run_program(task, with_first(task, reach), [], timeout_s=5.0)
-        assert not run_program(task, with_first(task, reach), isolation, timeout_s=5.0)
+        assert passes(task, with_first(task, reach), [], Limits(timeout_s=5.0))
+        assert not passes(task, with_first(task, reach), isolation, Limits(timeout_s=5.0))
 
 
-def test_tasks_go_through_the_real_server():
-    tasks = load_tasks(DEFAULT_DATA, "humaneval-single-line", 3)
-    server = InfillServer(None, 2, [])
+def answers_of(tasks: list[Task], settings: dict | None = None) -> tuple[list[tuple[str, float]], dict[int, int]]:
+    server = InfillServer(None, 2, [], settings)
     try:
         answers = [server.complete(task) for task in tasks]
     finally:
-        server.close()
+        generated = server.close()
+    return answers, generated
+
+
+def test_tasks_go_through_the_real_server_and_a_rule_can_be_switched_off():
+    tasks = load_tasks(DEFAULT_DATA, "humaneval-single-line", 3)
+    answers, generated = answers_of(tasks)
     assert all(latency > 0 for _text, latency in answers)
     assert any(text.strip() for text, _latency in answers)
+    assert sorted(generated) == [1, 2, 3] and all(count > 0 for count in generated.values())
+    assert not any("\n" in text for text, _latency in answers)  # single-line holes get one line
+    unruled, _generated = answers_of(tasks, {"completion": {"rulesOff": ["singleLine"]}})
+    assert any("\n" in text for text, _latency in unruled)
+
+
+def test_one_run_compares_infill_with_llama_server_task_by_task(capsys):
+    main(["--benchmark", "humaneval-single-line", "--limit", "4", "--systems", "infill,llama-vim", "--json"])
+    result = __import__("json").loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [row["system"] for row in result["rows"]] == ["infill", "llama-vim"]
+    assert all(row["n"] == 4 and row["mean_generated_tokens"] > 0 for row in result["rows"])
+    [paired] = result["paired"]
+    low, high = paired["ci95"]
+    assert low <= paired["difference"] <= high
+
+
+def test_the_peer_answers_as_llama_vim_shows_it():
+    class Args:
+        model, threads, llama_server_arg = None, 2, []
+
+    tasks = load_tasks(DEFAULT_DATA, "humaneval-single-line", 2)
+    answers, endpoint = llama_vim_answers(tasks, Args())
+    # The bundled model has no FIM tokens: llama-server answers prefix-only, and nothing stops it
+    # at the end of the line, so what llama.vim would insert runs past the hole's line.
+    assert endpoint == "/completion"
+    assert all(answer.generated > 0 and answer.latency_ms > 0 for answer in answers)
+    assert any("\n" in answer.middle for answer in answers)

@@ -10,10 +10,10 @@ from context import CursorSnapshot
 from lsp_server.fim.postprocess import cursor_line, shape
 
 
-def run(document: str, raw: str, multiline: str = "auto", after_accept: bool = False):
+def run(document: str, raw: str, multiline: str = "auto", after_accept: bool = False, rules_off: tuple = ()):
     """Feed ``raw`` one character at a time, as the engine would; return (shown, consumed)."""
     prefix, suffix = document.split("║")
-    ctx = cursor_line(CursorSnapshot.of(prefix, suffix), multiline, after_accept=after_accept)
+    ctx = cursor_line(CursorSnapshot.of(prefix, suffix), multiline, after_accept=after_accept, rules_off=rules_off)
     for end in range(1, len(raw) + 1):
         shaped = shape(raw[:end], ctx)
         if shaped.done:
@@ -25,6 +25,16 @@ def test_single_line_after_code_stops_at_newline_without_generating_more():
     shown, consumed = run("x = ║\n", "compute(a, b)\nprint(x)\n")
     assert shown == "compute(a, b)"
     assert consumed == len("compute(a, b)\n")
+
+
+def test_a_rule_switched_off_no_longer_cuts_and_the_others_still_do():
+    # Without the single-line rule, the line suffix rule still ends the first line where ``)`` follows.
+    shown, _ = run("x = ║\n", "compute(a, b)\nprint(x)\n", rules_off=("singleLine",))
+    assert shown == "compute(a, b)\nprint(x)"
+    shown, _ = run("total = sum(║)\n", "values)\n", rules_off=("singleLine",))
+    assert shown == "values"
+    shown, _ = run("total = sum(║)\n", "values)\n", rules_off=("singleLine", "lineSuffix", "unbalancedCloser"))
+    assert shown == "values)"
 
 
 def test_line_suffix_already_typed_is_not_repeated():
@@ -42,6 +52,18 @@ def test_multiline_on_blank_line_stops_at_dedent():
     shown, consumed = run(document, "import math\n    return math.pi * r * r\n\ndef other():\n    pass\n")
     assert shown == "import math\n    return math.pi * r * r"
     assert consumed < len("import math\n    return math.pi * r * r\n\ndef other():\n    pass\n")
+
+
+def test_on_a_blank_line_the_suggestion_ends_where_it_leaves_its_first_lines_block():
+    document = "def fraction(number):\n    whole = int(number)\n║"
+    raw = "    return number - whole\n\n# Test the function\nprint(fraction(1.5))\n"
+    shown, consumed = run(document, raw)
+    assert shown == "    return number - whole"
+    assert consumed < len(raw)
+    # The first line sets the block: the lines inside it stay.
+    raw = "    if number < 0:\n        whole -= 1\n    return number - whole\nprint(1)\n"
+    shown, _ = run(document, raw)
+    assert shown == "    if number < 0:\n        whole -= 1\n    return number - whole"
 
 
 def test_multiline_after_block_opener_keeps_body_and_stops_at_same_indent():

@@ -238,11 +238,14 @@ async def test_a_document_coming_to_rest_is_warmed_and_a_secret_one_is_not(defau
 def test_a_client_shaped_like_lsp4ij_gets_plain_text_at_the_cursor_and_a_status(default_model, tmp_path):
     # LSP4IJ (JetBrains) sends every request as Automatic, with no work-done token and no
     # experimental capabilities, cancels a request when the user types on (after its 300 ms
-    # debounce), and shows StringValue snippets raw: items must be plain strings.
+    # debounce), and shows StringValue snippets raw: items must be plain strings. It announces
+    # no inline completion capability, so its recipe (clients/jetbrains) sets the style.
     client = PipeClient("--model", str(default_model), "--threads", "2")
     try:
-        capabilities = client.initialize()["result"]["capabilities"]
+        lsp4ij = {"textDocument": {"completion": {"completionItem": {"snippetSupport": True}}}}
+        capabilities = client.initialize({"completion": {"style": "inline"}}, lsp4ij)["result"]["capabilities"]
         assert capabilities["inlineCompletionProvider"] is not None and capabilities["experimental"]["infill"]["status"]
+        assert capabilities.get("completionProvider") is None  # never a popup item beside the ghost text
         client.open(URI, FIB)
         client.inline("stale", URI, 4, 11)
         time.sleep(0.3)

@@ -1,5 +1,6 @@
 """Settings: camelCase wire format, per-field fallback, one message per bad value."""
 
+from lsp_server.fim.postprocess import RULE_NAMES
 from lsp_server.settings import Settings, resolve_settings, settings_schema
 
 
@@ -65,3 +66,12 @@ def test_list_settings_accept_string_lists_only():
         "type": "array", "default": [], "items": {"type": "string"},
         "description": settings_schema()["context.exclude"]["description"],
     }
+
+
+def test_rules_can_be_switched_off_by_name_only():
+    settings, errors = resolve_settings({"completion": {"rulesOff": ["dedent", "repetition"]}})
+    assert settings.completion.rules_off == ("dedent", "repetition")
+    settings, errors = resolve_settings({"completion": {"rulesOff": ["dedent", "nosuchrule"]}})
+    assert settings.completion.rules_off == ()
+    assert len(errors) == 1 and "'nosuchrule'" not in errors[0].split("got")[0] and "'dedent'" in errors[0]
+    assert settings_schema()["completion.rulesOff"]["items"]["enum"] == list(RULE_NAMES)

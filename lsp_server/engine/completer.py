@@ -107,7 +107,8 @@ class LlamaCompleter:
             stats = GenerationStats(prompt_tokens=len(prompt.tokens), stop_reason="cancelled")
             logger.info("generation cancelled before it started: %s", stats.summary())
             return CompletionResult("", mode.name, stats, reason="cancelled", shortened=prompt.shortened)
-        line = cursor_line(request.cursor, settings.multiline, after_accept=request.after_accept)
+        line = cursor_line(request.cursor, settings.multiline, after_accept=request.after_accept,
+                           rules_off=settings.rules_off)
         raw = [""]
         forced = request.cursor.trailing_whitespace
 

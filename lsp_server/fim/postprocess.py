@@ -35,6 +35,8 @@ class CursorLine:
     """Whether the suggestion may span several lines."""
     after_accept: bool = False
     """Whether a single-line suggestion at the end of a line of code may be the next line instead."""
+    rules_off: frozenset[str] = frozenset()
+    """Names of rules (:data:`RULE_NAMES`) not applied: to measure what each one earns."""
 
     @property
     def indent(self) -> int:
@@ -48,7 +50,7 @@ class CursorLine:
 
 
 def cursor_line(cursor: CursorSnapshot, multiline: MultilineSetting = "auto", *,
-                after_accept: bool = False) -> CursorLine:
+                after_accept: bool = False, rules_off: tuple[str, ...] = ()) -> CursorLine:
     """What the rules need from the cursor snapshot, under the multiline setting.
 
     ``after_accept`` is for the suggestion computed ahead for the text after an acceptance: there
@@ -63,7 +65,7 @@ def cursor_line(cursor: CursorSnapshot, multiline: MultilineSetting = "auto", *,
         wants_many = blank_line or (not line_suffix.strip() and line_prefix.rstrip().endswith(_BLOCK_OPENERS))
     else:
         wants_many = multiline == "always"
-    return CursorLine(line_prefix, line_suffix, cursor.next_line, wants_many, after_accept)
+    return CursorLine(line_prefix, line_suffix, cursor.next_line, wants_many, after_accept, frozenset(rules_off))
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,15 @@ def stop_at_dedent(text: str, ctx: CursorLine) -> int | None:
     """Stop before a line that leaves the cursor's block (indentation below the block's)."""
     if not ctx.multiline:
         return None
-    base = _width(ctx.line_prefix) if ctx.line_prefix.strip() else len(ctx.line_prefix.expandtabs(4))
     lines = text.split("\n")
+    if ctx.line_prefix.strip():
+        base = _width(ctx.line_prefix)
+    else:
+        # On a blank line the suggestion's first line of code says which block it is in: a
+        # body's last line typed at column 0 is indented, and the test script a chat-tuned
+        # model writes after it is not part of the hole.
+        first = next((line for line in lines if line.strip()), "")
+        base = len(ctx.line_prefix.expandtabs(4)) + _width(first)
     start = len(lines[0]) + 1
     closes_block = ctx.opens_block and bool(ctx.line_prefix.strip())
     for number, line in enumerate(lines[1:], start=1):
@@ -174,16 +183,21 @@ def stop_at_unbalanced_closer(text: str, ctx: CursorLine) -> int | None:
     return None
 
 
+_RULES = (
+    ("singleLine", lambda text, ctx, _final: stop_single_line(text, ctx)),
+    ("lineSuffix", stop_at_line_suffix),
+    ("existingLine", lambda text, ctx, _final: stop_at_existing_line(text, ctx)),
+    ("dedent", lambda text, ctx, _final: stop_at_dedent(text, ctx)),
+    ("repetition", lambda text, ctx, _final: stop_at_repetition(text, ctx)),
+    ("unbalancedCloser", lambda text, ctx, _final: stop_at_unbalanced_closer(text, ctx)),
+)
+RULE_NAMES = tuple(name for name, _rule in _RULES)
+"""The rules' names, as the ``completion.rulesOff`` setting spells them."""
+
+
 def shape(text: str, ctx: CursorLine, *, final: bool = False) -> Shaped:
-    """Apply every rule to the generated text; the earliest cut wins."""
-    cuts = [
-        stop_single_line(text, ctx),
-        stop_at_line_suffix(text, ctx, final),
-        stop_at_existing_line(text, ctx),
-        stop_at_dedent(text, ctx),
-        stop_at_repetition(text, ctx),
-        stop_at_unbalanced_closer(text, ctx),
-    ]
+    """Apply every rule (but those switched off) to the generated text; the earliest cut wins."""
+    cuts = [rule(text, ctx, final) for name, rule in _RULES if name not in ctx.rules_off]
     found = [cut for cut in cuts if cut is not None]
     done = bool(found)
     if done:

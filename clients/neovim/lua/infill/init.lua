@@ -53,6 +53,8 @@ local function start(buf)
     init_options = M.wire_settings(),
     settings = { infill = M.wire_settings() },
     capabilities = vim.tbl_deep_extend("force", vim.lsp.protocol.make_client_capabilities(), {
+      -- This plugin shows inline completions itself: said here, the server offers no popup item.
+      textDocument = { inlineCompletion = { dynamicRegistration = false } },
       experimental = { infill = { partialCompletion = streaming } },
     }),
     handlers = {

@@ -1,0 +1,91 @@
+"""Editors without inline completion get the suggestion as one completion item.
+
+The end-to-end tests drive the real server with the capabilities such an editor announces
+(no ``textDocument.inlineCompletion``), and compare the item with the ghost text an inline
+client gets at the same spot: one path, two ways of showing it.
+"""
+
+from __future__ import annotations
+
+from bench.jsonrpc_pipe import PipeClient
+from lsp_server.popup import offer_for, popup_item, typed_word
+
+FIB = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return fib\n'
+URI = "file:///popup/fib.py"
+# What Helix, eglot or Kate announce, in short: a completion popup, and no inline completion.
+POPUP_CLIENT = {"textDocument": {"completion": {"completionItem": {"snippetSupport": False},
+                                                "contextSupport": True}}}
+
+
+def test_the_item_replaces_the_typed_part_of_the_word_and_keeps_the_rest():
+    item = popup_item("onacci(n - 1) + fibonacci(n - 2)", "    return fib")
+    assert item.typed == "fib"
+    assert item.new_text == "fibonacci(n - 1) + fibonacci(n - 2)"
+    assert item.label == "fibonacci(n - 1) + fibonacci(n - 2)"
+    assert popup_item("   ", "x = ") is None
+    assert typed_word("print(self.na") == "na" and typed_word("x = ") == ""
+
+
+def test_a_multi_line_item_is_labelled_by_its_first_line_and_keeps_its_indentation():
+    item = popup_item("for value in values:\n        total += value\n    return total", "    ")
+    assert item.label == "for value in values:"
+    assert item.new_text.split("\n")[1] == "        total += value"
+    long = popup_item("x" * 200, "")
+    assert len(long.label) == 80 and long.label.endswith("…")
+
+
+def test_the_style_decides_inline_popup_or_both_from_what_the_client_can_show():
+    assert offer_for("auto", client_has_inline=True) == offer_for("inline", client_has_inline=False)
+    auto = offer_for("auto", client_has_inline=False)
+    assert auto.popup and not auto.inline
+    both = offer_for("both", client_has_inline=True)
+    assert both.inline and both.popup and both.popup_on_request_only
+
+
+def ask(client: PipeClient, request_id: str, method: str, line: int, character: int, trigger: int = 1) -> dict:
+    context = {"triggerKind": trigger} if method == "textDocument/completion" else {"triggerKind": 2}
+    client.send({"id": request_id, "method": method, "params": {
+        "textDocument": {"uri": URI}, "position": {"line": line, "character": character}, "context": context}})
+    return client.response(request_id)["result"]
+
+
+def test_an_editor_without_inline_completion_gets_the_suggestion_as_one_item(default_model):
+    inline = PipeClient("--model", str(default_model), "--threads", "2")
+    try:
+        inline_capabilities = inline.initialize()["result"]["capabilities"]
+        inline.open(URI, FIB)
+        ghost = ask(inline, "ghost", "textDocument/inlineCompletion", 4, 14)["items"][0]["insertText"]
+    finally:
+        inline.close()
+    assert inline_capabilities.get("completionProvider") is None and ghost.strip()
+
+    popup = PipeClient("--model", str(default_model), "--threads", "2")
+    try:
+        capabilities = popup.initialize(None, POPUP_CLIENT)["result"]["capabilities"]
+        popup.open(URI, FIB)
+        answer = ask(popup, "popup", "textDocument/completion", 4, 14)
+    finally:
+        popup.close()
+    assert capabilities["completionProvider"] is not None and capabilities.get("inlineCompletionProvider") is None
+    assert answer["isIncomplete"] is True
+    [item] = answer["items"]
+    assert item["textEdit"] == {"range": {"start": {"line": 4, "character": 11}, "end": {"line": 4, "character": 14}},
+                                "newText": "fib" + ghost}
+    assert item["label"] == ("fib" + ghost).split("\n")[0].strip() and item["detail"] == "Infill"
+    assert ghost in item["documentation"]["value"] and item["insertTextMode"] == 1  # as is
+
+
+def test_with_both_the_item_comes_only_when_completion_is_invoked(default_model):
+    client = PipeClient("--model", str(default_model), "--threads", "2")
+    try:
+        capabilities = client.initialize({"completion": {"style": "both"}})["result"]["capabilities"]
+        client.open(URI, FIB)
+        typed = ask(client, "typed", "textDocument/completion", 4, 14, trigger=2)
+        invoked = ask(client, "invoked", "textDocument/completion", 4, 14, trigger=1)
+        outside = ask(client, "outside", "textDocument/completion", 40, 0, trigger=1)
+    finally:
+        client.close()
+    assert capabilities["completionProvider"] is not None and capabilities["inlineCompletionProvider"] is not None
+    assert typed == {"isIncomplete": False, "items": []}  # the ghost text shows it while typing
+    assert len(invoked["items"]) == 1 and invoked["items"][0]["textEdit"]["newText"].startswith("fib")
+    assert outside == {"isIncomplete": True, "items": []}  # a bad position: no item, no error
