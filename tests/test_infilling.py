@@ -1,20 +1,54 @@
 """The infilling harness cannot pass silently: the ground-truth middles pass, empty middles fail,
 and a candidate that crashes, hangs or eats memory fails without breaking the harness. Tasks are
-the HumanEval-infilling and SAFIM files in ``../shared/data`` (not part of this repository)."""
+the HumanEval-infilling and SAFIM files in ``../shared/data`` (not part of this repository; those
+tests skip without it), and tasks written here for the sandbox and the judging, which always run."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import socket
+from pathlib import Path
 
 import pytest
 
 from bench.infilling import DEFAULT_DATA, InfillServer, llama_vim_answers, main
-from bench.infilling_tasks import Task, load_tasks, passes
+from bench.infilling_tasks import BENCHMARKS, Task, load_tasks, passes
 from bench.sandbox import Limits, network_isolation
 
-pytestmark = pytest.mark.skipif(not (DEFAULT_DATA / "human-eval-infilling").is_dir(),
+needs_data = pytest.mark.skipif(not (DEFAULT_DATA / "human-eval-infilling").is_dir(),
                                 reason=f"HumanEval-infilling data not found in {DEFAULT_DATA}")
 SAMPLE = 40
+# Tasks in HumanEval's shape, written here, so that the sandbox, the server's path and the peer
+# are tested where the data is absent. Each hole is a whole line with code after it.
+OWN_TASKS = [
+    Task("own/0", 'def add(a, b):\n    """Sum of a and b."""\n', "", "    return a + b\n",
+         test="def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n",
+         entry_point="add"),
+    Task("own/1", 'def largest(values):\n    """The largest of a non-empty list."""\n    best = values[0]\n',
+         "        if value > best:\n            best = value\n    return best\n", "    for value in values:\n",
+         test="def check(candidate):\n    assert candidate([3, 9, 2]) == 9\n", entry_point="largest"),
+    Task("own/2", 'def count_vowels(text):\n    """How many vowels the text has."""\n',
+         "    return sum(1 for char in text.lower() if char in vowels)\n", '    vowels = "aeiou"\n',
+         test="def check(candidate):\n    assert candidate('Infill') == 2\n", entry_point="count_vowels"),
+    Task("own/3", 'def mean(numbers):\n    """The mean of a non-empty list."""\n    total = sum(numbers)\n',
+         "", "    return total / len(numbers)\n",
+         test="def check(candidate):\n    assert candidate([1, 2, 3]) == 2\n", entry_point="mean"),
+]
+OWN_TASK = OWN_TASKS[0]
+
+
+@pytest.fixture
+def own_data(tmp_path: Path) -> Path:
+    """A data folder holding the tasks above as HumanEval-infilling's single-line file."""
+    path = tmp_path / BENCHMARKS["humaneval-single-line"]
+    path.parent.mkdir(parents=True)
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        for task in OWN_TASKS:
+            out.write(json.dumps({"task_id": task.task_id, "prompt": task.prefix, "suffix": task.suffix,
+                                  "canonical_solution": task.middle, "test": task.test,
+                                  "entry_point": task.entry_point}) + "\n")
+    return tmp_path
 
 
 def share(tasks: list[Task], middles: list[str]) -> float:
@@ -22,6 +56,7 @@ def share(tasks: list[Task], middles: list[str]) -> float:
     return sum(passes(task, middle, isolation) for task, middle in zip(tasks, middles)) / len(tasks)
 
 
+@needs_data
 def test_the_ground_truth_passes_and_empty_middles_fail():
     tasks = load_tasks(DEFAULT_DATA, "humaneval-single-line", SAMPLE)
     assert len({task.entry_point for task in tasks}) == SAMPLE  # one task per problem first
@@ -29,6 +64,7 @@ def test_the_ground_truth_passes_and_empty_middles_fail():
     assert share(tasks, [""] * SAMPLE) <= 0.2
 
 
+@needs_data
 @pytest.mark.parametrize("benchmark", ["safim-block", "safim-control", "safim-api"])
 def test_safim_ground_truth_passes_and_a_wrong_middle_fails(benchmark):
     tasks = load_tasks(DEFAULT_DATA, benchmark, 12)
@@ -57,8 +93,10 @@ def with_first(task: Task, statement: str) -> str:
 
 
 def test_a_crashing_hanging_or_greedy_candidate_fails_and_nothing_else_breaks():
-    task = load_tasks(DEFAULT_DATA, "humaneval-single-line", 1)[0]
+    task = OWN_TASK
     isolation = network_isolation()
+    assert passes(task, task.middle, isolation) and not passes(task, "", isolation)
+    assert not passes(task, "    return a - b\n", isolation)
     assert passes(task, with_first(task, "pass"), isolation, Limits(timeout_s=5.0))
     for statement in ("import os; os._exit(0)", "raise SystemExit(0)", "import time; time.sleep(30)",
                       "x = bytearray(4 << 30); x[-1] = 1"):
@@ -66,7 +104,7 @@ def test_a_crashing_hanging_or_greedy_candidate_fails_and_nothing_else_breaks():
 
 
 def test_no_network_inside_the_sandbox():
-    task = load_tasks(DEFAULT_DATA, "humaneval-single-line", 1)[0]
+    task = OWN_TASK
     isolation = network_isolation()
     if not isolation:
         pytest.skip("unshare cannot make a network namespace here")
@@ -88,7 +126,7 @@ def answers_of(tasks: list[Task], settings: dict | None = None) -> tuple[list[tu
 
 
 def test_tasks_go_through_the_real_server_and_a_rule_can_be_switched_off():
-    tasks = load_tasks(DEFAULT_DATA, "humaneval-single-line", 3)
+    tasks = OWN_TASKS[1:]
     answers, generated = answers_of(tasks)
     assert all(latency > 0 for _text, latency in answers)
     assert any(text.strip() for text, _latency in answers)
@@ -98,9 +136,9 @@ def test_tasks_go_through_the_real_server_and_a_rule_can_be_switched_off():
     assert any("\n" in text for text, _latency in unruled)
 
 
-def test_one_run_compares_infill_with_llama_server_task_by_task(capsys):
-    main(["--benchmark", "humaneval-single-line", "--limit", "4", "--systems", "infill,llama-vim", "--json"])
-    result = __import__("json").loads(capsys.readouterr().out.strip().splitlines()[-1])
+def test_one_run_compares_infill_with_llama_server_task_by_task(capsys, own_data):
+    main(["--benchmark", "humaneval-single-line", "--data", str(own_data), "--systems", "infill,llama-vim", "--json"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [row["system"] for row in result["rows"]] == ["infill", "llama-vim"]
     assert all(row["n"] == 4 and row["mean_generated_tokens"] > 0 for row in result["rows"])
     [paired] = result["paired"]
@@ -112,8 +150,7 @@ def test_the_peer_answers_as_llama_vim_shows_it():
     class Args:
         model, threads, llama_server_arg = None, 2, []
 
-    tasks = load_tasks(DEFAULT_DATA, "humaneval-single-line", 2)
-    answers, endpoint = llama_vim_answers(tasks, Args())
+    answers, endpoint = llama_vim_answers(OWN_TASKS, Args())
     # The bundled model has no FIM tokens: llama-server answers prefix-only, and nothing stops it
     # at the end of the line, so what llama.vim would insert runs past the hole's line.
     assert endpoint == "/completion"
