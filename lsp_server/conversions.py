@@ -6,7 +6,6 @@ Positions count in the client's units (UTF-16 by default); documents split lines
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from lsprotocol import types
@@ -15,8 +14,6 @@ from pygls.uris import to_fs_path
 from lsp_server.completion_service import Spot
 from lsp_server.popup import popup_item
 from lsp_server.workspace_context import WorkspaceContext
-
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def path_of(uri: str) -> Path:
@@ -38,12 +35,12 @@ def suggestion(text: str, position: types.Position) -> types.InlineCompletionLis
     return types.InlineCompletionList(items=items)
 
 
-def popup_list(text: str, document, position: types.Position) -> types.CompletionList:
-    """The suggestion as one completion item whose edit replaces the typed part of the word
-    (none for no text); incomplete, so that the editor asks again as the user types."""
-    before = document.source[: document.offset_at_position(position)]
-    item = popup_item(text, _LINE_BREAK.split(before)[-1])
-    if item is None:
+def popup_list(text: str, spot: Spot | None, document, position: types.Position) -> types.CompletionList:
+    """The suggestion made at ``spot`` as one completion item whose edit replaces the typed part
+    of the word (none for no text); incomplete, so that the editor asks again as the user types."""
+    prefix = spot.prefix if spot is not None else ""
+    item = popup_item(text, prefix[max(prefix.rfind("\n"), prefix.rfind("\r")) + 1:])
+    if item is None or document is None:
         return types.CompletionList(is_incomplete=True, items=[])
     typed_units = document.position_codec.client_num_units(item.typed)
     start = types.Position(position.line, position.character - typed_units)

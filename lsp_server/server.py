@@ -16,7 +16,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from lsp_server import __version__
-from lsp_server.completion_service import CompletionService
+from lsp_server.completion_service import CompletionService, Spot
 from lsp_server.conversions import cursor_after, path_of, popup_list, position_params, refusal, spot_at, suggestion
 from lsp_server.engine.models import ModelOptions
 from lsp_server.extensions import EXPLAIN, PARTIAL_COMPLETION, STATUS, WARM, client_wants_partials
@@ -78,8 +78,9 @@ class InfillServer(LanguageServer):
         if rules_changed and self.workspace_context.repository is not None:
             await self.restart_context()
 
-    async def suggest(self, uri: str, position: types.Position) -> tuple[str, object]:
-        """The suggestion at ``position`` ('' for none) and the document, for both ways of showing it."""
+    async def suggest(self, uri: str, position: types.Position) -> tuple[str, Spot | None]:
+        """The suggestion at ``position`` ('' for none) and the spot it was made for (None when
+        refused), for both ways of showing it."""
         service = self.service
         document = self.workspace.text_documents.get(uri)
         refused = refusal(document, position, service.settings.completion.enabled, self.workspace_context)
@@ -87,13 +88,14 @@ class InfillServer(LanguageServer):
             logger.info("completion uri=%s skipped: %s", uri, refused)
             if document is not None:
                 service.refused(document.uri, document.version, position.line, position.character, refused)
-            return "", document
-        text = await service.complete(spot_at(document, position))
+            return "", None
+        spot = spot_at(document, position)
+        text = await service.complete(spot)
         if service.queue.backend is None:
             self.tell_user_once("model", service.queue.error or "Infill: no model is loaded.")
         elif service.engine_problem():
             self.tell_user_once(f"engine:{service.engine_problem()}", f"Infill: {service.engine_problem()}")
-        return text, document
+        return text, spot
 
     async def restart_context(self) -> None:
         """(Re)build the repository index with the current rules; open documents go into it."""
@@ -194,7 +196,7 @@ def create_server(model: ModelOptions) -> InfillServer:
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls: InfillServer, params: types.InlineCompletionParams):
-        text, _document = await ls.suggest(params.text_document.uri, params.position)
+        text, _spot = await ls.suggest(params.text_document.uri, params.position)
         return suggestion(text, params.position)
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."]))
@@ -202,9 +204,8 @@ def create_server(model: ModelOptions) -> InfillServer:
         invoked = params.context is None or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
         if not ls.offer.popup or (ls.offer.popup_on_request_only and not invoked):
             return types.CompletionList(is_incomplete=False, items=[])  # the ghost text shows it
-        text, document = await ls.suggest(params.text_document.uri, params.position)
-        if document is None or not text:
-            return types.CompletionList(is_incomplete=True, items=[])
-        return popup_list(text, document, params.position)
+        text, spot = await ls.suggest(params.text_document.uri, params.position)
+        document = ls.workspace.text_documents.get(params.text_document.uri)
+        return popup_list(text, spot, document, params.position)
 
     return server

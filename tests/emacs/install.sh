@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian's Emacs and eglot, for the headless eglot test (tests/test_emacs.py). Installed with
-# apt-get when missing and this runs as root (about 15 s); otherwise the command is printed.
+# apt-get when missing and this runs as root (12 s here, plus apt-get update); otherwise the command is printed.
 # Emacs 29 and later have eglot built in, and the check accepts that too.
 set -euo pipefail
 check() {
