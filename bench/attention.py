@@ -18,7 +18,7 @@ from pathlib import Path
 
 import llama_cpp
 
-from lsp_server.engine.models import default_model_path
+from infill_lsp.engine.models import default_model_path
 
 SETTINGS = [
     ("f16, flash attention off", llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED, llama_cpp.GGML_TYPE_F16),

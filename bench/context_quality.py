@@ -33,13 +33,13 @@ from pathlib import Path
 
 from bench.scoring import log_probs
 from bench.stats import bootstrap
-from context import Repository, CursorSnapshot, Snippet, select
-from context.snapshot import split_healing
-from lsp_server.engine.completer import LlamaCompleter
-from lsp_server.engine.llama_engine import LlamaEngine
-from lsp_server.engine.models import default_model_path
-from lsp_server.engine.request import CompletionRequest
-from lsp_server.settings import CompletionSettings
+from infill_lsp.context import Repository, CursorSnapshot, Snippet, select
+from infill_lsp.context.snapshot import split_healing
+from infill_lsp.engine.completer import LlamaCompleter
+from infill_lsp.engine.llama_engine import LlamaEngine
+from infill_lsp.engine.models import default_model_path
+from infill_lsp.engine.request import CompletionRequest
+from infill_lsp.settings import CompletionSettings
 
 PACKAGES = {"rich": "13.9.4", "click": "8.1.8"}
 CONDITIONS = ("in-file", "repo", "random", "oracle")

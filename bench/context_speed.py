@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 from bench.stats import percentile
-from context import Repository, CursorSnapshot, select
-from lsp_server.engine.llama_engine import LlamaEngine
-from lsp_server.engine.models import default_model_path
-from lsp_server.fim.formats import CompletionMode
-from lsp_server.fim.prompt import render_snippet
+from infill_lsp.context import Repository, CursorSnapshot, select
+from infill_lsp.engine.llama_engine import LlamaEngine
+from infill_lsp.engine.models import default_model_path
+from infill_lsp.fim.formats import CompletionMode
+from infill_lsp.fim.prompt import render_snippet
 
 BUDGETS = (2_000, 8_000, 32_000, 100_000)
 

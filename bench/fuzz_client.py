@@ -18,7 +18,7 @@ from typing import Any
 
 class FuzzClient:
     def __init__(self, *args: str, cwd: str | None = None) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "lsp_server", *args], stdin=subprocess.PIPE,
+        self.process = subprocess.Popen([sys.executable, "-m", "infill_lsp", *args], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd)
         self.responses: dict[Any, dict] = {}
         self.arrived: dict[Any, float] = {}

@@ -36,10 +36,10 @@ import time
 from pathlib import Path
 
 from bench.load import rss_kib
-from context import Repository
-from context.ignore import WorkspaceFilter
-from context.index import fingerprint_of
-from lsp_server.engine.models import default_model_path
+from infill_lsp.context import Repository
+from infill_lsp.context.ignore import WorkspaceFilter
+from infill_lsp.context.index import fingerprint_of
+from infill_lsp.engine.models import default_model_path
 from bench.fuzz_client import FuzzClient
 
 ROOT = Path(__file__).resolve().parent.parent

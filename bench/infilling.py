@@ -1,6 +1,6 @@
 """HumanEval-infilling and SAFIM through the real server, scored by running the programs.
 
-Every task goes through ``python -m lsp_server`` as an editor drives it: ``didOpen`` of the
+Every task goes through ``python -m infill_lsp`` as an editor drives it: ``didOpen`` of the
 task's prefix and suffix, then ``textDocument/inlineCompletion`` at the hole, with the product's
 default settings (no initializationOptions). The middle is then judged (see
 ``bench/infilling_tasks.py``) in a sandbox (``bench/sandbox.py``), programs in parallel, one per
@@ -35,7 +35,7 @@ from bench.infilling_tasks import BENCHMARKS, EXECUTABLE, EXTENSIONS, Task, firs
 from bench.jsonrpc_pipe import PipeClient
 from bench.sandbox import network_isolation
 from bench.stats import bootstrap
-from lsp_server.fim.postprocess import RULE_NAMES
+from infill_lsp.fim.postprocess import RULE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -124,8 +124,8 @@ def infill_answers(tasks: list[Task], args: argparse.Namespace, settings: dict |
 def llama_vim_answers(tasks: list[Task], args: argparse.Namespace) -> tuple[list[Answer], str]:
     """The peer's answers, and the endpoint it used (``/infill``, or ``/completion`` without FIM)."""
     from bench.llama_vim import LlamaVimPeer
-    from lsp_server.catalog import resolve_model
-    from lsp_server.engine.models import default_model_path
+    from infill_lsp.catalog import resolve_model
+    from infill_lsp.engine.models import default_model_path
 
     model = resolve_model(args.model) or default_model_path()
     with tempfile.TemporaryDirectory(prefix="infilling-peer-") as folder:

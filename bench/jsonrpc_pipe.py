@@ -23,11 +23,11 @@ def frame(message: dict) -> bytes:
 
 
 class PipeClient:
-    """Starts ``python -m lsp_server`` (or any command) and speaks LSP over its pipes."""
+    """Starts ``python -m infill_lsp`` (or any command) and speaks LSP over its pipes."""
 
     def __init__(self, *args: str, command: list[str] | None = None, address_space: int | None = None) -> None:
         """``address_space`` caps the server's virtual memory in bytes, to make the machine small."""
-        command = command or [sys.executable, "-m", "lsp_server", *args]
+        command = command or [sys.executable, "-m", "infill_lsp", *args]
         limit = None if address_space is None else (lambda: resource.setrlimit(resource.RLIMIT_AS, (address_space,) * 2))
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, preexec_fn=limit)

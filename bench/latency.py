@@ -43,8 +43,8 @@ from pathlib import Path
 from bench.llama_server import LlamaServer
 from bench.replay import InfillClient, LlamaServerClient, Record, make_session, server_args
 from bench.stats import percentile
-from lsp_server.engine.models import default_model_path
-from lsp_server.engine.native_backend import FLASH_ATTENTION_SETTINGS, default_gpu_layers, flash_attention_for
+from infill_lsp.engine.models import default_model_path
+from infill_lsp.engine.native_backend import FLASH_ATTENTION_SETTINGS, default_gpu_layers, flash_attention_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TOKENS = 24

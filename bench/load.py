@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.stats import percentile
-from lsp_server.engine.models import default_model_path
+from infill_lsp.engine.models import default_model_path
 from bench.fuzz_client import FuzzClient
 
 ROOT = Path(__file__).resolve().parent.parent

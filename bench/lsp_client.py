@@ -1,6 +1,6 @@
 """An LSP client session with the real server process, and the helpers its tests and benchmarks share.
 
-The server is started as editors start it (``python -m lsp_server`` on stdio) through
+The server is started as editors start it (``python -m infill_lsp`` on stdio) through
 pytest-lsp's client; partial-completion notifications and capability registrations are kept on
 the client for the caller to inspect.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
 
-from lsp_server.extensions import PARTIAL_COMPLETION
+from infill_lsp.extensions import PARTIAL_COMPLETION
 
 URI = "file:///work/fib.py"
 
@@ -27,7 +27,7 @@ async def session(model: Path | str, *, options: dict | None = None, experimenta
                   workspace: types.WorkspaceClientCapabilities | None = None, env: dict[str, str] | None = None):
     """Start the server, initialize it, collect its notifications and registrations, shut it down.
     ``env``: variables added to this process's environment for the server."""
-    command = [sys.executable, "-m", "lsp_server", "--model", str(model), "--threads", "2", *args]
+    command = [sys.executable, "-m", "infill_lsp", "--model", str(model), "--threads", "2", *args]
     client = await ClientServerConfig(server_command=command, server_env={**os.environ, **(env or {})}).start()
     client.partials = []
     client.feature(PARTIAL_COMPLETION)(lambda params: client.partials.append(params))

@@ -39,13 +39,13 @@ from bench.context_quality import Found, PackageIndexes, install_packages
 from bench.stats import bootstrap
 from bench.scoring import log_probs
 from bench.stats import percentile
-from context import CursorSnapshot, Snippet, select
-from context.symbols import SUBWORD, subwords
-from lsp_server.engine.completer import LlamaCompleter
-from lsp_server.engine.llama_engine import LlamaEngine
-from lsp_server.engine.models import default_model_path
-from lsp_server.engine.request import CompletionRequest
-from lsp_server.settings import CompletionSettings
+from infill_lsp.context import CursorSnapshot, Snippet, select
+from infill_lsp.context.symbols import SUBWORD, subwords
+from infill_lsp.engine.completer import LlamaCompleter
+from infill_lsp.engine.llama_engine import LlamaEngine
+from infill_lsp.engine.models import default_model_path
+from infill_lsp.engine.request import CompletionRequest
+from infill_lsp.settings import CompletionSettings
 
 PYTHON_PACKAGES = {"rich": "13.9.4", "click": "8.1.8", "attrs": "24.2.0", "httpx": "0.27.2"}
 NPM_PACKAGES = {"commander": "12.1.0", "express": "4.21.2"}

@@ -152,7 +152,7 @@ class InfillClient(Replayer):
         it being typed in (else an untitled document and no workspace); ``engine``: ``--engine-*``
         flags (an inference server instead of the model in the process)."""
         super().__init__()
-        command = [sys.executable, "-m", "lsp_server", "--model", str(model), "--n-ctx", str(n_ctx),
+        command = [sys.executable, "-m", "infill_lsp", "--model", str(model), "--n-ctx", str(n_ctx),
                    "--threads", str(threads), "--rope-scale", str(rope_scale), "--flash-attn", flash_attention,
                    "--log-file", str(log), *engine]
         self.pipe = PipeClient(command=command)

@@ -9,8 +9,8 @@ import threading
 
 import numpy as np
 
-from lsp_server.engine.generation import GenerationStats
-from lsp_server.engine.llama_engine import LlamaEngine
+from infill_lsp.engine.generation import GenerationStats
+from infill_lsp.engine.llama_engine import LlamaEngine
 
 
 def log_probs(engine: LlamaEngine, prompt: list[int], continuation: list[int]) -> list[float]:

@@ -19,11 +19,11 @@ import threading
 import time
 from pathlib import Path
 
-from lsp_server.engine.completer import GROWTH_CHUNK
-from lsp_server.engine.generation import GenerationStats
-from lsp_server.engine.llama_engine import LlamaEngine
-from lsp_server.engine.models import default_model_path
-from lsp_server.inference import SWITCH_INTERVAL_S
+from infill_lsp.engine.completer import GROWTH_CHUNK
+from infill_lsp.engine.generation import GenerationStats
+from infill_lsp.engine.llama_engine import LlamaEngine
+from infill_lsp.engine.models import default_model_path
+from infill_lsp.inference import SWITCH_INTERVAL_S
 
 SOURCE = Path(__file__).resolve().parent.parent / "lsp_server" / "server.py"
 

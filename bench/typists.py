@@ -25,7 +25,7 @@ from bench.latency import MAX_TOKENS, SESSION_FILE, session_start, summarize
 from bench.llama_server import LlamaServer
 from bench.replay import InfillClient, Record, make_session, server_args
 from bench.stats import percentile
-from lsp_server.engine.models import default_model_path
+from infill_lsp.engine.models import default_model_path
 
 SLOT_CONTEXT = 4096
 FIRST_LINE = 1200

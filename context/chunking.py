@@ -14,7 +14,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-from context.languages import language_of
+from infill_lsp.context.languages import language_of
 
 logger = logging.getLogger(__name__)
 

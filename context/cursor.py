@@ -2,7 +2,7 @@
 and what the file's imports bind each local name to.
 
 Pure functions over the prefix and the file text; the index resolves the results (see
-:mod:`context.resolve`).
+:mod:`infill_lsp.context.resolve`).
 """
 
 from __future__ import annotations

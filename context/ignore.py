@@ -135,7 +135,7 @@ class WorkspaceFilter:
 
     def private(self, path: Path) -> bool:
         """Whether the file's text must never reach a prompt: a secret, or ignored by .gitignore or
-        .infillignore (``context.exclude`` only keeps a file out of the index)."""
+        .infillignore (``infill_lsp.context.exclude`` only keeps a file out of the index)."""
         if is_secret(path.name):
             return True
         if not self.inside(path):

@@ -17,9 +17,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from context.chunking import Chunk, chunk_text, syntax_tree
-from context.languages import module_files
-from context.symbols import SIGNATURE_LINES, Symbol, head_of, matches_typed, symbols_of
+from infill_lsp.context.chunking import Chunk, chunk_text, syntax_tree
+from infill_lsp.context.languages import module_files
+from infill_lsp.context.symbols import SIGNATURE_LINES, Symbol, head_of, matches_typed, symbols_of
 
 BM25_K1 = 1.2
 BM25_B = 0.75

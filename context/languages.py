@@ -4,7 +4,7 @@ and how an import names the files it means.
 Chunking takes the grammar from here, the prompt takes the comment that heads a file's snippet,
 ranking takes the family (files of one family import each other), and import resolution takes
 the files a module name may stand for. The import statements themselves are parsed where the
-bindings are read (``context.cursor``, ``context.index``).
+bindings are read (``infill_lsp.context.cursor``, ``infill_lsp.context.index``).
 """
 
 from __future__ import annotations

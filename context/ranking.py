@@ -1,9 +1,9 @@
 """Ranking: which chunks of the repository go into the prompt.
 
-First the definition of the name being typed (``context.resolve``), whatever else ranks high:
+First the definition of the name being typed (``infill_lsp.context.resolve``), whatever else ranks high:
 it is what the user needs and it is small. Then six ranked lists, fused by reciprocal rank (RRF):
 
-1. chunks whose lines resemble the lines before the cursor (``context.similar``);
+1. chunks whose lines resemble the lines before the cursor (``infill_lsp.context.similar``);
 2. BM25 over the identifiers near the cursor;
 3. definitions of names used near the cursor (a signature beats a usage);
 4. chunks of the files the current file imports;
@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from context.chunking import Chunk, identifiers_in
-from context.index import RepoIndex
-from context.similar import query_lines, rank_similar
+from infill_lsp.context.chunking import Chunk, identifiers_in
+from infill_lsp.context.index import RepoIndex
+from infill_lsp.context.similar import query_lines, rank_similar
 
 RRF_K = 60
 PER_FILE_FIRST_PASS = 3

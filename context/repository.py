@@ -2,7 +2,7 @@
 
 It owns the index, the open-buffer overlay (unsaved text wins over disk), the list of recently
 edited files, and the comparison of the index with the disk. The language server feeds it
-document events; its upkeep thread (``context.upkeep``) feeds it disk events; the inference
+document events; its upkeep thread (``infill_lsp.context.upkeep``) feeds it disk events; the inference
 thread asks it for the chunks a prompt should see, best first.
 """
 
@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from pathlib import Path
 
-from context.chunking import Chunk
-from context.ignore import FileRules, WorkspaceFilter, is_secret
-from context.index import RepoIndex
-from context.ranking import Query, candidates, near_cursor_text, put_first
-from context.cursor import Binding, import_bindings
-from context.resolve import definitions_at_cursor
-from context.snapshot import CursorSnapshot
-from context.upkeep import Upkeep
+from infill_lsp.context.chunking import Chunk
+from infill_lsp.context.ignore import FileRules, WorkspaceFilter, is_secret
+from infill_lsp.context.index import RepoIndex
+from infill_lsp.context.ranking import Query, candidates, near_cursor_text, put_first
+from infill_lsp.context.cursor import Binding, import_bindings
+from infill_lsp.context.resolve import definitions_at_cursor
+from infill_lsp.context.snapshot import CursorSnapshot
+from infill_lsp.context.upkeep import Upkeep
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class Repository:
     # -- retrieval ----------------------------------------------------------------------------
     def gather(self, cursor: CursorSnapshot, window: tuple[int, int]) -> list[Snippet]:
         """Chunks for a prompt about ``cursor``, best first: the definitions of the name being
-        typed, then the ranking (fit them to a budget with :func:`context.ranking.select`).
+        typed, then the ranking (fit them to a budget with :func:`infill_lsp.context.ranking.select`).
 
         The ranking is computed once per cursor line: while the user types in a line, only the
         definitions of the name being typed are looked up again (ranking reads the lines around
@@ -299,7 +299,7 @@ class Repository:
     # -- background work ----------------------------------------------------------------------
     def start(self, on_progress: ProgressCallback | None = None, on_warning: Callable[[str], None] | None = None,
               *, watch: bool = True) -> None:
-        """Index in the background, then keep the index equal to the disk (see ``context.upkeep``);
+        """Index in the background, then keep the index equal to the disk (see ``infill_lsp.context.upkeep``);
         without ``watch`` only :meth:`notify_changed` reports changes (the editor watches)."""
         self.upkeep = Upkeep(self, on_progress, on_warning or (lambda message: None), watch=watch)
         self.upkeep.start()

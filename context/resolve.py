@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 
-from context.chunking import Chunk
-from context.languages import family_of, is_rust_path
-from context.cursor import AtCursor, Binding, at_cursor, constructed_class, import_bindings
-from context.index import RepoIndex
-from context.symbols import Symbol
+from infill_lsp.context.chunking import Chunk
+from infill_lsp.context.languages import family_of, is_rust_path
+from infill_lsp.context.cursor import AtCursor, Binding, at_cursor, constructed_class, import_bindings
+from infill_lsp.context.index import RepoIndex
+from infill_lsp.context.symbols import Symbol
 
 MOST_DEFINITIONS = 3
 _ENCLOSING_CLASS = re.compile(r"^[ \t]*(?:export\s+)?(?:default\s+)?(?:abstract\s+)?class\s+([A-Za-z_$][\w$]*)",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from context.chunking import Chunk
+from infill_lsp.context.chunking import Chunk
 
 QUERY_LINES = 8
 """Non-blank lines before the cursor that form the query."""

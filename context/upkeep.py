@@ -1,6 +1,6 @@
 """Index upkeep: the one thread that keeps the repository index equal to the disk.
 
-It indexes the workspace once, places the watches (``context.watcher``), and then applies what
+It indexes the workspace once, places the watches (``infill_lsp.context.watcher``), and then applies what
 the watcher reports. Paths are queued and a batch closes only after a quiet moment, so a branch
 switch or an ``npm install`` that touches thousands of files is one batch. Each path in a batch
 costs one look at that path, and a folder costs a walk of that folder alone.
@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from context.ignore import IGNORE_FILES
-from context.watcher import Watcher, start_watching
+from infill_lsp.context.ignore import IGNORE_FILES
+from infill_lsp.context.watcher import Watcher, start_watching
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """File-system watching: which folders are watched, for which events, and where events go.
 
-The watcher only reports paths; ``context.upkeep`` decides what they mean for the index.
+The watcher only reports paths; ``infill_lsp.context.upkeep`` decides what they mean for the index.
 
 On Linux one inotify descriptor (watchdog's ``InotifyFD``: one reader thread however many
 folders) holds one non-recursive watch per folder that the upkeep asks for: folders that hold

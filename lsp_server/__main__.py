@@ -1,5 +1,5 @@
-"""``python -m lsp_server`` runs the command-line entry point."""
+"""``python -m infill_lsp`` runs the command-line entry point."""
 
-from lsp_server.cli import main
+from infill_lsp.cli import main
 
 raise SystemExit(main())

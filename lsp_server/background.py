@@ -1,6 +1,6 @@
 """Background inference: the speculative next suggestion, idle cache warming, growing a shortened prompt.
 
-All run at the inference queue's background priority (see ``lsp_server.inference``): only when
+All run at the inference queue's background priority (see ``infill_lsp.inference``): only when
 no user request waits, and preempted by every one. What a preempted job already evaluated stays
 in the KV cache, so a warm-up cut short still shortens the next prompt.
 
@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from lsp_server.inference import InferenceQueue
+from infill_lsp.inference import InferenceQueue
 
 logger = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ class CatalogEntry:
 
 def load_catalog() -> list[CatalogEntry]:
     """The shipped entries, then ``$INFILL_CATALOG``'s (an entry of the same name replaces one)."""
-    texts = [resources.files("lsp_server").joinpath("catalog.json").read_text(encoding="utf-8")]
+    texts = [resources.files("infill_lsp").joinpath("catalog.json").read_text(encoding="utf-8")]
     extra = os.environ.get(CATALOG_ENV)
     if extra:
         try:

@@ -10,8 +10,8 @@ import json
 import os
 import sys
 
-from lsp_server.catalog import HF_PREFIX, CatalogEntry, ModelNotFound, cached_file, find, load_catalog, split_hf
-from lsp_server.pull import PullError, pull
+from infill_lsp.catalog import HF_PREFIX, CatalogEntry, ModelNotFound, cached_file, find, load_catalog, split_hf
+from infill_lsp.pull import PullError, pull
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +41,7 @@ def fits(entry: CatalogEntry, memory: int, gpu_total: int | None) -> bool:
 
 
 def list_models(*, as_json: bool) -> int:
-    from lsp_server.engine.native_backend import gpu_memory
+    from infill_lsp.engine.native_backend import gpu_memory
 
     memory, gpu = memory_bytes(), gpu_memory()
     gpu_total = gpu[1] if gpu else None

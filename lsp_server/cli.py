@@ -16,13 +16,13 @@ import logging
 import os
 import sys
 
-from lsp_server import __version__
-from lsp_server.engine.http_client import is_loopback
-from lsp_server.engine.models import ENGINE_CA_ENV, ENGINE_URL_ENV, ModelOptions, RemoteOptions, choose_model_path
-from lsp_server.engine.server_apis import API_CHOICES
-from lsp_server.engine.native_backend import FLASH_ATTENTION_SETTINGS
-from lsp_server.logs import claim_stdout, setup_logging
-from lsp_server.settings import CompletionSettings, ContextSettings
+from infill_lsp import __version__
+from infill_lsp.engine.http_client import is_loopback
+from infill_lsp.engine.models import ENGINE_CA_ENV, ENGINE_URL_ENV, ModelOptions, RemoteOptions, choose_model_path
+from infill_lsp.engine.server_apis import API_CHOICES
+from infill_lsp.engine.native_backend import FLASH_ATTENTION_SETTINGS
+from infill_lsp.logs import claim_stdout, setup_logging
+from infill_lsp.settings import CompletionSettings, ContextSettings
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def _position_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = argparse.ArgumentParser(prog="infill-lsp", description="Infill code-completion language server.")
-    parser.add_argument("--version", action="version", version=f"infill {__version__}")
+    parser.add_argument("--version", action="version", version=f"infill-lsp {__version__}")
     transport = parser.add_mutually_exclusive_group()
     transport.add_argument("--stdio", action="store_true", help="serve on stdio (default)")
     transport.add_argument("--tcp", action="store_true", help="serve on TCP (debugging)")
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in ("models", "pull"):
         setup_logging(0, None)
-        from lsp_server import catalog_commands
+        from infill_lsp import catalog_commands
 
         try:
             return catalog_commands.run(args)
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                            args.flash_attn, remote_options(args, parser))
     if args.command:
         setup_logging(args.verbose, args.log_file)
-        from lsp_server import commands
+        from infill_lsp import commands
 
         try:
             return commands.run(args, options)
@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     # Claim stdout before anything (llama.cpp included) is loaded, then log to stderr.
     protocol_out = None if args.tcp else claim_stdout()
     setup_logging(args.verbose, args.log_file)
-    from lsp_server.framing import serve_stdio
-    from lsp_server.server import create_server
+    from infill_lsp.framing import serve_stdio
+    from infill_lsp.server import create_server
 
     server = create_server(options)
     logger.info("infill %s starting (%s), model %s", __version__, "tcp" if args.tcp else "stdio", options.path)

@@ -14,19 +14,19 @@ import threading
 import time
 from pathlib import Path
 
-from context import Repository
-from lsp_server.documents import lsp_lines
-from lsp_server.catalog import ModelNotFound, entry_for_file, fim_mismatch, recommend
-from lsp_server.catalog_commands import memory_bytes
-from lsp_server.engine.completer import LlamaCompleter
-from lsp_server.engine.generation import GenerationParams, GenerationStats
-from lsp_server.engine.boundary import Engine
-from lsp_server.engine.remote_engine import RemoteEngine
-from lsp_server.engine.models import ModelOptions, default_model_path, load_error_message
-from lsp_server.engine.request import CompletionRequest
-from lsp_server.engine.native_backend import gpu_memory, supports_gpu_offload
-from lsp_server.fim.postprocess import Shaped
-from lsp_server.settings import CompletionSettings
+from infill_lsp.context import Repository
+from infill_lsp.documents import lsp_lines
+from infill_lsp.catalog import ModelNotFound, entry_for_file, fim_mismatch, recommend
+from infill_lsp.catalog_commands import memory_bytes
+from infill_lsp.engine.completer import LlamaCompleter
+from infill_lsp.engine.generation import GenerationParams, GenerationStats
+from infill_lsp.engine.boundary import Engine
+from infill_lsp.engine.remote_engine import RemoteEngine
+from infill_lsp.engine.models import ModelOptions, default_model_path, load_error_message
+from infill_lsp.engine.request import CompletionRequest
+from infill_lsp.engine.native_backend import gpu_memory, supports_gpu_offload
+from infill_lsp.fim.postprocess import Shaped
+from infill_lsp.settings import CompletionSettings
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 """Larger files are refused: they are not source code a user completes in."""
@@ -40,7 +40,7 @@ class UsageError(Exception):
 
 def load_engine_or_exit(options: ModelOptions):
     """Load the model for a terminal command, or explain why not and exit 2."""
-    from lsp_server.engine.native import ModelLoadError
+    from infill_lsp.engine.native import ModelLoadError
 
     try:
         if not options.path:

@@ -20,16 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsp_server import __version__
-from lsp_server.background import BackgroundWork
-from lsp_server.document_state import DocumentStates, DocumentState
-from lsp_server.engine.request import CompletionRequest, CompletionResult
-from lsp_server.explain import explain
-from lsp_server.extensions import PartialCompletion
-from lsp_server.fim.postprocess import Shaped
-from lsp_server.inference import InferenceQueue
-from lsp_server.settings import Settings
-from lsp_server.workspace_context import WorkspaceContext
+from infill_lsp import __version__
+from infill_lsp.background import BackgroundWork
+from infill_lsp.document_state import DocumentStates, DocumentState
+from infill_lsp.engine.request import CompletionRequest, CompletionResult
+from infill_lsp.explain import explain
+from infill_lsp.extensions import PartialCompletion
+from infill_lsp.fim.postprocess import Shaped
+from infill_lsp.inference import InferenceQueue
+from infill_lsp.settings import Settings
+from infill_lsp.workspace_context import WorkspaceContext
 
 logger = logging.getLogger(__name__)
 

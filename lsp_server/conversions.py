@@ -1,7 +1,7 @@
 """Conversions between LSP types and the values the completion path takes.
 
 Positions count in the client's units (UTF-16 by default); documents split lines as LSP does
-(``lsp_server.documents``). Everything past this module sees plain text, offsets and paths.
+(``infill_lsp.documents``). Everything past this module sees plain text, offsets and paths.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from lsp_server.completion_service import Spot
-from lsp_server.popup import popup_item
-from lsp_server.workspace_context import WorkspaceContext
+from infill_lsp.completion_service import Spot
+from infill_lsp.popup import popup_item
+from infill_lsp.workspace_context import WorkspaceContext
 
 
 def path_of(uri: str) -> Path:

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lsp_server.explain import Outcome
-from lsp_server.type_through import TypeThrough
+from infill_lsp.explain import Outcome
+from infill_lsp.type_through import TypeThrough
 
 
 @dataclass

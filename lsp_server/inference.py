@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lsp_server.catalog import ModelNotFound, entry_for_file, fim_mismatch, resolve_model
-from lsp_server.engine.completer import CompletionBackend, LlamaCompleter
-from lsp_server.engine.boundary import Engine
-from lsp_server.engine.models import DEFAULT_MODEL_DISTRIBUTION, ModelOptions, load_error_message
-from lsp_server.engine.native import ModelLoadError
-from lsp_server.engine.prompt_planner import Retriever
+from infill_lsp.catalog import ModelNotFound, entry_for_file, fim_mismatch, resolve_model
+from infill_lsp.engine.completer import CompletionBackend, LlamaCompleter
+from infill_lsp.engine.boundary import Engine
+from infill_lsp.engine.models import DEFAULT_MODEL_DISTRIBUTION, ModelOptions, load_error_message
+from infill_lsp.engine.native import ModelLoadError
+from infill_lsp.engine.prompt_planner import Retriever
 
 logger = logging.getLogger(__name__)
 

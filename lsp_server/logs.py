@@ -31,4 +31,4 @@ def setup_logging(verbosity: int, log_file: str | None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
-    logging.getLogger("lsp_server").setLevel(logging.DEBUG if verbosity >= 1 else logging.INFO)
+    logging.getLogger("infill_lsp").setLevel(logging.DEBUG if verbosity >= 1 else logging.INFO)

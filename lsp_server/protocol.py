@@ -1,5 +1,5 @@
 """The JSON-RPC edge: pygls's LSP protocol, plus Infill's capabilities, LSP line numbering
-(:mod:`lsp_server.documents`) and an answer for every request.
+(:mod:`infill_lsp.documents`) and an answer for every request.
 
 pygls drops a message it cannot read into its types (a request without ``params``, a position
 that is a string, an unknown field shape): it logs the error and the client waits forever for
@@ -16,8 +16,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
-from lsp_server.documents import LspWorkspace
-from lsp_server.extensions import server_experimental_capabilities
+from infill_lsp.documents import LspWorkspace
+from infill_lsp.extensions import server_experimental_capabilities
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsp_server.catalog import CatalogEntry, cached_file
+from infill_lsp.catalog import CatalogEntry, cached_file
 
 DISK_MARGIN = 256 * 1024 * 1024
 """Free space kept beyond the file itself."""

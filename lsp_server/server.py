@@ -15,17 +15,17 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from lsp_server import __version__
-from lsp_server.completion_service import CompletionService, Spot
-from lsp_server.conversions import cursor_after, path_of, popup_list, position_params, refusal, spot_at, suggestion
-from lsp_server.engine.models import ModelOptions
-from lsp_server.extensions import EXPLAIN, PARTIAL_COMPLETION, STATUS, WARM, client_wants_partials
-from lsp_server.inference import InferenceQueue
-from lsp_server.parent import watch_parent
-from lsp_server.popup import Offer, offer_for
-from lsp_server.protocol import InfillProtocol, plain
-from lsp_server.settings import resolve_settings
-from lsp_server.workspace_context import (
+from infill_lsp import __version__
+from infill_lsp.completion_service import CompletionService, Spot
+from infill_lsp.conversions import cursor_after, path_of, popup_list, position_params, refusal, spot_at, suggestion
+from infill_lsp.engine.models import ModelOptions
+from infill_lsp.extensions import EXPLAIN, PARTIAL_COMPLETION, STATUS, WARM, client_wants_partials
+from infill_lsp.inference import InferenceQueue
+from infill_lsp.parent import watch_parent
+from infill_lsp.popup import Offer, offer_for
+from infill_lsp.protocol import InfillProtocol, plain
+from infill_lsp.settings import resolve_settings
+from infill_lsp.workspace_context import (
     WorkspaceContext,
     ask_editor_to_watch,
     editor_can_watch,

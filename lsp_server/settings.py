@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from lsp_server.fim.postprocess import RULE_NAMES
+from infill_lsp.fim.postprocess import RULE_NAMES
 
 
 def _setting(default: Any, description: str, *, minimum: float | None = None, maximum: float | None = None,

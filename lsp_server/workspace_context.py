@@ -15,8 +15,8 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from context import Repository, CursorSnapshot, FileRules, Snippet, is_secret
-from lsp_server.settings import ContextSettings
+from infill_lsp.context import Repository, CursorSnapshot, FileRules, Snippet, is_secret
+from infill_lsp.settings import ContextSettings
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.tiny_models import write_codellama_style, write_starcoder_style
-from lsp_server.engine.models import default_model_path
+from infill_lsp.engine.models import default_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB_JS = Path(os.environ.get("INFILL_LLAMA_VOCAB_JS", ROOT / ".cache/llama-tokenizer-js/llama-tokenizer.js"))

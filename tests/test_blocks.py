@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lsp_server.engine.llama_engine import LlamaEngine
-from lsp_server.fim.blocks import LINE_QUANTUM, PromptMemo, block_starts, tail_blocks
-from lsp_server.fim.prompt import build_prompt, fit_window
+from infill_lsp.engine.llama_engine import LlamaEngine
+from infill_lsp.fim.blocks import LINE_QUANTUM, PromptMemo, block_starts, tail_blocks
+from infill_lsp.fim.prompt import build_prompt, fit_window
 
 # Real code with the shapes that matter at block seams: indentation, blank lines, decorators,
 # strings, comments and closing brackets at the end of a line (the standard library's, so that

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import context.repository
-from context import Repository, CursorSnapshot, FileRules
-from context.chunking import chunk_text
-from context.ignore import WorkspaceFilter, is_secret
-from context.index import RepoIndex, imported_modules
-from context.ranking import Query, candidates, select
-from context.similar import query_lines, rank_similar
+from infill_lsp.context import repository as repository_module
+from infill_lsp.context import Repository, CursorSnapshot, FileRules
+from infill_lsp.context.chunking import chunk_text
+from infill_lsp.context.ignore import WorkspaceFilter, is_secret
+from infill_lsp.context.index import RepoIndex, imported_modules
+from infill_lsp.context.ranking import Query, candidates, select
+from infill_lsp.context.similar import query_lines, rank_similar
 
 CANARY = "CANARY-7f3a9c"
 
@@ -176,8 +176,8 @@ def test_typing_in_a_line_ranks_once_even_as_the_document_is_rechunked(tmp_path,
     repository.add_folder(tmp_path)
     repository.index_all()
     rankings = []
-    real = context.repository.candidates
-    monkeypatch.setattr(context.repository, "candidates", lambda index, query: rankings.append(query) or real(index, query))
+    real = repository_module.candidates
+    monkeypatch.setattr(repository_module, "candidates", lambda index, query: rankings.append(query) or real(index, query))
     app = tmp_path / "app.py"
     before = "import helpers\n\nvalue = helpers.parse"
     for typed in ("", "_re", "_remote"):

@@ -23,7 +23,7 @@ def test_completion_at_point_in_emacs_inserts_the_suggestion_at_the_cursor(defau
     source.parent.mkdir()
     source.write_text(SOURCE)
     log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "lsp_server", "--model", str(default_model), "--threads", "2",
+    command = [sys.executable, "-m", "infill_lsp", "--model", str(default_model), "--threads", "2",
                "--log-file", str(log)]
     out = tmp_path / "out.json"
     env = {**os.environ, "INFILL_CMD": json.dumps(command), "INFILL_FILE": str(source), "INFILL_LINE": "5",

@@ -10,13 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.scoring import log_probs
-from lsp_server.engine.completer import GROWTH_CHUNK, CompletionRequest, LlamaCompleter
-from lsp_server.engine.kv_reuse import common_prefix_length
-from lsp_server.engine.generation import Cancelled, GenerationParams, GenerationStats
-from lsp_server.engine.llama_engine import PROMPT_CHUNK, LlamaEngine
-from lsp_server.engine.native import ModelLoadError, NativeModel
-from lsp_server.engine.native_backend import flash_attention_for
-from lsp_server.settings import CompletionSettings
+from infill_lsp.engine.completer import GROWTH_CHUNK, CompletionRequest, LlamaCompleter
+from infill_lsp.engine.kv_reuse import common_prefix_length
+from infill_lsp.engine.generation import Cancelled, GenerationParams, GenerationStats
+from infill_lsp.engine.llama_engine import PROMPT_CHUNK, LlamaEngine
+from infill_lsp.engine.native import ModelLoadError, NativeModel
+from infill_lsp.engine.native_backend import flash_attention_for
+from infill_lsp.settings import CompletionSettings
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +186,7 @@ def test_a_healed_blank_indented_line_is_completed_as_a_statement_of_its_block(d
 
 
 def test_plan_moves_brings_a_later_cached_run_forward():
-    from lsp_server.engine.kv_reuse import Move, plan_moves
+    from infill_lsp.engine.kv_reuse import Move, plan_moves
 
     cached = [1] + list(range(100, 180)) + list(range(200, 300))
     prompt = [1] + list(range(200, 300)) + [7, 8]  # the first run scrolled out, two tokens typed
@@ -198,7 +198,7 @@ def test_plan_moves_brings_a_later_cached_run_forward():
 
 @given(st.lists(st.integers(0, 3), max_size=300), st.lists(st.integers(0, 3), max_size=300), st.integers(0, 20))
 def test_planned_moves_bring_only_matching_runs_in_order(cached, prompt, keep):
-    from lsp_server.engine.kv_reuse import plan_moves
+    from infill_lsp.engine.kv_reuse import plan_moves
 
     keep = min(keep, len(cached), len(prompt))
     cached[:keep] = prompt[:keep]  # the common prefix, as the engine passes it

@@ -11,7 +11,7 @@ import time
 
 from bench.jsonrpc_pipe import PipeClient, frame
 
-from lsp_server.framing import MOST_LOST_BYTES
+from infill_lsp.framing import MOST_LOST_BYTES
 
 
 def answered_within(client: PipeClient, request_id: str, seconds: float) -> dict:
@@ -56,7 +56,7 @@ def test_a_frame_shorter_or_longer_than_its_length_loses_only_itself(starcoder_m
 
 
 def test_a_stream_without_headers_ends_the_server_with_a_message(starcoder_model):
-    server = subprocess.Popen([sys.executable, "-m", "lsp_server", "--model", str(starcoder_model), "--threads", "1"],
+    server = subprocess.Popen([sys.executable, "-m", "infill_lsp", "--model", str(starcoder_model), "--threads", "1"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     junk = b"this is not LSP\n" * (MOST_LOST_BYTES // 16 + 2)
     _out, err = server.communicate(junk, timeout=60)

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lsp_server.engine.generation import EngineUnavailable
-from lsp_server.engine.http_client import Connection, HttpClient
-from lsp_server.engine.sse import SseParser
+from infill_lsp.engine.generation import EngineUnavailable
+from infill_lsp.engine.http_client import Connection, HttpClient
+from infill_lsp.engine.sse import SseParser
 
 STREAM = (
     b': keep-alive comment\r\n\r\n'

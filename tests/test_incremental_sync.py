@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 
-from lsp_server.documents import LspWorkspace, lsp_lines
+from infill_lsp.documents import LspWorkspace, lsp_lines
 
 URI = "file:///w/edited.py"
 PIECES = ["a", "b", " ", "\t", "é", "中", "😀", "\U0001d11e", "\n", "\r\n", "\r", "\x0c", "\u2028", "\x85"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from lsp_server.background import BackgroundWork
-from lsp_server.engine.generation import GenerationStats
-from lsp_server.engine.models import ModelOptions
-from lsp_server.inference import InferenceQueue
+from infill_lsp.background import BackgroundWork
+from infill_lsp.engine.generation import GenerationStats
+from infill_lsp.engine.models import ModelOptions
+from infill_lsp.inference import InferenceQueue
 
 
 async def loaded_queue(model) -> InferenceQueue:

@@ -34,7 +34,7 @@ def env(hub, tmp_path, starcoder_model) -> dict[str, str]:
 
 
 def infill(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lsp_server", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "infill_lsp", *args], env=env, capture_output=True, text=True,
                           timeout=120)
 
 
@@ -144,7 +144,7 @@ def test_the_shipped_catalog_is_well_formed():
 
 
 def test_the_recommendation_follows_the_gpu_memory_then_the_ram():
-    from lsp_server.catalog import recommend
+    from infill_lsp.catalog import recommend
 
     gib = 2**30
     assert recommend(64 * gib, 24 * gib)[0].name == "qwen2.5-coder-7b"
@@ -159,8 +159,8 @@ def test_the_recommendation_follows_the_gpu_memory_then_the_ram():
 
 
 def test_a_model_fits_the_gpu_when_there_is_one_else_the_ram():
-    from lsp_server.catalog import find
-    from lsp_server.catalog_commands import fits
+    from infill_lsp.catalog import find
+    from infill_lsp.catalog_commands import fits
 
     gib = 2**30
     seven = find("qwen2.5-coder-7b")

@@ -30,7 +30,7 @@ def drive(version: str, tmp_path: Path, default_model: Path, *, builtin: bool, s
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_text(SOURCE)
     log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "lsp_server", "--model", str(default_model), "--threads", "1", "--log-file", str(log)]
+    command = [sys.executable, "-m", "infill_lsp", "--model", str(default_model), "--threads", "1", "--log-file", str(log)]
     out = tmp_path / "out.json"
     env = {**os.environ, "INFILL_RTP": str(PLUGIN), "INFILL_CMD": json.dumps(command), "INFILL_FILE": str(source),
            "INFILL_LINE": "10", "INFILL_BUILTIN": "1" if builtin else "0", "INFILL_SCENARIO": scenario,

@@ -8,7 +8,7 @@ client gets at the same spot: one path, two ways of showing it.
 from __future__ import annotations
 
 from bench.jsonrpc_pipe import PipeClient
-from lsp_server.popup import offer_for, popup_item, typed_word
+from infill_lsp.popup import offer_for, popup_item, typed_word
 
 FIB = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return fib\n'
 URI = "file:///popup/fib.py"

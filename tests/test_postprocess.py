@@ -6,8 +6,8 @@ what the user is shown and that generation stopped at the right moment.
 
 import pytest
 
-from context import CursorSnapshot
-from lsp_server.fim.postprocess import cursor_line, shape
+from infill_lsp.context import CursorSnapshot
+from infill_lsp.fim.postprocess import cursor_line, shape
 
 
 def run(document: str, raw: str, multiline: str = "auto", after_accept: bool = False, rules_off: tuple = ()):

@@ -10,11 +10,11 @@ import threading
 
 import pytest
 
-from context import CursorSnapshot, Snippet
-from lsp_server.engine.completer import LlamaCompleter
-from lsp_server.engine.llama_engine import LlamaEngine
-from lsp_server.engine.request import CompletionRequest
-from lsp_server.settings import CompletionSettings
+from infill_lsp.context import CursorSnapshot, Snippet
+from infill_lsp.engine.completer import LlamaCompleter
+from infill_lsp.engine.llama_engine import LlamaEngine
+from infill_lsp.engine.request import CompletionRequest
+from infill_lsp.settings import CompletionSettings
 
 SPEED = 1000.0
 """Tokens per second the completer is told the engine evaluates."""

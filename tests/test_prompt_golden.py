@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from context import CursorSnapshot, Snippet
-from lsp_server.engine.completer import LlamaCompleter
-from lsp_server.engine.llama_engine import LlamaEngine
-from lsp_server.engine.request import CompletionRequest
-from lsp_server.fim.formats import CompletionMode
-from lsp_server.fim.prompt import LINE_QUANTUM, build_prompt
-from lsp_server.settings import CompletionSettings
+from infill_lsp.context import CursorSnapshot, Snippet
+from infill_lsp.engine.completer import LlamaCompleter
+from infill_lsp.engine.llama_engine import LlamaEngine
+from infill_lsp.engine.request import CompletionRequest
+from infill_lsp.fim.formats import CompletionMode
+from infill_lsp.fim.prompt import LINE_QUANTUM, build_prompt
+from infill_lsp.settings import CompletionSettings
 
 # Meta's codellama example (llama.cpp issue #3503): the reference tokenizer's 28 ids.
 PREFIX = 'def remove_non_ascii(s: str) -> str:\n    """ '

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lsp_server.engine.remote_cache import RECENT_PROMPTS, CacheMirror
+from infill_lsp.engine.remote_cache import RECENT_PROMPTS, CacheMirror
 
 TYPED = list(range(100, 160))  # a short prompt the keystrokes extend
 FULL = list(range(1000, 1500))  # the full prompt, context first: it shares no prefix with it

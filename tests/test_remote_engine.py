@@ -19,12 +19,12 @@ import pytest
 
 from bench.llama_server import LlamaServer
 from bench.lsp_client import URI, change, complete, eventually, open_document, session
-from lsp_server.engine.completer import LlamaCompleter
-from lsp_server.engine.generation import GenerationParams
-from lsp_server.engine.llama_engine import LlamaEngine
-from lsp_server.engine.models import ModelOptions, RemoteOptions
-from lsp_server.engine.request import CompletionRequest
-from lsp_server.settings import CompletionSettings
+from infill_lsp.engine.completer import LlamaCompleter
+from infill_lsp.engine.generation import GenerationParams
+from infill_lsp.engine.llama_engine import LlamaEngine
+from infill_lsp.engine.models import ModelOptions, RemoteOptions
+from infill_lsp.engine.request import CompletionRequest
+from infill_lsp.settings import CompletionSettings
 
 N_CTX = 4096
 SERVER_ARGS = ["-c", str(N_CTX), "-np", "1", "-t", "2", "--cache-reuse", "256",
@@ -109,7 +109,7 @@ def test_openai_api_gives_the_same_suggestion_where_no_whitespace_is_healed(smol
 def test_the_command_line_completes_through_the_server(smollm_server, default_model, tmp_path):
     source = tmp_path / "fib.py"
     source.write_text(FIB)
-    command = [sys.executable, "-m", "lsp_server", "complete", str(source), "--line", "5", "--character", "12",
+    command = [sys.executable, "-m", "infill_lsp", "complete", str(source), "--line", "5", "--character", "12",
                "--context-tokens", "0", "--threads", "2"]
     here = subprocess.run(command, capture_output=True, text=True, timeout=120)
     there = subprocess.run([*command, "--engine-url", smollm_server.url], capture_output=True, text=True, timeout=120)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lsp_server.engine.kv_reuse import common_prefix_length
-from lsp_server.engine.sequences import Sequence, choose
+from infill_lsp.engine.kv_reuse import common_prefix_length
+from infill_lsp.engine.sequences import Sequence, choose
 
 
 def holding(number: int, tokens: list[int], used: int) -> Sequence:

@@ -1,7 +1,7 @@
 """Settings: camelCase wire format, per-field fallback, one message per bad value."""
 
-from lsp_server.fim.postprocess import RULE_NAMES
-from lsp_server.settings import Settings, resolve_settings, settings_schema
+from infill_lsp.fim.postprocess import RULE_NAMES
+from infill_lsp.settings import Settings, resolve_settings, settings_schema
 
 
 def test_defaults_when_nothing_is_sent():

@@ -10,20 +10,20 @@ from bench.jsonrpc_pipe import PipeClient
 
 NOISY_SERVER = """
 import os, sys
-import lsp_server.engine.models as models
+import infill_lsp.engine.models as models
 real = models.LlamaEngine
 def noisy(*args, **kwargs):
     print("stray print while loading")
     os.write(1, b"stray native bytes on fd 1\\n")
     return real(*args, **kwargs)
 models.LlamaEngine = noisy
-from lsp_server.cli import main
+from infill_lsp.cli import main
 raise SystemExit(main(sys.argv[1:]))
 """
 
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lsp_server", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "infill_lsp", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_stray_prints_and_native_writes_never_reach_the_protocol_stream(default_model):
@@ -98,7 +98,7 @@ def test_readme_demo_completes_with_a_function_from_another_file():
 
 
 def test_the_cli_counts_lines_as_the_editor_does():
-    from lsp_server.commands import split_at
+    from infill_lsp.commands import split_at
 
     # A form feed ends no line in LSP (str.splitlines would make it one): line 2 is "y = z".
     assert split_at("x = 1\f\ny = z", 2, 6) == ("x = 1\f\ny = z", "")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from context.chunking import syntax_tree
-from context.cursor import AtCursor, Binding, at_cursor, constructed_class, import_bindings
-from context.index import RepoIndex
-from context.resolve import definitions_at_cursor
-from context.symbols import matches_typed, subwords, symbols_of
+from infill_lsp.context.chunking import syntax_tree
+from infill_lsp.context.cursor import AtCursor, Binding, at_cursor, constructed_class, import_bindings
+from infill_lsp.context.index import RepoIndex
+from infill_lsp.context.resolve import definitions_at_cursor
+from infill_lsp.context.symbols import matches_typed, subwords, symbols_of
 
 
 def names(path: str, text: str) -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
 """Type-through, written as the user sees it: ``║`` is the cursor."""
 
-from lsp_server.document_state import DocumentStates
-from lsp_server.type_through import TypeThrough
+from infill_lsp.document_state import DocumentStates
+from infill_lsp.type_through import TypeThrough
 
 
 def split(document: str) -> tuple[str, str]:

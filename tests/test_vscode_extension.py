@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lsp_server.settings import settings_schema
+from infill_lsp.settings import settings_schema
 
 EXTENSION = Path(__file__).resolve().parent.parent / "clients" / "vscode"
 

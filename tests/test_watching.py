@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from context import Repository
-from context.upkeep import INDEXER_NICENESS, RescanPacer
+from infill_lsp.context import Repository
+from infill_lsp.context.upkeep import INDEXER_NICENESS, RescanPacer
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
 
@@ -209,7 +209,7 @@ def test_a_branch_switch_of_thousands_of_files_leaves_the_index_equal_to_the_dis
 
 def test_when_watches_are_refused_the_folders_of_open_files_are_polled_and_the_user_told_once(
         tmp_path, monkeypatch):
-    import context.upkeep as upkeep
+    import infill_lsp.context.upkeep as upkeep
 
     class RefusingWatcher:
         def watch(self, folders):

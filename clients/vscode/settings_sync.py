@@ -1,6 +1,6 @@
 """Writes (or, with --check, verifies) the settings the VS Code extension contributes.
 
-The server's settings come from ``lsp_server.settings.settings_schema()``, so the extension's
+The server's settings come from ``infill_lsp.settings.settings_schema()``, so the extension's
 settings never drift from what the server accepts; the settings that only concern how the
 extension starts the server (``infill.server.*``, ``infill.model.*``) are defined here.
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from lsp_server.settings import settings_schema  # noqa: E402
+from infill_lsp.settings import settings_schema  # noqa: E402
 
 PACKAGE = Path(__file__).with_name("package.json")
 SECTION = "infill"
@@ -28,7 +28,7 @@ LAUNCH_SETTINGS = {
     "server.pythonPath": {
         "type": "string", "default": "",
         "description": "A Python interpreter that has Infill installed; when set, the server runs as "
-                       "`<python> -m lsp_server`."},
+                       "`<python> -m infill_lsp`."},
     "server.extraArgs": {
         "type": "array", "items": {"type": "string"}, "default": [],
         "description": "Extra command-line arguments for the server (e.g. [\"--log-file\", \"/tmp/infill.log\"])."},

@@ -2,8 +2,8 @@
 
 Prompt building, budgets, repository context, post-processing, type-through and speculation
 sit above this seam; an engine below it tokenizes, evaluates, generates and says what its KV
-cache already holds. :class:`~lsp_server.engine.llama_engine.LlamaEngine` runs llama.cpp in this
-process; :class:`~lsp_server.engine.remote_engine.RemoteEngine` sends the same token prompts to an
+cache already holds. :class:`~infill_lsp.engine.llama_engine.LlamaEngine` runs llama.cpp in this
+process; :class:`~infill_lsp.engine.remote_engine.RemoteEngine` sends the same token prompts to an
 inference server (llama-server, or an OpenAI-compatible one such as vLLM).
 Every method runs on the inference thread.
 """
@@ -14,9 +14,9 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from lsp_server.engine.generation import GenerationParams, GenerationStats
-from lsp_server.fim.blocks import TextEncoder
-from lsp_server.fim.formats import CompletionMode
+from infill_lsp.engine.generation import GenerationParams, GenerationStats
+from infill_lsp.fim.blocks import TextEncoder
+from infill_lsp.fim.formats import CompletionMode
 
 
 class Engine(Protocol):

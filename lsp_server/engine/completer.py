@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from lsp_server.engine.generation import Cancelled, EngineUnavailable, GenerationParams, GenerationStats
-from lsp_server.engine.boundary import Engine
-from lsp_server.engine.prompt_planner import PromptPlanner, Retriever
-from lsp_server.engine.request import CompletionRequest, CompletionResult
-from lsp_server.fim.formats import CompletionMode
-from lsp_server.fim.postprocess import Shaped, cursor_line, shape
-from lsp_server.fim.prompt import Prompt
-from lsp_server.settings import CompletionSettings
+from infill_lsp.engine.generation import Cancelled, EngineUnavailable, GenerationParams, GenerationStats
+from infill_lsp.engine.boundary import Engine
+from infill_lsp.engine.prompt_planner import PromptPlanner, Retriever
+from infill_lsp.engine.request import CompletionRequest, CompletionResult
+from infill_lsp.fim.formats import CompletionMode
+from infill_lsp.fim.postprocess import Shaped, cursor_line, shape
+from infill_lsp.fim.prompt import Prompt
+from infill_lsp.settings import CompletionSettings
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from lsp_server.engine.generation import EngineUnavailable
-from lsp_server.engine.sse import SseParser
+from infill_lsp.engine.generation import EngineUnavailable
+from infill_lsp.engine.sse import SseParser
 
 POLL_S = 0.01
 """Longest a read waits before it looks at the cancellation event again."""

@@ -1,10 +1,10 @@
 """The record of what the KV cache holds, and the moves that keep it useful.
 
-One llama.cpp context holds several sequences (see :mod:`lsp_server.engine.sequences`). This
+One llama.cpp context holds several sequences (see :mod:`infill_lsp.engine.sequences`). This
 module owns the mirror of each sequence's tokens and every operation that changes them: choosing
 the sequence for a prompt, cutting it back to the part the prompt reuses (shifting cached text
 into place where that reuses more), copying prompts to host memory and back
-(:mod:`lsp_server.engine.saved_prompts`), evicting to make room, and appending decoded tokens.
+(:mod:`infill_lsp.engine.saved_prompts`), evicting to make room, and appending decoded tokens.
 It never generates and never times anything: that is the engine's.
 """
 
@@ -14,11 +14,11 @@ import itertools
 import logging
 from collections.abc import Callable
 
-from lsp_server.engine.generation import GenerationStats
-from lsp_server.engine.kv_reuse import common_prefix_length, plan_moves
-from lsp_server.engine.native import DecodeAborted, NativeContext, NoRoom
-from lsp_server.engine.saved_prompts import SAVE_AT_LEAST, SavedPrompt, SavedPrompts
-from lsp_server.engine.sequences import Sequence, choose, continues
+from infill_lsp.engine.generation import GenerationStats
+from infill_lsp.engine.kv_reuse import common_prefix_length, plan_moves
+from infill_lsp.engine.native import DecodeAborted, NativeContext, NoRoom
+from infill_lsp.engine.saved_prompts import SAVE_AT_LEAST, SavedPrompt, SavedPrompts
+from infill_lsp.engine.sequences import Sequence, choose, continues
 
 logger = logging.getLogger(__name__)
 

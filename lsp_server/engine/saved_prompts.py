@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
-from lsp_server.engine.kv_reuse import common_prefix_length
+from infill_lsp.engine.kv_reuse import common_prefix_length
 
 SAVE_AT_LEAST = 64
 """Prompt tokens a switch must drop or win back to be worth a copy (fewer evaluate faster)."""

@@ -1,11 +1,11 @@
 """The KV cache's sequences: which prompt each one holds, and which one a new prompt goes to.
 
 One llama.cpp context holds several sequences (a KV stream each on the CPU, else one shared
-pool of cells: see :class:`~lsp_server.engine.native.NativeContext`). Two are what typing needs:
+pool of cells: see :class:`~infill_lsp.engine.native.NativeContext`). Two are what typing needs:
 while the prompt of a freshly opened file is shortened to the time budget, the user's
 keystrokes extend the short prompt in one sequence and the full prompt grows in the other
 between them, without either evicting the other; and two documents edited in turn both stay
-cached. Older prompts move to host memory (see :mod:`lsp_server.engine.saved_prompts`).
+cached. Older prompts move to host memory (see :mod:`infill_lsp.engine.saved_prompts`).
 
 This module only decides; the engine evaluates. No cell is ever shared between sequences
 (llama.cpp keeps one position per cell, so shifting a shared cell would move it for both).

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from lsp_server.engine.generation import EngineUnavailable
-from lsp_server.engine.http_client import HttpClient
+from infill_lsp.engine.generation import EngineUnavailable
+from infill_lsp.engine.http_client import HttpClient
 
 API_CHOICES = ("auto", "llama-server", "openai")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
-from lsp_server.engine.native import NativeModel
-from lsp_server.fim.formats import CompletionMode, detect_mode
+from infill_lsp.engine.native import NativeModel
+from infill_lsp.fim.formats import CompletionMode, detect_mode
 
 _INFILL_MARKER = "☺"
 
@@ -77,7 +77,7 @@ class Vocabulary:
 
 
 class VocabularyFacts:
-    """The :class:`~lsp_server.engine.boundary.Engine` methods that only read the vocabulary,
+    """The :class:`~infill_lsp.engine.boundary.Engine` methods that only read the vocabulary,
     for both engines: each sets ``vocabulary``."""
 
     vocabulary: Vocabulary

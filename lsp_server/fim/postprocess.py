@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from context import CursorSnapshot
+from infill_lsp.context import CursorSnapshot
 
 MultilineSetting = Literal["auto", "always", "never"]
 

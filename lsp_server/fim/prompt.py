@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from context.languages import line_comment
-from context.snapshot import normalize_newlines
-from lsp_server.fim.blocks import LINE_QUANTUM as LINE_QUANTUM
-from lsp_server.fim.blocks import PromptMemo, TextEncoder, head_lines, tail_blocks
-from lsp_server.fim.formats import CompletionMode
+from infill_lsp.context.languages import line_comment
+from infill_lsp.context.snapshot import normalize_newlines
+from infill_lsp.fim.blocks import LINE_QUANTUM as LINE_QUANTUM
+from infill_lsp.fim.blocks import PromptMemo, TextEncoder, head_lines, tail_blocks
+from infill_lsp.fim.formats import CompletionMode
 
 @dataclass(frozen=True)
 class Prompt:

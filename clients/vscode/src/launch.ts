@@ -16,11 +16,11 @@ export interface ServerLaunch {
 /** Settings that only shape the server's command line; a change restarts the server. */
 export const LAUNCH_PREFIXES = ["server.", "model."];
 
-/** The server's command line: `infill-lsp …` or `<python> -m lsp_server …`, over stdio. */
+/** The server's command line: `infill-lsp …` or `<python> -m infill_lsp …`, over stdio. */
 export function serverLaunch(settings: SettingsReader): ServerLaunch {
   const python = (settings.get<string>("server.pythonPath") ?? "").trim();
   const command = python || (settings.get<string>("server.command") ?? "").trim() || "infill-lsp";
-  const args = python ? ["-m", "lsp_server"] : [];
+  const args = python ? ["-m", "infill_lsp"] : [];
   const model = (settings.get<string>("model.path") ?? "").trim();
   if (model) {
     args.push("--model", model);

@@ -18,7 +18,7 @@ test("a Python interpreter runs the module, with the model options as flags", ()
   }));
   assert.deepEqual(launch, {
     command: "/venv/bin/python",
-    args: ["-m", "lsp_server", "--model", "/models/code.gguf", "--n-gpu-layers", "0", "--n-ctx", "16384",
+    args: ["-m", "infill_lsp", "--model", "/models/code.gguf", "--n-gpu-layers", "0", "--n-ctx", "16384",
       "--threads", "4", "--log-file", "/tmp/l"],
   });
 });

@@ -24,9 +24,9 @@ test("downloaded models come first, then those that fit, smallest first", () => 
 });
 
 test("catalog commands go after the server's own flags", () => {
-  const launch = { command: "/venv/bin/python", args: ["-m", "lsp_server", "--model", "x.gguf"] };
+  const launch = { command: "/venv/bin/python", args: ["-m", "infill_lsp", "--model", "x.gguf"] };
   assert.deepEqual(catalogCommand(launch, ["pull", "qwen2.5-coder-1.5b"]),
-    { command: "/venv/bin/python", args: ["-m", "lsp_server", "--model", "x.gguf", "pull", "qwen2.5-coder-1.5b"] });
+    { command: "/venv/bin/python", args: ["-m", "infill_lsp", "--model", "x.gguf", "pull", "qwen2.5-coder-1.5b"] });
 });
 
 test("the progress shown is the bar's last redraw", () => {
