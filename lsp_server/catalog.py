@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
+from infill_lsp.installed import hub_client_installed
+
 CATALOG_ENV = "INFILL_CATALOG"
 HF_PREFIX = "hf:"
 _BYTES_PER_PARAMETER = {"Q8_0": 1.07, "Q4_K_M": 0.61, "Q4_0": 0.57, "Q5_K_M": 0.71, "Q6_K": 0.82, "F16": 2.0}
@@ -69,7 +71,10 @@ def find(name: str) -> CatalogEntry | None:
 
 
 def cached_file(repo: str, file: str) -> Path | None:
-    """The file in the hub client's cache, if it was downloaded (no network)."""
+    """The file in the hub client's cache, if it was downloaded (no network). Without the optional
+    hub client nothing can have been pulled, so nothing is found."""
+    if not hub_client_installed():
+        return None
     from huggingface_hub import try_to_load_from_cache  # slow to import: only when a name is resolved
 
     found = try_to_load_from_cache(repo, file)

@@ -43,8 +43,6 @@ def load_engine_or_exit(options: ModelOptions):
     from infill_lsp.engine.native import ModelLoadError
 
     try:
-        if not options.path:
-            raise ModelLoadError("no model given and the bundled default is not installed")
         return options.open()
     except (ModelLoadError, ModelNotFound, ValueError, OSError) as exc:
         print(load_error_message(options.path, exc), file=sys.stderr)

@@ -12,7 +12,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from infill_lsp.completion_service import Spot
-from infill_lsp.popup import popup_item
+from infill_lsp.popup import ItemShape, item_shape, popup_item
 from infill_lsp.workspace_context import WorkspaceContext
 
 
@@ -35,11 +35,23 @@ def suggestion(text: str, position: types.Position) -> types.InlineCompletionLis
     return types.InlineCompletionList(items=items)
 
 
-def popup_list(text: str, spot: Spot | None, document, position: types.Position) -> types.CompletionList:
+def item_shape_of(capabilities: types.ClientCapabilities) -> ItemShape:
+    """How the client shows and inserts a completion item, from what it announced."""
+    completion = capabilities.text_document.completion if capabilities.text_document else None
+    item = completion.completion_item if completion else None
+    if item is None:
+        return item_shape(None, None)
+    modes = item.insert_text_mode_support.value_set if item.insert_text_mode_support else None
+    return item_shape([getattr(kind, "value", kind) for kind in item.documentation_format or ()],
+                      [int(mode) for mode in modes] if modes is not None else None)
+
+
+def popup_list(text: str, spot: Spot | None, document, position: types.Position,
+               shape: ItemShape) -> types.CompletionList:
     """The suggestion made at ``spot`` as one completion item whose edit replaces the typed part
     of the word (none for no text); incomplete, so that the editor asks again as the user types."""
     prefix = spot.prefix if spot is not None else ""
-    item = popup_item(text, prefix[max(prefix.rfind("\n"), prefix.rfind("\r")) + 1:])
+    item = popup_item(text, prefix[max(prefix.rfind("\n"), prefix.rfind("\r")) + 1:], shape)
     if item is None or document is None:
         return types.CompletionList(is_incomplete=True, items=[])
     typed_units = document.position_codec.client_num_units(item.typed)
@@ -47,9 +59,11 @@ def popup_list(text: str, spot: Spot | None, document, position: types.Position)
     fence = "```" + (document.language_id or "") + "\n" + item.new_text + "\n```"
     completion = types.CompletionItem(
         label=item.label, kind=types.CompletionItemKind.Text, detail="Infill",
-        documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=fence),
+        documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=fence) if shape.markdown
+        else item.new_text,
         filter_text=item.new_text, sort_text="0", preselect=True,
-        insert_text_format=types.InsertTextFormat.PlainText, insert_text_mode=types.InsertTextMode.AsIs,
+        insert_text_format=types.InsertTextFormat.PlainText,
+        insert_text_mode=types.InsertTextMode.AsIs if shape.as_is else types.InsertTextMode.AdjustIndentation,
         text_edit=types.TextEdit(range=types.Range(start, position), new_text=item.new_text))
     return types.CompletionList(is_incomplete=True, items=[completion])
 

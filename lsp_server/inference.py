@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from infill_lsp.catalog import ModelNotFound, entry_for_file, fim_mismatch, resolve_model
 from infill_lsp.engine.completer import CompletionBackend, LlamaCompleter
 from infill_lsp.engine.boundary import Engine
-from infill_lsp.engine.models import DEFAULT_MODEL_DISTRIBUTION, ModelOptions, load_error_message
+from infill_lsp.engine.models import ModelOptions, load_error_message
 from infill_lsp.engine.native import ModelLoadError
 from infill_lsp.engine.prompt_planner import Retriever
 
@@ -156,8 +156,6 @@ class InferenceQueue:
 
     def _load(self, options: ModelOptions, retriever: Retriever | None) -> None:
         try:
-            if not options.path:
-                raise ModelLoadError(f"no model given and the '{DEFAULT_MODEL_DISTRIBUTION}' package is not installed")
             self.engine = options.open()
             self.engine.ready()
             self.backend = LlamaCompleter(self.engine, retriever)

@@ -42,6 +42,25 @@ def offer_for(style: str, client_has_inline: bool) -> Offer:
 
 
 @dataclass(frozen=True)
+class ItemShape:
+    """What the client's popup can show, and how it inserts an item's later lines."""
+
+    markdown: bool = True
+    """Documentation may be Markdown (else plain text)."""
+    as_is: bool = True
+    """The client inserts text as it is given. Without that it adds the cursor line's
+    indentation to every later line (``adjustIndentation``), so those lines are sent without it."""
+
+
+def item_shape(documentation_formats: list[str] | None, insert_text_modes: list[int] | None) -> ItemShape:
+    """From ``completionItem.documentationFormat`` and ``insertTextModeSupport.valueSet``. A client
+    that names no insert modes inserts text as given (Helix, Kate, eglot); one that lists them
+    without asIs (1) adjusts indentation (Sublime LSP)."""
+    return ItemShape(markdown="markdown" in (documentation_formats or ()),
+                     as_is=insert_text_modes is None or 1 in insert_text_modes)
+
+
+@dataclass(frozen=True)
 class PopupItem:
     """One completion item, in plain values (the server's edge turns it into LSP types)."""
 
@@ -57,17 +76,22 @@ def typed_word(line_prefix: str) -> str:
     return found.group(0) if found else ""
 
 
-def popup_item(text: str, line_prefix: str) -> PopupItem | None:
+def popup_item(text: str, line_prefix: str, shape: ItemShape = ItemShape()) -> PopupItem | None:
     """The item for suggestion ``text`` at a cursor after ``line_prefix`` (None for no text).
 
     The edit starts where the typed word starts, so that the item's text begins with what the
     user typed: editors filter and rank items by the word at the cursor, and would drop an item
     that does not begin with it. Later lines keep the indentation the model gave them, which is
-    relative to column 0, so the item asks to be inserted as it is."""
+    relative to column 0, so the item asks to be inserted as it is; for a client that always
+    adjusts indentation, the cursor line's indentation is taken off them, as it will add it."""
     if not text.strip():
         return None
     word = typed_word(line_prefix)
     new_text = word + text
+    indent = line_prefix[: len(line_prefix) - len(line_prefix.lstrip(" \t"))]
+    if not shape.as_is and indent:
+        first, *later = new_text.split("\n")
+        new_text = "\n".join([first, *(line[len(indent):] if line.startswith(indent) else line for line in later)])
     first = new_text.split("\n", 1)[0].strip() or new_text.strip().split("\n", 1)[0]
     label = first if len(first) <= LABEL_CHARS else first[: LABEL_CHARS - 1] + "…"
     return PopupItem(label, new_text, word)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infill_lsp.catalog import CatalogEntry, cached_file
+from infill_lsp.installed import hub_client_command, hub_client_installed
 
 DISK_MARGIN = 256 * 1024 * 1024
 """Free space kept beyond the file itself."""
@@ -39,6 +40,9 @@ class Pulled:
 
 def pull(entry: CatalogEntry) -> Pulled:
     """The entry's file in the cache, downloaded and checked if it is not there yet."""
+    if not hub_client_installed():
+        raise PullError(f"downloading needs the hub client, an optional part of Infill: add it with "
+                        f"`{hub_client_command()}`")
     # Imported here: the hub client is slow to import, and only the catalog commands need it.
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, OfflineModeIsEnabled

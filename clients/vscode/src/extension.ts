@@ -5,6 +5,8 @@
  */
 
 import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as vscode from "vscode";
 import {
   ClientCapabilities,
@@ -15,7 +17,7 @@ import {
   StaticFeature,
   TransportKind,
 } from "vscode-languageclient/node";
-import { ServerLaunch, needsRestart, serverLaunch, serverSettings } from "./launch";
+import { Host, INSTALL_COMMANDS, ServerLaunch, locateCommand, needsRestart, serverLaunch, serverSettings } from "./launch";
 import { catalogCommand, lastProgressLine, modelPicks } from "./models";
 import { PartialCompletion, Streams, spotKey } from "./partials";
 import { ClientState, ServerStatus, statusView } from "./status";
@@ -107,7 +109,10 @@ class Infill implements vscode.Disposable {
 
   /** Pick a catalog model, download it (with progress, cancellable) unless it is there, then use it. */
   private async chooseModel(): Promise<void> {
-    const launch = serverLaunch(this.settings());
+    const launch = this.serverLaunch();
+    if (!launch) {
+      return;
+    }
     const listed = await runCatalog(catalogCommand(launch, ["models", "--json"]));
     if (listed.code !== 0) {
       void vscode.window.showErrorMessage(`Infill: could not list the models: ${listed.stderr.trim()}`);
@@ -147,8 +152,29 @@ class Infill implements vscode.Disposable {
     return Object.keys(this.context.extension.packageJSON.contributes.configuration.properties);
   }
 
-  async start(): Promise<void> {
+  /** The server's command line with its executable found, or undefined after telling the user. */
+  private serverLaunch(): ServerLaunch | undefined {
     const launch = serverLaunch(this.settings());
+    const found = locateCommand(launch.command, nodeHost());
+    if (found) {
+      return { ...launch, command: found };
+    }
+    this.state.failure = `the server ${launch.command} was not found on PATH or where pipx and uv install tools`;
+    this.render();
+    void vscode.window.showErrorMessage(`Infill: ${this.state.failure}.`, "Show Install Command").then((choice) => {
+      if (choice) {
+        this.output.appendLine(`Install the Infill server, then reload the window:\n${INSTALL_COMMANDS.join("\n")}`);
+        this.output.show(true);
+      }
+    });
+    return undefined;
+  }
+
+  async start(): Promise<void> {
+    const launch = this.serverLaunch();
+    if (!launch) {
+      return;
+    }
     const serverOptions: ServerOptions = { command: launch.command, args: launch.args, transport: TransportKind.stdio };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
@@ -329,6 +355,21 @@ interface CatalogRun {
   stdout: string;
   stderr: string;
   cancelled: boolean;
+}
+
+/** This machine, for finding the server's executable. */
+function nodeHost(): Host {
+  return {
+    env: process.env, home: os.homedir(), platform: process.platform,
+    isExecutable: (file) => {
+      try {
+        fs.accessSync(file, fs.constants.X_OK);
+        return fs.statSync(file).isFile();
+      } catch {
+        return false;
+      }
+    },
+  };
 }
 
 /** Run a catalog command of the server's executable; cancelling interrupts it (SIGINT: the
