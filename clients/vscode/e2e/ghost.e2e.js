@@ -18,6 +18,7 @@ const url = process.env.INFILL_E2E_URL;
 const file = process.env.INFILL_E2E_FILE;
 const secret = process.env.INFILL_E2E_SECRET;
 const artifacts = process.env.INFILL_E2E_ARTIFACTS;
+const logs = process.env.INFILL_E2E_LOGS; // code-server's log folder: the Infill output channel's file is there
 const browserPath = process.env.INFILL_E2E_CHROMIUM || "/usr/bin/chromium";
 const MODEL_LOAD_MS = 120000;
 const SUGGESTION_MS = 60000;
@@ -197,7 +198,14 @@ async function main() {
     await until("the install commands in the log", async () =>
       (await page.locator(".part.panel .view-lines").textContent() ?? "").replace(/\u00a0/g, " ").includes("pipx install"));
     await shot("8-server-not-found");
-    console.log("PASS: a server found nowhere offers the install commands");
+    const channelFile = fs.readdirSync(logs, { recursive: true }).find((name) => String(name).endsWith("Infill.log"));
+    const log = channelFile ? fs.readFileSync(path.join(logs, String(channelFile)), "utf8") : "";
+    // The server's own log lines keep their level there: its start is information, its
+    // failure to load the model an error.
+    if (!/\[info\] infill_lsp\.cli: /.test(log) || !/\[error\] infill_lsp\.inference: Infill could not load/.test(log)) {
+      throw new Error(`the server's log lines lost their levels: ${JSON.stringify(log.slice(-600))}`);
+    }
+    console.log("PASS: a server found nowhere offers the install commands; the server's log keeps its levels");
   } catch (error) {
     await shot(`failed-${step.replace(/ /g, "-")}`);
     throw new Error(`${step}: ${error.message}`);

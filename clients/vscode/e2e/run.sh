@@ -61,7 +61,7 @@ for _ in $(seq 1 150); do
 done
 status=0
 INFILL_E2E_URL="http://127.0.0.1:$PORT/?folder=$D/ws" INFILL_E2E_FILE="$D/ws/demo.py" \
-  INFILL_E2E_SECRET="$D/ws/.env" \
+  INFILL_E2E_SECRET="$D/ws/.env" INFILL_E2E_LOGS="$D/user/logs" \
   INFILL_E2E_ARTIFACTS="$D/artifacts" INFILL_E2E_CHROMIUM="$CHROMIUM" NODE_PATH="$MODULES" \
   node "$HERE/ghost.e2e.js" || status=$?
 if [ $status -ne 0 ]; then

@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
+import * as readline from "node:readline";
 import * as vscode from "vscode";
 import {
   ClientCapabilities,
@@ -20,6 +21,7 @@ import {
 import { Host, INSTALL_COMMANDS, ServerLaunch, locateCommand, needsRestart, serverLaunch, serverSettings } from "./launch";
 import { catalogCommand, lastProgressLine, modelPicks } from "./models";
 import { PartialCompletion, Streams, spotKey } from "./partials";
+import { serverLogLine } from "./serverlog";
 import { ClientState, ServerStatus, statusView } from "./status";
 import { RestingCursor } from "./warm";
 
@@ -184,6 +186,13 @@ class Infill implements vscode.Disposable {
       documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
       initializationOptions: serverSettings(this.settings(), this.contributedKeys()),
       outputChannel: this.output,
+      stdioOptions: {
+        stdout: (input, channel) => readline.createInterface({ input }).on("line", (line) => channel.info(line)),
+        stderr: (input, channel) => readline.createInterface({ input }).on("line", (line) => {
+          const { level, text } = serverLogLine(line);
+          channel[level](text);
+        }),
+      },
       middleware: {
         provideInlineCompletionItems: (document, position, context, token, next) =>
           this.provide(document, position, context, token, next),
