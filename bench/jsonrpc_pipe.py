@@ -15,6 +15,16 @@ from typing import Any
 
 
 INLINE_CLIENT = {"textDocument": {"inlineCompletion": {}}}
+PROVIDERS = {"textDocument/completion", "textDocument/inlineCompletion"}
+
+
+def provider_registration(message: dict) -> bool:
+    """A request to register or unregister completion providers, which this client accepts (only
+    clients that announce dynamic registration for them get one)."""
+    params = message.get("params") or {}
+    entries = params.get("registrations") or params.get("unregisterations") or []
+    return ("id" in message and message.get("method") in ("client/registerCapability", "client/unregisterCapability")
+            and bool(entries) and all(entry.get("method") in PROVIDERS for entry in entries))
 
 
 def frame(message: dict) -> bytes:
@@ -48,6 +58,8 @@ class PipeClient:
         length = int(header[len(b"Content-Length: "):].split(b"\r\n")[0])
         message = json.loads(self.process.stdout.read(length))
         self.seen.append(message)
+        if provider_registration(message):
+            self.send({"id": message["id"], "result": None})  # as an editor that allows it answers
         return message
 
     def response(self, request_id: Any) -> dict:

@@ -45,8 +45,8 @@ def offer_for(style: str, client_has_inline: bool) -> Offer:
 class ItemShape:
     """What the client's popup can show, and how it inserts an item's later lines."""
 
-    markdown: bool = True
-    """Documentation may be Markdown (else plain text)."""
+    markdown: bool = False
+    """Documentation may be Markdown (else plain text, which every client shows)."""
     as_is: bool = True
     """The client inserts text as it is given. Without that it adds the cursor line's
     indentation to every later line (``adjustIndentation``), so those lines are sent without it."""

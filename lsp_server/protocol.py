@@ -50,10 +50,12 @@ class InfillProtocol(LanguageServerProtocol):
         sync_kind = sync.change if isinstance(sync, types.TextDocumentSyncOptions) else sync
         self._workspace = LspWorkspace.like(self._workspace, sync_kind)  # no document is open before initialize
         result.capabilities.experimental = server_experimental_capabilities()
-        offer = self._server.offer  # decided by the server's initialize handler, which ran above
-        if not offer.inline:
+        # Decided by the server's initialize handler, which ran above. A provider the client takes
+        # dynamically is registered after `initialized` instead, so that it can be removed later.
+        offer, dynamic = self._server.offer, self._server.dynamic
+        if not offer.inline or dynamic.inline:
             result.capabilities.inline_completion_provider = None
-        if not offer.popup:
+        if not offer.popup or dynamic.popup:
             result.capabilities.completion_provider = None
         return result
 

@@ -25,6 +25,7 @@ from infill_lsp.inference import InferenceQueue
 from infill_lsp.parent import watch_parent
 from infill_lsp.popup import ItemShape, Offer, offer_for
 from infill_lsp.protocol import InfillProtocol, plain
+from infill_lsp.providers import POPUP_TRIGGER_CHARACTERS, Dynamic, change_offer, dynamic_support, register_offered
 from infill_lsp.settings import resolve_settings
 from infill_lsp.workspace_context import (
     WorkspaceContext,
@@ -59,6 +60,9 @@ class InfillServer(LanguageServer):
         """Inline completion, the popup item or both: decided at ``initialize``."""
         self.item_shape = ItemShape()
         """How the client shows and inserts the popup item: read at ``initialize``."""
+        self.client_has_inline = False
+        self.dynamic = Dynamic()
+        """The providers the client lets the server register while it runs."""
 
     def tell_user_once(self, key: str, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
         """Show ``message`` in the editor the first time ``key`` comes up."""
@@ -118,8 +122,9 @@ def create_server(model: ModelOptions) -> InfillServer:
         await ls.apply_settings(params.initialization_options)
         ls.roots = workspace_roots(params)
         text_capabilities = params.capabilities.text_document
-        ls.offer = offer_for(service.settings.completion.style,
-                             text_capabilities is not None and text_capabilities.inline_completion is not None)
+        ls.client_has_inline = text_capabilities is not None and text_capabilities.inline_completion is not None
+        ls.offer = offer_for(service.settings.completion.style, ls.client_has_inline)
+        ls.dynamic = dynamic_support(params.capabilities)
         ls.item_shape = item_shape_of(params.capabilities)
         ls.editor_can_watch = editor_can_watch(params.capabilities)
         if params.process_id:
@@ -130,6 +135,7 @@ def create_server(model: ModelOptions) -> InfillServer:
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: InfillServer, _params: types.InitializedParams) -> None:
+        await register_offered(ls, ls.offer, ls.dynamic)
         if ls.editor_can_watch and ls.roots:
             ls.editor_watches = await ask_editor_to_watch(ls)
         await ls.restart_context()
@@ -140,7 +146,11 @@ def create_server(model: ModelOptions) -> InfillServer:
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: InfillServer, params: types.DidChangeConfigurationParams) -> None:
         if params.settings:
+            style = ls.service.settings.completion.style
             await ls.apply_settings(params.settings)
+            if ls.service.settings.completion.style != style:
+                wanted = offer_for(ls.service.settings.completion.style, ls.client_has_inline)
+                ls.offer = change_offer(ls, ls.offer, wanted, ls.dynamic)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     async def did_change_watched_files(_ls: InfillServer, params: types.DidChangeWatchedFilesParams) -> None:
@@ -203,7 +213,7 @@ def create_server(model: ModelOptions) -> InfillServer:
         text, _spot = await ls.suggest(params.text_document.uri, params.position)
         return suggestion(text, params.position)
 
-    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."]))
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=POPUP_TRIGGER_CHARACTERS))
     async def popup_completion(ls: InfillServer, params: types.CompletionParams):
         invoked = params.context is None or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
         if not ls.offer.popup or (ls.offer.popup_on_request_only and not invoked):

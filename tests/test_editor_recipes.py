@@ -48,8 +48,18 @@ def accept(editor: Editor, item: dict, text: str, encoding: str) -> str:
     return text[:start] + new_text + text[end:]
 
 
-def session(editor: Editor, default_model) -> tuple[dict, list[dict], str]:
-    """The server's capabilities, its answer at each spot, and the position encoding it chose."""
+def offered(capabilities: dict, seen: list[dict]) -> set[str]:
+    """The providers offered: in the initialize answer, or registered once the client allowed it."""
+    static = {name for name, key in (("popup", "completionProvider"), ("inline", "inlineCompletionProvider"))
+              if capabilities.get(key) is not None}
+    registered = {{"textDocument/completion": "popup", "textDocument/inlineCompletion": "inline"}[entry["method"]]
+                  for message in seen if message.get("method") == "client/registerCapability"
+                  for entry in message["params"]["registrations"]}
+    return static | registered
+
+
+def session(editor: Editor, default_model) -> tuple[set[str], list[dict], str]:
+    """The providers offered, the server's answer at each spot, and the position encoding it chose."""
     client = PipeClient("--model", str(default_model), "--threads", "2")
     try:
         options = {**editor.options, "completion": {**editor.options.get("completion", {}), **SHORT["completion"]}}
@@ -69,15 +79,15 @@ def session(editor: Editor, default_model) -> tuple[dict, list[dict], str]:
             answers.append(client.response(str(number))["result"])
     finally:
         client.close()
-    return capabilities, answers, capabilities.get("positionEncoding", "utf-16")
+    return offered(capabilities, client.seen), answers, capabilities.get("positionEncoding", "utf-16")
 
 
 @pytest.fixture(scope="module")
 def ghost_text_results(default_model) -> list[str]:
     """The document after accepting the ghost text at each spot (lsp-mode's recipe is inline)."""
     editor = next(editor for editor in EDITORS if editor.inline)
-    capabilities, answers, _encoding = session(editor, default_model)
-    assert capabilities.get("inlineCompletionProvider") is not None and capabilities.get("completionProvider") is None
+    providers, answers, _encoding = session(editor, default_model)
+    assert providers == {"inline"}
     results = []
     for (line, index), answer in zip(SPOTS, answers):
         [item] = answer["items"]
@@ -89,8 +99,8 @@ def ghost_text_results(default_model) -> list[str]:
 
 @pytest.mark.parametrize("editor", [editor for editor in EDITORS if not editor.inline], ids=lambda editor: editor.name)
 def test_the_recipe_inserts_what_ghost_text_would(editor, default_model, ghost_text_results):
-    capabilities, answers, encoding = session(editor, default_model)
-    assert capabilities.get("completionProvider") is not None and capabilities.get("inlineCompletionProvider") is None
+    providers, answers, encoding = session(editor, default_model)
+    assert providers == {"popup"}
     formats = editor.capabilities["textDocument"]["completion"]["completionItem"].get("documentationFormat", [])
     for answer, expected in zip(answers, ghost_text_results):
         [item] = answer["items"]

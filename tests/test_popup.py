@@ -7,6 +7,8 @@ client gets at the same spot: one path, two ways of showing it.
 
 from __future__ import annotations
 
+import time
+
 from bench.jsonrpc_pipe import PipeClient
 from infill_lsp.popup import ItemShape, item_shape, offer_for, popup_item, typed_word
 
@@ -102,3 +104,69 @@ def test_an_editor_that_re_indents_gets_later_lines_without_the_cursor_line_inde
     assert helix.new_text == text
     assert item_shape(None, None) == ItemShape(markdown=False, as_is=True)
     assert item_shape(["plaintext"], [1, 2]) == ItemShape(markdown=False, as_is=True)
+
+
+DYNAMIC_CLIENT = {"textDocument": {"inlineCompletion": {"dynamicRegistration": True},
+                                   "completion": {"dynamicRegistration": True, "contextSupport": True}}}
+
+
+def registrations(client: PipeClient) -> list[tuple[str, str]]:
+    """(register or unregister, method) of every provider request the server sent, in order."""
+    return [(message["method"].split("/")[1].removesuffix("Capability"), entry["method"])
+            for message in client.seen if message.get("method", "").startswith("client/")
+            for entry in message["params"].get("registrations", message["params"].get("unregisterations", []))]
+
+
+def read_until_registered(client: PipeClient, method: str) -> None:
+    """Read what the server sends until it has registered ``method`` (at most 10 s)."""
+    for attempt in range(100):
+        if ("register", method) in registrations(client):
+            return
+        time.sleep(0.1)
+        settle(client, f"wait-{attempt}")
+    raise AssertionError(f"{method} was never registered: {registrations(client)}")
+
+
+def settle(client: PipeClient, request_id: str) -> None:
+    """Let the server act on what was sent before: read until an answer to a cheap request."""
+    client.send({"id": request_id, "method": "infill/status", "params": {}})
+    client.response(request_id)
+
+
+def test_a_new_style_swaps_the_providers_in_place_where_the_editor_allows(default_model):
+    # VS Code, coc.nvim, Sublime LSP and lsp-mode allow dynamic registration: the providers are
+    # registered after initialized, and completion.style can change without a restart.
+    client = PipeClient("--model", str(default_model), "--threads", "2")
+    try:
+        capabilities = client.initialize(None, DYNAMIC_CLIENT)["result"]["capabilities"]
+        client.open(URI, FIB)
+        read_until_registered(client, "textDocument/inlineCompletion")
+        at_start = registrations(client)
+        client.send({"method": "workspace/didChangeConfiguration", "params": {"settings": {"completion": {
+            "style": "popup"}}}})
+        answer = ask(client, "popup", "textDocument/completion", 4, 14)
+        read_until_registered(client, "textDocument/completion")
+    finally:
+        client.close()
+    assert capabilities.get("inlineCompletionProvider") is None and capabilities.get("completionProvider") is None
+    assert at_start == [("register", "textDocument/inlineCompletion")]
+    assert registrations(client)[1:] == [("unregister", "textDocument/inlineCompletion"),
+                                         ("register", "textDocument/completion")]
+    assert answer["items"] and answer["items"][0]["textEdit"]["newText"].startswith("fib")
+
+
+def test_an_editor_without_dynamic_registration_keeps_its_providers_and_is_told(default_model):
+    client = PipeClient("--model", str(default_model), "--threads", "2")
+    try:
+        capabilities = client.initialize()["result"]["capabilities"]
+        client.send({"method": "workspace/didChangeConfiguration", "params": {"settings": {"completion": {
+            "style": "popup"}}}})
+        settle(client, "s1")
+        client.open(URI, FIB)
+        answer = ask(client, "popup", "textDocument/completion", 4, 14)
+    finally:
+        client.close()
+    assert capabilities.get("inlineCompletionProvider") is not None and registrations(client) == []
+    told = [message["params"]["message"] for message in client.seen if message.get("method") == "window/showMessage"]
+    assert any("when the language server restarts" in text for text in told), told
+    assert answer["items"] == []  # still inline only: the editor was never offered the popup

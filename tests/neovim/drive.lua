@@ -7,15 +7,7 @@ vim.opt.rtp:prepend(env.INFILL_RTP)
 vim.cmd.runtime("plugin/infill.lua")
 local infill = require("infill")
 local ghost = require("infill.ghost")
-local out = {}
-
-local function finish(failure)
-  out.failure = failure
-  local file = assert(io.open(env.INFILL_OUT, "w"))
-  file:write(vim.json.encode(out))
-  file:close()
-  vim.cmd(failure and "cquit 1" or "qall!")
-end
+local out, finish = dofile(vim.fs.dirname(debug.getinfo(1, "S").source:sub(2)) .. "/results.lua")
 
 local options = { cmd = vim.json.decode(env.INFILL_CMD), builtin = env.INFILL_BUILTIN == "1", debounce_ms = 20,
   filetypes = { "python" }, streaming = env.INFILL_STREAMING == "1" }

@@ -3,15 +3,7 @@
 -- Env: INFILL_MANAGER ("lazy.nvim" or "packer"), INFILL_SPEC (a Lua file: the README's spec),
 -- INFILL_CLONE (the clone), INFILL_FILE, INFILL_OUT (JSON results are written there).
 local env = vim.env
-local out = {}
-
-local function finish(failure)
-  out.failure = failure
-  local file = assert(io.open(env.INFILL_OUT, "w"))
-  file:write(vim.json.encode(out))
-  file:close()
-  vim.cmd(failure and "cquit 1" or "qall!")
-end
+local out, finish = dofile(vim.fs.dirname(debug.getinfo(1, "S").source:sub(2)) .. "/results.lua")
 
 vim.cmd("filetype on")
 local function install()
