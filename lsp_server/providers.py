@@ -53,7 +53,7 @@ async def _ask(call, what: str) -> bool:
     try:
         await asyncio.wait_for(call, 10)
         return True
-    except Exception as exc:  # refused or unanswered: the offer stays as it was
+    except Exception as exc:  # refused or unanswered: the editor shows what it registered before
         logger.warning("the editor did not accept %s (%s)", what, exc)
         return False
 
