@@ -17,9 +17,10 @@ from typing import Any
 
 
 class FuzzClient:
-    def __init__(self, *args: str, cwd: str | None = None) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "infill_lsp", *args], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd)
+    def __init__(self, *args: str, server: list[str] | None = None) -> None:
+        """``server``: the command that starts the server (default: this Python's ``infill_lsp``)."""
+        self.process = subprocess.Popen([*(server or [sys.executable, "-m", "infill_lsp"]), *args],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.responses: dict[Any, dict] = {}
         self.arrived: dict[Any, float] = {}
         """``time.perf_counter()`` when each response was read."""

@@ -17,7 +17,7 @@ gives that baseline). Scenarios:
 - ``tree:DIR``: any folder as it is, a real checkout for example.
 
     python -m bench.idle [--scenario stdlib,vendored,checkout,empty] [--idle-seconds 60]
-                         [--source DIR]   # run the server from another checkout (a before/after)
+                         [--source DIR]   # another checkout's server, from its .venv (a before/after)
                          [--editor-watches]  # the client watches files for the server
 """
 
@@ -65,13 +65,22 @@ def count_files(root: Path) -> int:
     return sum(len(files) for _folder, _dirs, files in os.walk(root))
 
 
+def server_command(source: Path) -> list[str]:
+    """How to start the server of checkout ``source``: this Python for this checkout, else the
+    checkout's own virtualenv (``make install`` there), under the import name it uses."""
+    if source.resolve() == ROOT:
+        return [sys.executable, "-m", "infill_lsp"]
+    module = "infill_lsp" if "infill_lsp" in (source / "pyproject.toml").read_text() else "lsp_server"
+    return [str(source / ".venv" / "bin" / "python"), "-m", module]
+
+
 class Server:
     """The real server on one workspace, asked for ``infill/status`` now and then."""
 
     def __init__(self, workspace: Path, source: Path, log: Path, *, editor_watches: bool = False) -> None:
         self.started = time.monotonic()
         self.client = FuzzClient("--model", default_model_path(), "--threads", "2", "--log-file", str(log),
-                                 cwd=str(source))
+                                 server=server_command(source))
         self.pid = self.client.process.pid
         self._ids = 0
         uri = workspace.resolve().as_uri()
@@ -235,7 +244,7 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=60)
     parser.add_argument("--windows", type=int, default=2)
     parser.add_argument("--settle-seconds", type=float, default=5)
-    parser.add_argument("--source", type=Path, default=ROOT, help="checkout whose server to run")
+    parser.add_argument("--source", type=Path, default=ROOT, help="checkout whose server to run (from its own .venv)")
     parser.add_argument("--editor-watches", action="store_true",
                         help="the client offers to watch files (didChangeWatchedFiles), as VS Code does")
     args = parser.parse_args()

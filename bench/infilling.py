@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.infilling_tasks import BENCHMARKS, EXECUTABLE, EXTENSIONS, Task, first_line, load_tasks, passes
-from bench.jsonrpc_pipe import PipeClient
+from bench.jsonrpc_pipe import PipeClient, end_position
 from bench.sandbox import network_isolation
 from bench.stats import bootstrap
 from infill_lsp.fim.postprocess import RULE_NAMES
@@ -70,13 +70,6 @@ class Row:
                 "seconds": round(self.seconds, 1)}
 
 
-def _position(text: str) -> tuple[int, int]:
-    """The LSP position at the end of ``text`` (UTF-16 columns)."""
-    line = text.count("\n")
-    last = text[text.rfind("\n") + 1:]
-    return line, len(last.encode("utf-16-le")) // 2
-
-
 class InfillServer:
     """The language server, driven one task at a time as an editor would."""
 
@@ -92,9 +85,9 @@ class InfillServer:
         self._next += 1
         uri = f"file:///infilling/task_{self._next}.{EXTENSIONS[task.language]}"
         self.client.open(uri, task.prefix + task.suffix, task.language)
-        line, character = _position(task.prefix)
+        at = end_position(task.prefix)
         started = time.perf_counter()
-        self.client.inline(self._next, uri, line, character)
+        self.client.inline(self._next, uri, at["line"], at["character"])
         answer = self.client.response(self._next)
         elapsed = (time.perf_counter() - started) * 1000
         self.client.send({"method": "textDocument/didClose", "params": {"textDocument": {"uri": uri}}})

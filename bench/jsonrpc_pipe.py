@@ -27,6 +27,16 @@ def provider_registration(message: dict) -> bool:
             and bool(entries) and all(entry.get("method") in PROVIDERS for entry in entries))
 
 
+def utf16_length(text: str) -> int:
+    """``text``'s length in UTF-16 code units, as LSP counts characters by default."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def end_position(text: str) -> dict:
+    """The LSP position (UTF-16 columns) at the end of ``text``."""
+    return {"line": text.count("\n"), "character": utf16_length(text[text.rfind("\n") + 1:])}
+
+
 def frame(message: dict) -> bytes:
     body = json.dumps(message).encode()
     return b"Content-Length: %d\r\n\r\n" % len(body) + body

@@ -24,9 +24,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.fuzz_client import FuzzClient
+from bench.jsonrpc_pipe import end_position
 from bench.stats import percentile
 from infill_lsp.engine.models import default_model_path
-from bench.fuzz_client import FuzzClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = Path(sysconfig.get_paths()["stdlib"]) / "_pydecimal.py"
@@ -74,10 +75,6 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def position(text: str) -> dict:
-    return {"line": text.count("\n"), "character": len(text) - text.rfind("\n") - 1}
-
-
 def type_fast(model: Path, *, requests: int, interval_ms: float, threads: int) -> LoadRun:
     """Type ``requests`` characters of real code into one document and ask for a completion on each."""
     lines = SOURCE.read_text(encoding="utf-8").split("\n")
@@ -93,7 +90,7 @@ def type_fast(model: Path, *, requests: int, interval_ms: float, threads: int) -
         client.send({"method": "textDocument/didOpen", "params": {"textDocument": {
             "uri": URI, "languageId": "python", "version": 0, "text": document}}})
         client.send({"id": "first", "method": "textDocument/inlineCompletion", "params": {
-            "textDocument": {"uri": URI}, "position": position(document), "context": {"triggerKind": 2}}})
+            "textDocument": {"uri": URI}, "position": end_position(document), "context": {"triggerKind": 2}}})
         assert not client.wait_for(["first"], 600), "the first request was not answered"
 
         pending = None
@@ -104,13 +101,13 @@ def type_fast(model: Path, *, requests: int, interval_ms: float, threads: int) -
             if pending is not None and pending not in client.responses:
                 client.send({"method": "$/cancelRequest", "params": {"id": pending}})
                 run.cancel_sent[pending] = time.perf_counter()
-            at = position(document)
+            at = end_position(document)
             document += character
             client.send({"method": "textDocument/didChange", "params": {
                 "textDocument": {"uri": URI, "version": index},
                 "contentChanges": [{"range": {"start": at, "end": at}, "text": character}]}})
             client.send({"id": index, "method": "textDocument/inlineCompletion", "params": {
-                "textDocument": {"uri": URI}, "position": position(document), "context": {"triggerKind": 2}}})
+                "textDocument": {"uri": URI}, "position": end_position(document), "context": {"triggerKind": 2}}})
             run.sent[index] = time.perf_counter()
             pending = index
             if index == WARM_UP:

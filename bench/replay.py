@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.jsonrpc_pipe import PipeClient
+from bench.jsonrpc_pipe import PipeClient, end_position
 from bench.llama_server import LlamaServer
 
 FIRST_REQUEST_TIMEOUT_S = 2400
@@ -222,7 +222,7 @@ class InfillClient(Replayer):
         if self.version == 1:
             change = {"text": before + after}
         else:
-            at = _position(before[: len(before) - len(typed)])
+            at = end_position(before[: len(before) - len(typed)])
             change = {"range": {"start": at, "end": at}, "text": typed}
         self._send({"method": "textDocument/didChange", "params": {
             "textDocument": {"uri": self.uri, "version": self.version}, "contentChanges": [change]}})
@@ -230,7 +230,7 @@ class InfillClient(Replayer):
         self.by_id[self.next_id] = self.by_version[self.version] = record
         self.pending_id = self.next_id
         self._send({"id": self.next_id, "method": "textDocument/inlineCompletion", "params": {
-            "textDocument": {"uri": self.uri}, "position": _position(before), "context": {"triggerKind": 2}}})
+            "textDocument": {"uri": self.uri}, "position": end_position(before), "context": {"triggerKind": 2}}})
 
     def cancel(self) -> None:
         self._send({"method": "$/cancelRequest", "params": {"id": self.pending_id}})
@@ -254,11 +254,6 @@ class InfillClient(Replayer):
         # Speculation and idle warming evaluate tokens too, off the keystrokes' critical path.
         self.background_evaluated = sum(int(m.group(1)) for m in re.finditer(
             r"(?:speculation|warm|grow) uri=.*? evaluated=(\d+)", log))
-
-
-def _position(text: str) -> dict:
-    """The LSP position at the end of ``text`` (the session's lines are ASCII, so code points are UTF-16 units)."""
-    return {"line": text.count("\n"), "character": len(text) - text.rfind("\n") - 1}
 
 
 def declared_context(model: Path) -> tuple[str, int]:

@@ -100,8 +100,8 @@ class InfillServer(LanguageServer):
         text = await service.complete(spot)
         if service.queue.backend is None:
             self.tell_user_once("model", service.queue.error or "Infill: no model is loaded.")
-        elif service.engine_problem():
-            self.tell_user_once(f"engine:{service.engine_problem()}", f"Infill: {service.engine_problem()}")
+        elif problem := service.engine_problem():
+            self.tell_user_once(f"engine:{problem}", f"Infill: {problem}")
         return text, spot
 
     async def restart_context(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.jsonrpc_pipe import PipeClient
+from bench.jsonrpc_pipe import PipeClient, utf16_length
 from tests.editor_capabilities import EDITORS, Editor
 
 URI = "file:///recipes/describe.py"
@@ -18,7 +18,7 @@ SPOTS = [(2, len('    label = "café: " + str(pri')), (4, 8)]  # mid-word after 
 SHORT = {"completion": {"maxTokens": 24}}
 
 UNITS = {"utf-8": lambda text: len(text.encode("utf-8")), "utf-32": len,
-         "utf-16": lambda text: len(text.encode("utf-16-le")) // 2}
+         "utf-16": utf16_length}
 
 
 def offset(text: str, line: int, character: int, encoding: str) -> int:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 
+from bench.jsonrpc_pipe import utf16_length
 from infill_lsp.documents import LspWorkspace, lsp_lines
 
 URI = "file:///w/edited.py"
@@ -39,10 +40,6 @@ def line_starts(text: str) -> list[int]:
 def line_content(text: str, starts: list[int], line: int) -> str:
     end = starts[line + 1] if line + 1 < len(starts) else len(text)
     return text[starts[line]:end].rstrip("\r\n")
-
-
-def utf16_length(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 @st.composite
