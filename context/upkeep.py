@@ -203,9 +203,17 @@ class Upkeep:
         elif batch:
             self.stats.batches += 1
             created: set[Path] = set()
+            new_trees: list[Path] = []
             for path in sorted(batch):
-                created |= self._apply(path)
+                found = self._apply(path)
+                created |= found
+                if found:
+                    new_trees.append(path)
             self._watch(created | folders_to_watch(repository, among=batch))
+            # A file made in a new folder after it was read and before its watch was placed reported
+            # nothing: read the new folders once more, now that their watches report what follows.
+            for tree in new_trees:
+                repository.sync_below(tree)
         with self._lock:
             self.stats.pending = len(self._queued)
 

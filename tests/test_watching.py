@@ -266,3 +266,20 @@ def test_a_new_file_in_a_folder_that_held_none_is_indexed_at_once_while_watches_
         assert repository.upkeep.stats.rescans == 0
     finally:
         repository.stop()
+
+
+@linux_only
+def test_a_file_made_in_a_new_folder_before_its_watch_is_placed_still_reaches_the_index(repository, tmp_path):
+    # A folder moved in is read, then watched: a file written between the two reports no event
+    # (here written at the last moment before the watch is placed, as a busy machine can do).
+    watcher = repository.upkeep.watcher
+    place = watcher.watch
+
+    def late_write_then_watch(folders):
+        if any(folder.name == "moved" for folder in folders):
+            write(tmp_path, {"src/moved/sub/late.py": "def omega():\n    pass\n"})
+        place(folders)
+
+    watcher.watch = late_write_then_watch
+    (tmp_path / "src/pkg").rename(tmp_path / "src/moved")
+    assert wait_until(lambda: "omega" in defined(repository), seconds=10)
