@@ -34,6 +34,11 @@ class FuzzClient:
         self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
         self.process.stdin.flush()
 
+    def send_unframed(self, data: bytes) -> None:
+        """Bytes as they are, headers included (a frame that lies about its length)."""
+        self.process.stdin.write(data)
+        self.process.stdin.flush()
+
     def send(self, message: dict) -> None:
         self.send_bytes(json.dumps({"jsonrpc": "2.0", **message}).encode())
 

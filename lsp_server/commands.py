@@ -177,11 +177,13 @@ def show_prompt(completer: LlamaCompleter, request: CompletionRequest, *, as_jso
         print_json({
             "mode": mode.name, "reason": mode.reason, "tokens": tokens,
             "prefixTokens": prompt.n_prefix_tokens, "suffixTokens": prompt.n_suffix_tokens,
-            "prefixChars": len(prompt.prefix), "suffixChars": len(prompt.suffix),
+            "prefixChars": len(prompt.prefix), "suffixChars": len(prompt.suffix), "healed": prompt.forced,
         })
         return 0
     print(f"mode: {mode.name}\nreason: {mode.reason}")
     print(f"tokens: {len(tokens)} (prefix {prompt.n_prefix_tokens}, suffix {prompt.n_suffix_tokens})")
+    if prompt.forced:
+        print(f"healed: {prompt.forced!r} (taken off the prompt: the model writes it first)")
     for index, token in enumerate(tokens):
         print(f"{index:6d} {token['id']:8d}  {token['piece']!r}")
     return 0

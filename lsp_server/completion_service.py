@@ -98,7 +98,8 @@ class CompletionService:
         elif result.stats is not None and result.reason != "cancelled":
             self.background.stop_growing(spot.uri)  # this prompt was whole: nothing left to grow
         if result.reason not in ("cancelled", "content_modified"):  # else a newer request follows up
-            self._follow_up(spot, spot.prefix + result.text, speculate=bool(result.text))
+            self._follow_up(spot, spot.prefix + result.text, speculate=bool(result.text),
+                            refresh=bool(result.stats and result.stats.extra.get("stale")))
         return result.text
 
     def refused(self, uri: str, version: int | None, line: int, character: int, reason: str) -> None:
@@ -143,22 +144,28 @@ class CompletionService:
         return CompletionRequest(prefix, suffix, self.settings.completion, path=relative, repo=repo, document=path,
                                  context_tokens=self.settings.context.max_tokens)
 
-    def _follow_up(self, spot: Spot, prefix: str, *, speculate: bool = True) -> None:
-        """Once the user pauses, compute the suggestion for the text after an acceptance.
+    def _follow_up(self, spot: Spot, prefix: str, *, speculate: bool = True, refresh: bool = False) -> None:
+        """Once the user pauses: make the cached prompt exact where typing shifted it into place
+        (``refresh``), then compute the suggestion for the text after an acceptance.
 
-        Not while the document's full prompt grows: that suggestion would come from a shortened
+        Not the suggestion while the document's full prompt grows: it would come from a shortened
         prompt, be dropped once the context is in, and take the gaps the growth needs."""
         state = self.documents.state(spot.uri)
-        if not (speculate and self.settings.completion.speculate
-                and state.type_through.lookup(prefix, spot.suffix) is None):
+        speculate = (speculate and self.settings.completion.speculate
+                     and state.type_through.lookup(prefix, spot.suffix) is None)
+        if not (speculate or refresh):
             return
 
         async def follow_up() -> None:
-            if self.background.growing(spot.uri):
+            backend = self.queue.backend
+            if refresh:
+                stats = await self.background.run(backend.refresh)
+                if stats is not None:
+                    logger.info("refresh uri=%s %s", spot.uri, stats.summary())
+            if not speculate or self.background.growing(spot.uri):
                 return
             request = dataclasses.replace(self._request(spot.path, prefix, spot.suffix), after_accept=True,
                                           label="speculation")
-            backend = self.queue.backend
             result = await self.background.run(lambda cancel: backend.complete(request, cancel, lambda _shaped: None))
             if result is None:
                 return

@@ -7,6 +7,11 @@ server would answer nothing more, forever, and the editor would wait with it. He
 recognised wherever it appears in a line, the bytes before it are logged as lost (once per
 break), and what follows is answered. When no header turns up within ``MOST_LOST_BYTES``, the
 stream is not LSP at all: the server says so on stderr and exits, so that the editor restarts it.
+
+A header's word is never trusted with memory: a length over ``MOST_FRAME_BYTES`` is refused (the
+bytes after it are lost until the next header), and a body is read in ``BODY_CHUNK`` pieces, so
+memory grows only with bytes that really arrive. A body that is not JSON but holds the next
+frame's header (its length was longer than what followed) gives that frame back to the reader.
 """
 
 from __future__ import annotations
@@ -27,6 +32,16 @@ logger = logging.getLogger(__name__)
 HEADER = re.compile(rb"Content-Length:[ \t]*(\d+)[ \t]*\r?\n$")
 MOST_LOST_BYTES = 1 << 20
 """Bytes without a header after which the stream is given up (a frame is rarely larger)."""
+
+
+MOST_FRAME_BYTES = 64 << 20
+"""Largest body accepted. LSP messages are rarely above a few MiB (a whole large file in didOpen);
+a header above this is a framing bug or hostile, and allocating for it could take the server down."""
+BODY_CHUNK = 1 << 20
+"""Bytes read at a time while a body arrives."""
+_NEXT_HEADER = re.compile(rb"Content-Length:[ \t]*\d+[ \t]*\r?\n")
+_HEADER_NAME = b"Content-Length:"
+_HEADER_TAIL = re.compile(rb"Content-Length:[ \t]*\d*[ \t]*\r?\Z")
 
 
 class LostStream(RuntimeError):
@@ -52,9 +67,10 @@ def serve_stdio(server: JsonRPCServer, stdin: BinaryIO, stdout: BinaryIO) -> int
 
 async def read_frames(reader: StdinAsyncReader, protocol: JsonRPCProtocol) -> None:
     """Hand each frame's message to ``protocol`` until stdin ends."""
+    frames = _Held(reader)
     length, lost = 0, 0
     while True:
-        line = await reader.readline()
+        line = await frames.readline()
         if not line:
             return
         header = HEADER.search(line)
@@ -62,21 +78,111 @@ async def read_frames(reader: StdinAsyncReader, protocol: JsonRPCProtocol) -> No
             if header.start() or lost:
                 lost += header.start()
                 logger.warning("lost %d bytes of a broken frame; reading on at the next header", lost)
+            if length:
+                logger.warning("a frame has two Content-Length headers; the last one (%s) counts",
+                               header.group(1).decode())
             length, lost = int(header.group(1)), 0
             continue
         if line.strip() == b"" and length:
-            body = await reader.readexactly(length)
+            if length > MOST_FRAME_BYTES:
+                logger.warning("refused a frame of %d bytes (more than %d); reading on at the next header",
+                               length, MOST_FRAME_BYTES)
+                length, skipped = 0, await frames.skip_to_header()
+                logger.warning("skipped %d bytes of the refused frame", skipped)
+                continue
+            body, cut = await frames.read_body(length)
             length = 0
-            if not body:
+            if not body and not cut:
                 return
-            _handle(protocol, body)
+            _handle(protocol, body, cut)
         elif not length and line.strip() and not line.startswith(b"Content-Type:"):
+            if line.lower().startswith(b"content-length"):
+                logger.warning("a Content-Length header that is no length: %r", line[:80])
             lost += len(line)
             if lost > MOST_LOST_BYTES:
                 raise LostStream(f"no LSP header in the last {lost} bytes of stdin")
 
 
-def _handle(protocol: JsonRPCProtocol, body: bytes) -> None:
+class _Held:
+    """Stdin read in bounded pieces, with bytes given back: what a body whose length ran on
+    swallowed of the frames after it."""
+
+    def __init__(self, reader: StdinAsyncReader) -> None:
+        self._reader = reader
+        self._held = b""
+
+    async def readline(self) -> bytes:
+        while b"\n" not in self._held and len(self._held) <= MOST_LOST_BYTES:
+            chunk = await self._some()
+            if not chunk:
+                break
+            self._held += chunk
+        end = self._held.find(b"\n") + 1 or len(self._held)
+        line, self._held = self._held[:end], self._held[end:]
+        return line
+
+    async def read_body(self, length: int) -> tuple[bytes, bool]:
+        """The ``length`` bytes of a body as they arrive, or fewer: up to the end of stdin, or up
+        to a header inside them (then True: the rest stays to be read as the next frame)."""
+        body = b""
+        while True:
+            body, self._held = body + self._held[:length - len(body)], self._held[length - len(body):]
+            following = _NEXT_HEADER.search(body)
+            if following is not None:
+                self._held = body[following.start():] + self._held
+                return body[:following.start()], True
+            if len(body) >= length:
+                start = _header_start_at_end(body)
+                if start is not None:  # ran into the first bytes of the next header
+                    self._held = body[start:] + self._held
+                    return body[:start], True
+                return body, False
+            self._held = await self._some()
+            if not self._held:
+                return body, False
+
+    async def skip_to_header(self) -> int:
+        """Drop bytes until a header line starts (kept to be read); returns how many were dropped."""
+        dropped = 0
+        while True:
+            following = _NEXT_HEADER.search(self._held)
+            if following is not None:
+                dropped += following.start()
+                self._held = self._held[following.start():]
+                return dropped
+            keep = min(len(self._held), 64)  # a header split across two reads
+            dropped += len(self._held) - keep
+            self._held = self._held[len(self._held) - keep:]
+            chunk = await self._some()
+            if not chunk:
+                return dropped + len(self._held)
+            self._held += chunk
+
+    async def _some(self) -> bytes:
+        """What stdin has now, at most ``BODY_CHUNK`` bytes; waits for at least one ('' at its end)."""
+        stdin = self._reader.stdin
+        read = getattr(stdin, "read1", stdin.read)
+        return await self._reader.loop.run_in_executor(self._reader.executor, read, BODY_CHUNK)
+
+
+def _header_start_at_end(body: bytes) -> int | None:
+    """Where the start of a header begins at the end of a body that is no message (a message
+    ends with its closing brace), else None."""
+    if body.rstrip().endswith(b"}"):
+        return None
+    named = body.rfind(_HEADER_NAME)
+    if named >= 0 and _HEADER_TAIL.match(body, named):
+        return named
+    for start in range(max(0, len(body) - len(_HEADER_NAME)), len(body)):
+        if _HEADER_NAME.startswith(body[start:]):
+            return start
+    return None
+
+
+def _handle(protocol: JsonRPCProtocol, body: bytes, cut: bool) -> None:
+    """``cut``: the body ended at the next frame's header, before its length."""
+    if cut:
+        logger.warning("a frame's length runs into the next frame, %d bytes on; that frame is read on", len(body))
     try:
         message = json.loads(body, object_hook=protocol.structure_message)
     except json.JSONDecodeError as error:

@@ -51,6 +51,10 @@ class CompletionSettings:
         "that would take longer (cold cache, new context) is shortened to the repository context already "
         "cached and a smaller window, and the full prompt is evaluated in the background once the user "
         "pauses; 0 always evaluates the full prompt.", minimum=0, maximum=600_000)
+    token_healing: bool = _setting(
+        True, "When the cursor is inside a word, take its last token(s) off the prompt and make the model "
+        "spell them first, so that it sees the word as the tokenizer spells it whole ('rectangle_peri' "
+        "continues as 'perimeter', not as a new token after 'peri'). Whitespace at the cursor is always healed.")
     speculate: bool = _setting(
         True, "After a suggestion is shown, compute the one that would follow it in the background, so "
         "accepting shows the next suggestion at once.")

@@ -38,7 +38,8 @@ uris = st.sampled_from(URIS)
 def message(draw) -> tuple[str, object]:
     """``("request", dict)``, ``("notify", dict)`` or ``("raw", bytes)``."""
     kind = draw(st.sampled_from(["open", "change", "full_change", "close", "complete", "complete", "cancel",
-                                 "explain", "unknown", "wrong_types", "no_params", "bad_notification", "raw"]))
+                                 "explain", "unknown", "wrong_types", "no_params", "bad_notification", "raw",
+                                 "lying_header"]))
     uri, version = draw(uris), draw(st.integers(0, 1000))
     if kind == "open":
         return "notify", {"method": "textDocument/didOpen", "params": {"textDocument": {
@@ -77,6 +78,16 @@ def message(draw) -> tuple[str, object]:
                                                           "workspace/didChangeWatchedFiles"])),
                           "params": draw(json_values | st.fixed_dictionaries({
                               "textDocument": st.fixed_dictionaries({"uri": uris}), "position": positions}))}
+    if kind == "lying_header":
+        # Lengths a broken or hostile client writes: over the cap, negative, not numbers, two of
+        # them, longer than what follows (the next frame's header then ends the body).
+        length = draw(st.sampled_from([b"999999999999", b"2000000000", b"-5", b"lots", b"", b"4000", b"70000000"])
+                      | st.integers(0, 10**13).map(lambda n: str(n).encode()))
+        body = draw(st.sampled_from([b"{}", b"", b"[1, 2", b'{"id": 1}']))
+        extra = draw(st.sampled_from([b"", b"Content-Length: 9\r\n"]))
+        if length.isdigit() and int(length) < len(body):
+            length = b"%d" % (len(body) + 1)  # shorter bodies lose the next header: tests/test_framing.py
+        return "unframed", b"Content-Length: " + length + b"\r\n" + extra + b"\r\n" + body
     body = json.dumps({"jsonrpc": "2.0", "id": "raw", "method": "infill/status", "params": {}}).encode()
     return "raw", draw(st.sampled_from([body[: len(body) // 2], b"\xff\xfe{not json", b"[]", b"null", b"{}"])
                        | st.binary(max_size=40))
@@ -114,6 +125,8 @@ def test_ten_thousand_generated_messages_get_answers_and_the_server_keeps_servin
         for kind, payload in messages:
             if kind == "raw":
                 server.send_bytes(payload)
+            elif kind == "unframed":
+                server.send_unframed(payload)
             elif kind == "request":
                 request_id = next(counter)
                 ids.append(request_id)

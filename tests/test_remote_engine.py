@@ -85,8 +85,25 @@ def test_whitespace_taken_off_by_token_healing_constrains_the_servers_first_toke
     assert outputs[0].startswith("\t") and outputs[0] == outputs[1]
 
 
+def test_a_partial_word_is_healed_on_the_server_too(smollm_server, default_model):
+    """The server's first tokens must spell what healing took off (a grammar), and then finish
+    the name, as in process."""
+    settings = CompletionSettings(max_tokens=12, prompt_budget_ms=0, multiline="never")
+    prefix = ("def rectangle_perimeter_in_metres(width, height):\n    return 2 * (width + height)\n\n\n"
+              "print(rectangle_peri")
+    request = CompletionRequest(prefix, ")\n", settings, path="shapes.py")
+    there = remote_completer(smollm_server.url, default_model)
+    prompt, _mode = there.prompt(request)
+    assert prompt.forced and "rectangle_peri".endswith(prompt.forced)
+    assert there.complete(request, threading.Event(), lambda _s: None).text.startswith("meter_in_metres")
+
+
 def test_fim_model_on_llama_server_gets_the_same_fim_prompt_and_suggestion(starcoder_model, tmp_path):
-    settings = CompletionSettings(max_tokens=16, prompt_budget_ms=0, time_budget_ms=60_000, multiline="always", fim="on")
+    # Healing off: after "(" the server's grammar lets any "(…" token win, while in process the
+    # prompt's own "(" is preferred (HEALING_ORIGINAL_BIAS), and this model's random weights
+    # part there; the bundled model's test above agrees with healing on.
+    settings = CompletionSettings(max_tokens=16, prompt_budget_ms=0, time_budget_ms=60_000, multiline="always", fim="on",
+                                  token_healing=False)
     with LlamaServer(starcoder_model, args=SERVER_ARGS, log=tmp_path / "server.log") as server:
         far = remote_completer(server.url, starcoder_model)
         assert far.mode(settings).name == "fim-psm"

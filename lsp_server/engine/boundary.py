@@ -17,6 +17,7 @@ from typing import Protocol
 from infill_lsp.engine.generation import GenerationParams, GenerationStats
 from infill_lsp.fim.blocks import TextEncoder
 from infill_lsp.fim.formats import CompletionMode
+from infill_lsp.fim.healing import PieceTable
 
 
 class Engine(Protocol):
@@ -40,6 +41,10 @@ class Engine(Protocol):
 
     def bos_for_prefix_only(self) -> int | None:
         """BOS to start a prefix-only prompt with, if the vocabulary wants one."""
+        ...
+
+    def pieces(self) -> PieceTable:
+        """Every token's bytes (what token healing backs off and constrains)."""
         ...
 
     def prefill_tokens_per_s(self) -> float:
@@ -69,6 +74,10 @@ class Engine(Protocol):
     def evaluate_prompt(self, tokens: list[int], cancel: threading.Event, stats: GenerationStats,
                         chunk_size: int = ..., *, background: bool = False, may_evict: bool = True) -> None:
         """Bring the cache to ``tokens`` without generating (raises ``Cancelled`` when stopped)."""
+        ...
+
+    def refresh(self, cancel: threading.Event) -> GenerationStats:
+        """Evaluate exactly what the cache shifted into place for the user's last request (background)."""
         ...
 
     def generate(self, tokens: list[int], params: GenerationParams, cancel: threading.Event,

@@ -29,6 +29,14 @@ GROWTH_CHUNK = 8
 model on 2 cores, so that a chunk ends in the gap between two keystrokes (a keystroke aborts
 the chunk in progress, and only that chunk is lost)."""
 
+HEALING_ORIGINAL_BIAS = 7.0
+"""Nats added to the prompt's own spelling of the text token healing took off, while the first
+tokens follow it. At a cut between two tokens of the finished word (``get`` of ``get_style``)
+that spelling is right and tells the model where the token ends, and a longer token the model
+prefers (``getattr``) would be wrong; inside a token (``per`` + ``i``) the spelling is one the
+model finds all but impossible, and a longer token (``imeter``) wins anyway. 7 kept the
+boundary cuts as good as unhealed ones (docs/benchmarks.md, "Names typed one character at a time")."""
+
 
 class CompletionBackend(Protocol):
     """What the server and CLI need from a model. Methods run on the inference thread."""
@@ -46,6 +54,10 @@ class CompletionBackend(Protocol):
     def warm(self, request: CompletionRequest, cancel: threading.Event, *, beside: bool = True) -> GenerationStats:
         """Evaluate the full prompt of ``request`` into the cache without generating (background).
         ``beside``: never evict the prompt of the user's last request to find room."""
+        ...
+
+    def refresh(self, cancel: threading.Event) -> GenerationStats:
+        """Make the last request's cached prompt exact where typing shifted it into place (background)."""
         ...
 
 
@@ -89,6 +101,10 @@ class LlamaCompleter:
             stats.stop_reason = "engine_unavailable"
         return stats
 
+    def refresh(self, cancel: threading.Event) -> GenerationStats:
+        """See ``Engine.refresh``."""
+        return self.engine.refresh(cancel)
+
     def complete(
         self, request: CompletionRequest, cancel: threading.Event, on_update: Callable[[Shaped], None]
     ) -> CompletionResult:
@@ -110,11 +126,11 @@ class LlamaCompleter:
         line = cursor_line(request.cursor, settings.multiline, after_accept=request.after_accept,
                            rules_off=settings.rules_off)
         raw = [""]
-        forced = request.cursor.trailing_whitespace
+        forced = prompt.forced
 
         def on_text(text: str) -> bool:
             if forced.startswith(text):
-                return True  # still inside the whitespace that healing took off the prompt
+                return True  # still inside the text that token healing took off the prompt
             raw[0] = text = text[len(forced):]  # the engine makes every output begin with ``forced``
             shaped = shape(text, line)
             on_update(shaped)
@@ -126,6 +142,8 @@ class LlamaCompleter:
             stop_tokens=mode.fim.stop_tokens if mode.fim else frozenset(),
             deadline=time.monotonic() + settings.time_budget_ms / 1000,
             forced_prefix=forced,
+            forced_tokens=prompt.forced_tokens,
+            original_bias=HEALING_ORIGINAL_BIAS,
         )
         if not request.after_accept:
             self._foreground_prompt = len(prompt.tokens)

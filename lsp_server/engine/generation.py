@@ -16,7 +16,11 @@ class GenerationParams:
     deadline: float | None = None
     """``time.monotonic()`` after which generation stops at the next newline."""
     forced_prefix: str = ""
-    """Text the output must begin with (whitespace taken off the prompt by token healing)."""
+    """Text the output must begin with (what token healing took off the prompt)."""
+    forced_tokens: tuple[int, ...] = ()
+    """The tokens that spelled ``forced_prefix`` in the prompt."""
+    original_bias: float = 0.0
+    """Added to the logit of the next of ``forced_tokens`` while the choices follow them."""
 
 
 @dataclass

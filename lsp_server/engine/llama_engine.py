@@ -23,12 +23,15 @@ from infill_lsp.engine.native_backend import default_gpu_layers, flash_attention
 from infill_lsp.engine.sampling import Sampler
 from infill_lsp.engine.sequences import SEQUENCES, Sequence
 from infill_lsp.engine.vocabulary import Vocabulary, VocabularyFacts
+from infill_lsp.fim.formats import CompletionMode
 
 logger = logging.getLogger(__name__)
 
 PROMPT_CHUNK = 128
 """Tokens per decode call during prompt evaluation: cancellation is checked between chunks."""
 
+REFRESH_CHUNK = 16
+"""Tokens per decode call of a background refresh: a keystroke aborts the chunk in progress."""
 _SPEED_SAMPLE = PROMPT_CHUNK
 """Only whole prompt chunks update the measured prefill speed: a short batch pays the fixed cost
 of a decode call over few tokens, and learning from them made a cold file's first prompts
@@ -57,6 +60,7 @@ class LlamaEngine(VocabularyFacts):
         if n_gpu_layers is None:
             n_gpu_layers = default_gpu_layers()
         self.model = NativeModel(model_path, n_gpu_layers=n_gpu_layers)
+        self.vocabulary = Vocabulary(self.model)
         if n_ctx <= 0:
             n_ctx = int(min(self.model.n_ctx_train or 4096, 8192) * rope_scale)
         self.n_threads = n_threads or max(1, min(8, os.cpu_count() or 1))
@@ -65,16 +69,16 @@ class LlamaEngine(VocabularyFacts):
                                                              rope_freq_scale=1.0 / rope_scale,
                                                              flash_attention=self.flash_attention,
                                                              n_sequences=SEQUENCES,
-                                                             **_kv_layout(self.model, n_ctx, split_sequences))
+                                                             **_kv_layout(self.model, n_ctx, split_sequences,
+                                                                          self.vocabulary.mode()))
         self.location = "in-process"
         self.problem: str | None = None
-        self.vocabulary = Vocabulary(self.model)
         self.encoder = self.vocabulary.encoder
         self.model_name = self.vocabulary.model_name
         self.architecture = self.vocabulary.architecture
         self.kv = KvCache(self.context)
         self._prefill_tokens_per_s: float | None = None
-        self._consistent: dict[str, object] = {}
+        self._consistent: dict[bytes, object] = {}
 
     @property
     def n_ctx(self) -> int:
@@ -89,9 +93,9 @@ class LlamaEngine(VocabularyFacts):
                 f"prefill {self.prefill_tokens_per_s():.0f} tokens/s")
 
     def ready(self) -> None:
-        """The one-time work the first keystroke would otherwise pay: token texts for healing,
+        """The one-time work the first keystroke would otherwise pay: token pieces for healing,
         the prefill speed for the first prompt's time budget."""
-        self.token_texts()
+        self.pieces()
         self.prefill_tokens_per_s()
 
     def reusable(self, tokens: list[int]) -> int:
@@ -138,7 +142,8 @@ class LlamaEngine(VocabularyFacts):
             raise Cancelled(stats)
         sequence = self.kv.place(tokens, stats, background=background, may_evict=may_evict)
         keep = len(sequence.tokens)
-        stats.prompt_tokens, stats.cached_tokens = len(tokens), keep
+        # (an insert decoded the typed tokens already: they count as evaluated, not cached)
+        stats.prompt_tokens, stats.cached_tokens = len(tokens), keep - stats.evaluated_tokens
         started = time.perf_counter()
         start = keep
         while start < len(tokens):
@@ -184,7 +189,8 @@ class LlamaEngine(VocabularyFacts):
         sampler = Sampler(self.context, temperature=params.temperature)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         text = ""
-        pending = params.forced_prefix
+        pending = params.forced_prefix.encode("utf-8")
+        original = list(params.forced_tokens)  # the prompt's own spelling, while the choices follow it
         try:
             stats.stop_reason = "max_tokens"
             for _ in range(params.max_tokens):
@@ -192,9 +198,10 @@ class LlamaEngine(VocabularyFacts):
                     stats.stop_reason = "cancelled"
                     break
                 if pending:
-                    token = self._best_consistent(pending)
-                    piece = self.token_texts()[token]
-                    pending = pending[len(piece):] if pending.startswith(piece) else ""
+                    token = self._best_consistent(pending, original[0] if original else None, params.original_bias)
+                    piece = self.pieces().pieces[token]
+                    pending = pending[len(piece):] if pending.startswith(piece) else b""
+                    original = original[1:] if original and original[0] == token else []
                 else:
                     token = sampler.sample()
                 if not stats.generated_tokens:
@@ -219,21 +226,39 @@ class LlamaEngine(VocabularyFacts):
         stats.total_ms = (time.perf_counter() - started) * 1000
         return stats
 
-    def _best_consistent(self, pending: str) -> int:
-        """The likeliest token that agrees with ``pending`` (is a prefix of it or starts with it)."""
+    def _best_consistent(self, pending: bytes, preferred: int | None = None, bias: float = 0.0) -> int:
+        """The likeliest token that agrees with ``pending`` (is a prefix of it or starts with it),
+        with ``bias`` added to the logit of ``preferred``."""
         import numpy as np
 
         allowed = self._consistent.get(pending)
         if allowed is None:
-            allowed = np.array([token for token, text in enumerate(self.token_texts())
-                                if text and (pending.startswith(text) or text.startswith(pending))], dtype=np.int64)
+            allowed = np.array(self.pieces().consistent(pending), dtype=np.int64)
             if len(self._consistent) > 64:
                 self._consistent.clear()
             self._consistent[pending] = allowed
         if not len(allowed):
             raise ValueError(f"no token of the vocabulary starts with {pending!r}")
         logits = self.context.last_logits()
-        return int(allowed[int(logits[allowed].argmax())])
+        scores = logits[allowed]
+        if preferred is not None and bias:
+            scores = scores + np.where(allowed == preferred, bias, 0.0)
+        return int(allowed[int(scores.argmax())])
+
+    def refresh(self, cancel: threading.Event) -> GenerationStats:
+        """Evaluate exactly the part of the user's last prompt that typing shifted into place (see
+        ``KvCache.refresh``), in the background: the next keystroke then starts from exact values."""
+        stats = GenerationStats()
+        started = time.perf_counter()
+        try:
+            stats.evaluated_tokens = self.kv.refresh(REFRESH_CHUNK, cancel.is_set)
+            stats.stop_reason = "refreshed" if stats.evaluated_tokens else "exact"
+        except DecodeAborted:
+            stats.stop_reason = "cancelled"
+        except NoRoom:
+            stats.stop_reason = "no_room"
+        stats.prompt_ms = (time.perf_counter() - started) * 1000
+        return stats
 
     def reset_cache(self) -> None:
         """Empty the KV cache and the prompts saved from it (measurements that must start cold)."""
@@ -254,8 +279,13 @@ class LlamaEngine(VocabularyFacts):
         self.model.close()
 
 
-def _kv_layout(model: NativeModel, n_ctx: int, split: bool | None) -> dict:
-    """The KV layout's context arguments: split streams, or a shared pool with spare cells."""
+def _kv_layout(model: NativeModel, n_ctx: int, split: bool | None, mode: CompletionMode) -> dict:
+    """The KV layout's context arguments: split streams, or a shared pool with spare cells.
+
+    A model prompted in PSM by default takes the shared pool: only there can the tokens typed
+    at the end of the prefix be decoded before the cached suffix (``NativeContext.decode_inserted``),
+    which saves evaluating the whole suffix again at every keystroke."""
+    psm = mode.fim is not None and mode.fim.order == "psm"
     if split is None:
-        split = model.n_gpu_layers == 0 and model.kv_bytes_per_token() * n_ctx <= SPLIT_KV_BYTES
+        split = model.n_gpu_layers == 0 and model.kv_bytes_per_token() * n_ctx <= SPLIT_KV_BYTES and not psm
     return {"split": True} if split else {"spare_cells": min(SPARE_CELLS, n_ctx // 4)}

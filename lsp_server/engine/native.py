@@ -172,7 +172,9 @@ class NativeContext:
         params = llama_cpp.llama_context_default_params()
         # llama.cpp pads each stream to 256 cells; padded here, the total divides evenly.
         params.n_ctx = -(-n_ctx // 256) * 256 * n_sequences if split else n_ctx + spare_cells
-        params.n_seq_max = n_sequences
+        # The unified layout has one more sequence id, never a prompt's own: the scratch id that
+        # text inserted before cached positions is decoded under (see ``decode_inserted``).
+        params.n_seq_max = n_sequences if split else n_sequences + 1
         params.kv_unified = not split
         params.flash_attn_type = FLASH_ATTENTION_TYPES[flash_attention]
         if rope_freq_scale != 1.0:
@@ -195,6 +197,8 @@ class NativeContext:
         self.n_ctx = llama_cpp.llama_n_ctx_seq(ctx) if split else llama_cpp.llama_n_ctx(ctx) - spare_cells
         self.n_cells = llama_cpp.llama_n_ctx(ctx)
         self.n_sequences = n_sequences
+        self.inserts = not split
+        """Whether tokens can be decoded before a sequence's last cached position (see ``decode_inserted``)."""
         self.n_batch = n_batch
         self._ctx = ctx
         self._memory = llama_cpp.llama_get_memory(ctx)
@@ -232,6 +236,42 @@ class NativeContext:
         """
         llama_cpp.llama_memory_seq_rm(self._memory, sequence, target, source)
         llama_cpp.llama_memory_seq_add(self._memory, sequence, source, source + length, target - source)
+
+    def shift(self, sequence: int, start: int, end: int, delta: int) -> None:
+        """Move cached positions ``[start, end)`` by ``delta`` (either way; the target must be free)."""
+        llama_cpp.llama_memory_seq_add(self._memory, sequence, start, end, delta)
+
+    def remove(self, sequence: int, start: int, end: int) -> None:
+        """Drop cached positions ``[start, end)``."""
+        llama_cpp.llama_memory_seq_rm(self._memory, sequence, start, end)
+
+    def decode_beside(self, sequence: int, tokens: list[int], at: int, *, replace: bool = False,
+                      chunk: int | None = None, abort: Callable[[], bool] | None = None) -> None:
+        """Decode ``tokens`` at positions ``at…`` for ``sequence``, beside what it holds there.
+
+        llama.cpp decodes a sequence only after its last position, so the tokens are decoded
+        under the scratch id, which first takes the sequence's cells before ``at`` (in the
+        unified layout a cell may belong to several sequences: no copy, only a tag). They see
+        what comes before them and nothing after: the causal mask compares positions. Once all
+        are decoded, their cells join the sequence: before the positions it holds from ``at`` on
+        (typing before a cached suffix), or in their place (``replace``: an exact evaluation of
+        them). Stopped by ``abort`` (:class:`DecodeAborted`) or a failure, the sequence is as it was.
+        """
+        if not self.inserts:
+            raise RuntimeError("decoding beside a sequence needs the unified KV layout")
+        scratch, step = self.n_sequences, chunk or self.n_batch
+        llama_cpp.llama_memory_seq_rm(self._memory, scratch, -1, -1)
+        llama_cpp.llama_memory_seq_cp(self._memory, sequence, scratch, 0, at)
+        try:
+            for start in range(0, len(tokens), step):
+                if abort is not None and abort():
+                    raise DecodeAborted("decode aborted")
+                self.decode(scratch, tokens[start:start + step], abort)
+            if replace:
+                llama_cpp.llama_memory_seq_rm(self._memory, sequence, at, -1)
+            llama_cpp.llama_memory_seq_cp(self._memory, scratch, sequence, at, at + len(tokens))
+        finally:
+            llama_cpp.llama_memory_seq_rm(self._memory, scratch, -1, -1)
 
     def clear(self) -> None:
         """Forget the whole KV cache."""

@@ -21,6 +21,7 @@ from infill_lsp.engine.boundary import Engine
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.fim.blocks import PromptMemo
 from infill_lsp.fim.formats import CompletionMode
+from infill_lsp.fim.healing import heal
 from infill_lsp.fim.prompt import Prompt, Window, assemble, fit_window, render_context_frame, render_snippet
 from infill_lsp.settings import CompletionSettings
 
@@ -185,7 +186,7 @@ class PromptPlanner:
                                 prefix_slack=budget // _WINDOW_SLACK)
             size = len(window.prefix_tokens) + len(window.suffix_tokens)
             if len(window.prefix) == len(text) and size >= budget - budget // _WINDOW_SLACK:
-                return window  # else the start moves on, or back when the cursor moved up the file
+                return self._healed(request, window)  # else the start moves on, or back up the file
         window = self._window(request, mode, budget)
         if len(self._window_starts) >= _REMEMBERED_STARTS and request.path not in self._window_starts:
             self._window_starts.pop(next(iter(self._window_starts)))
@@ -196,8 +197,21 @@ class PromptPlanner:
     def _window(self, request: CompletionRequest, mode: CompletionMode, budget: int, *,
                 whole_blocks: bool = False) -> Window:
         cursor = request.cursor
-        return fit_window(cursor.healed_prefix, cursor.suffix, mode, self.engine.encoder, budget=budget,
-                          memo=self._memo, whole_blocks=whole_blocks)
+        window = fit_window(cursor.healed_prefix, cursor.suffix, mode, self.engine.encoder, budget=budget,
+                            memo=self._memo, whole_blocks=whole_blocks)
+        return self._healed(request, window)
+
+    def _healed(self, request: CompletionRequest, window: Window) -> Window:
+        """The window with token healing applied: the whitespace at the cursor (already off the
+        text) or the partial token the cursor cuts through goes to the model to write first."""
+        trailing = request.cursor.trailing_whitespace
+        if trailing or not request.settings.token_healing:
+            return dataclasses.replace(window, forced=trailing)
+        healing = heal(window.prefix_tokens, window.prefix, self.engine.pieces())
+        if not healing.forced:
+            return window
+        return dataclasses.replace(window, prefix_tokens=window.prefix_tokens[:healing.kept], forced=healing.forced,
+                                   forced_tokens=tuple(window.prefix_tokens[healing.kept:]))
 
     def _context_parts(self, request: CompletionRequest, mode: CompletionMode, window: Window,
                        budget: int) -> tuple[list[list[int]], set[int]]:

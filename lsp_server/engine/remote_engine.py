@@ -139,6 +139,11 @@ class RemoteEngine(VocabularyFacts):
             stats.cached_tokens = stats.cached_tokens or piece.cached_tokens
             stats.prompt_ms = (time.perf_counter() - started) * 1000
 
+    def refresh(self, cancel: threading.Event) -> GenerationStats:
+        """Nothing to do: the server evaluates every prompt exactly (its cache reuse only moves
+        cached text back, never after tokens inserted before it; docs/deploy.md)."""
+        return GenerationStats(stop_reason="exact")
+
     def generate(self, tokens: list[int], params: GenerationParams, cancel: threading.Event,
                  on_text: Callable[[str], bool]) -> GenerationStats:
         """Stream a generation; stop it (closing the request) when ``on_text`` has enough."""
@@ -146,7 +151,11 @@ class RemoteEngine(VocabularyFacts):
         started = time.perf_counter()
         api = self._connected()
         forced = params.forced_prefix
-        prompt = tokens + self.encoder.encode_infilling(forced) if forced and api.sends_forced_prefix_in_prompt else tokens
+        # A server that cannot constrain the first tokens gets the healed text back at the end of
+        # the prompt, spelled as the prompt spelled it (the unhealed prompt, for a partial word).
+        prompt = tokens
+        if forced and api.sends_forced_prefix_in_prompt:
+            prompt = tokens + (list(params.forced_tokens) or self.encoder.encode_infilling(forced))
         holder = self._mirror.choose(prompt)
         remote = RemoteParams(
             max_tokens=params.max_tokens, temperature=params.temperature,

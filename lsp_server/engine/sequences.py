@@ -30,6 +30,11 @@ class Sequence:
     prompt_length: int = 0
     """Of the tokens, those of the last prompt (the rest were generated after it)."""
     last_used: int = 0
+    stale_from: int | None = None
+    """Where cached positions begin that were shifted into place after text before them changed
+    (see ``kv_cache.KvCache.insert``): close to, not exactly, what evaluating them would give."""
+    stale: int = 0
+    """How many tokens before those positions changed since they were last evaluated."""
 
     def prompt(self) -> int:
         """How many cached tokens belong to the last prompt."""
@@ -38,6 +43,11 @@ class Sequence:
     def forget(self) -> None:
         self.tokens.clear()
         self.prompt_length = 0
+        self.exact()
+
+    def exact(self) -> None:
+        """Every cached position is what evaluating the tokens before it gives."""
+        self.stale_from, self.stale = None, 0
 
 
 def continues(sequence: Sequence, reused: int) -> bool:

@@ -4,11 +4,12 @@
   token healing and block order arrive unchanged; ``cache_prompt`` reuses the slot's longest
   common prefix; ``id_slot`` pins a user to a slot; each streamed event carries the sampled
   token ids; the last carries timings (tokens reused and evaluated). A healed prompt's forced
-  whitespace becomes a grammar, so the first tokens are chosen as in-process decoding chooses them.
+  text (whitespace, or the partial word at the cursor) becomes a grammar, so the first tokens
+  spell it as in-process decoding does (without its preference for the prompt's own spelling).
 - **OpenAI-compatible** ``/v1/completions`` (vLLM, llama-server's own): the prompt as a token id
   list, ``stop`` strings, ``cache_salt`` (vLLM) as the user's cache identity; prefix caching
   reuses whole blocks from the start of the prompt. Events carry text only, so forced
-  whitespace is appended to the prompt instead.
+  text is appended to the prompt instead.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class ServerApi(Protocol):
 
     name: str
     sends_forced_prefix_in_prompt: bool
-    """True when forced whitespace cannot be a constraint and is appended to the prompt instead."""
+    """True when forced text cannot be a constraint and is appended to the prompt instead."""
     caches_many_prompts: bool
     """True when the server's cache keeps recent prompts beyond any slot (prefix caching)."""
 

@@ -11,6 +11,7 @@ import os
 
 from infill_lsp.engine.native import NativeModel
 from infill_lsp.fim.formats import CompletionMode, detect_mode
+from infill_lsp.fim.healing import PieceTable
 
 _INFILL_MARKER = "☺"
 
@@ -45,7 +46,7 @@ class Vocabulary:
         self.encoder = VocabEncoder(model)
         self.model_name = model.metadata("general.name") or os.path.basename(model.path)
         self.architecture = model.metadata("general.architecture") or "unknown"
-        self._token_texts: list[str] | None = None
+        self._pieces: PieceTable | None = None
         self._modes: dict[tuple[str, str], CompletionMode] = {}
         self._special_text = {
             token: model.token_text(token)
@@ -69,11 +70,12 @@ class Vocabulary:
         """The text of ``tokens``, control tokens written out (for debug logs)."""
         return b"".join(self.model.piece(token, special=True) for token in tokens).decode("utf-8", "replace")
 
-    def token_texts(self) -> list[str]:
-        """Every token's text (for constrained decoding); built once, on first use or at load."""
-        if self._token_texts is None:
-            self._token_texts = [self.model.piece(token).decode("utf-8", "replace") for token in range(self.model.n_vocab)]
-        return self._token_texts
+    def pieces(self) -> PieceTable:
+        """Every token's bytes, for token healing and the decoding it constrains; built once,
+        on first use or at load (bytes, not text: a byte-fallback token is part of a character)."""
+        if self._pieces is None:
+            self._pieces = PieceTable([self.model.piece(token) for token in range(self.model.n_vocab)])
+        return self._pieces
 
 
 class VocabularyFacts:
@@ -94,6 +96,6 @@ class VocabularyFacts:
         """See ``Vocabulary.detokenize``."""
         return self.vocabulary.detokenize(tokens)
 
-    def token_texts(self) -> list[str]:
-        """See ``Vocabulary.token_texts``."""
-        return self.vocabulary.token_texts()
+    def pieces(self) -> PieceTable:
+        """See ``Vocabulary.pieces``."""
+        return self.vocabulary.pieces()

@@ -38,6 +38,10 @@ class Prompt:
     """Repository context in the prompt (chunks and their frame)."""
     shortened: bool = False
     """Cut to the prompt time budget: less context or a smaller window than the settings allow."""
+    forced: str = ""
+    """The end of ``prefix`` that token healing took off the tokens: generation begins with it."""
+    forced_tokens: tuple[int, ...] = ()
+    """The tokens that spelled ``forced`` (none for whitespace, which the window's text lacks)."""
 
 
 def trim_prefix(prefix: str, encoder: TextEncoder, budget: int, memo: PromptMemo, *,
@@ -77,6 +81,9 @@ class Window:
     suffix: str
     prefix_tokens: list[int]
     suffix_tokens: list[int]
+    forced: str = ""
+    """The end of ``prefix`` left out of ``prefix_tokens`` (token healing): the model writes it."""
+    forced_tokens: tuple[int, ...] = ()
 
 
 def fit_window(prefix: str, suffix: str, mode: CompletionMode, encoder: TextEncoder, *, budget: int,
@@ -111,7 +118,7 @@ def assemble(window: Window, mode: CompletionMode, *, bos: int | None = None, co
     if fim is None:
         head = [bos] if bos is not None else []
         return Prompt(head + list(context) + prefix_tokens, mode.name, window.prefix, "", len(prefix_tokens), 0,
-                      len(context))
+                      len(context), forced=window.forced, forced_tokens=window.forced_tokens)
     head = ([fim.bos] if fim.bos is not None else []) + list(context)
     if fim.order == "psm":
         tokens = head + [fim.pre] + prefix_tokens + [fim.suf] + suffix_tokens + [fim.mid]
@@ -120,7 +127,7 @@ def assemble(window: Window, mode: CompletionMode, *, bos: int | None = None, co
     else:
         tokens = head + [fim.suf] + suffix_tokens + [fim.pre] + prefix_tokens + [fim.mid]
     return Prompt(tokens, mode.name, window.prefix, window.suffix, len(prefix_tokens), len(suffix_tokens),
-                  len(context))
+                  len(context), forced=window.forced, forced_tokens=window.forced_tokens)
 
 
 def build_prompt(
