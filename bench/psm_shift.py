@@ -10,7 +10,7 @@ layout, which cannot shift and so evaluates everything after the common prefix e
 keystroke: the KL divergence of the next-token distribution at ``<MID>`` (exact ‖ shifted), whether
 the greedy suggestion's first line is the same, and the tokens each evaluated.
 
-    python -m bench.psm_shift [--lines 8] [--window-tokens 512] [--no-refresh] [--model FIM.gguf]
+    python -m bench.psm_shift [--lines 8] [--window-tokens 512] [--no-refresh] [--floor] [--model FIM.gguf]
 
 The default model is a copy of the bundled SmolLM2-135M whose metadata names three unused tokens as FIM
 tokens (``bench.latency.fim_shaped_model``): its weights are real, so the suffix's influence on
@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--refresh-after", type=float, default=0.3, help="seconds of pause that refresh the suffix")
     parser.add_argument("--no-refresh", action="store_true", help="never refresh: staleness bounded by the limit alone")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--floor", action="store_true",
+                        help="the first engine never moves the suffix either: how far the two layouts' arithmetic alone parts")
     parser.add_argument("--model", type=Path, help="a FIM model's GGUF (default: the FIM-shaped copy of the bundled model)")
     args = parser.parse_args()
     model = args.model or fim_shaped_model(Path(default_model_path()), ROOT / ".cache" / "models" / "smollm2-fim-shaped.gguf")
@@ -71,6 +73,8 @@ def main() -> None:
     shifting = LlamaEngine(str(model), n_ctx=n_ctx, n_threads=2)
     exact = LlamaEngine(str(model), n_ctx=n_ctx, n_threads=2, split_sequences=True)
     assert shifting.context.inserts and not exact.context.inserts
+    if args.floor:
+        shifting.context.inserts = False
     settings = CompletionSettings(fim="on", fim_order="psm", window_tokens=args.window_tokens, max_tokens=24,
                                   multiline="never", prompt_budget_ms=0)
     completers = {"shifted": LlamaCompleter(shifting), "exact": LlamaCompleter(exact)}
