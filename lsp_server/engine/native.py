@@ -231,8 +231,9 @@ class NativeContext:
     def move(self, sequence: int, source: int, target: int, length: int) -> None:
         """Drop cached positions ``[target, source)`` and move ``[source, source + length)`` to ``target``.
 
-        Safe only because no cell is shared between sequences (nothing here calls
-        ``llama_memory_seq_cp``): a cell has one position for all the sequences it belongs to.
+        Safe only because no cell is shared between sequences outside ``decode_beside`` (which
+        shares them with the scratch id for one call and moves nothing meanwhile): a cell has
+        one position for all the sequences it belongs to.
         """
         llama_cpp.llama_memory_seq_rm(self._memory, sequence, target, source)
         llama_cpp.llama_memory_seq_add(self._memory, sequence, source, source + length, target - source)

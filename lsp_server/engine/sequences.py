@@ -7,8 +7,9 @@ keystrokes extend the short prompt in one sequence and the full prompt grows in 
 between them, without either evicting the other; and two documents edited in turn both stay
 cached. Older prompts move to host memory (see :mod:`infill_lsp.engine.saved_prompts`).
 
-This module only decides; the engine evaluates. No cell is ever shared between sequences
-(llama.cpp keeps one position per cell, so shifting a shared cell would move it for both).
+This module only decides; the engine evaluates. No cell is shared between these sequences
+(llama.cpp keeps one position per cell, so shifting a shared cell would move it for both); only
+the scratch id of ``NativeContext.decode_beside`` tags cells of one for the length of a call.
 """
 
 from __future__ import annotations
