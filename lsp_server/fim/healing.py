@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 MAX_HEALED_TOKENS = 6
@@ -70,8 +70,7 @@ class Healing:
     forced: str
 
 
-def heal(prefix_tokens: list[int], prefix: str, table: PieceTable, *,
-         piece: Callable[[int], bytes] | None = None) -> Healing:
+def heal(prefix_tokens: list[int], prefix: str, table: PieceTable) -> Healing:
     """The back-off for a prompt whose prefix is ``prefix`` (text) spelled as ``prefix_tokens``.
 
     Every token that overlaps the run of letters and digits at the cursor goes: tokenizers
@@ -82,8 +81,8 @@ def heal(prefix_tokens: list[int], prefix: str, table: PieceTable, *,
     loses its last token only if a longer token starts with it (``(`` → ``()``). Never more
     than ``MAX_HEALED_TOKENS``, never inside a character, and at least one token stays.
     """
-    piece = piece or table.pieces.__getitem__
-    run = _RUN.search(prefix)
+    piece = table.pieces.__getitem__
+    run = _RUN.search(prefix, prefix.rfind("\n") + 1)  # the cursor's line only: an anchored search scans the text
     if run is None or not prefix_tokens:
         return Healing(len(prefix_tokens), "")
     last = piece(prefix_tokens[-1])
