@@ -34,8 +34,10 @@ HEALING_ORIGINAL_BIAS = 7.0
 tokens follow it. At a cut between two tokens of the finished word (``get`` of ``get_style``)
 that spelling is right and tells the model where the token ends, and a longer token the model
 prefers (``getattr``) would be wrong; inside a token (``per`` + ``i``) the spelling is one the
-model finds all but impossible, and a longer token (``imeter``) wins anyway. 7 kept the
-boundary cuts as good as unhealed ones (docs/benchmarks.md, "Names typed one character at a time")."""
+model finds all but impossible, and a longer token (``imeter``) wins anyway. With 7, boundary
+cuts finished 0.800 of names against 0.844 unhealed (the interval reaches 0), and without the
+bias 0.667; mid-token cuts 0.135 against 0.256 without it (docs/benchmarks.md, "Names typed one
+character at a time")."""
 
 
 class CompletionBackend(Protocol):

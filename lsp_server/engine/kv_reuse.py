@@ -79,17 +79,16 @@ def common_suffix_length(a: list[int], b: list[int], limit: int) -> int:
 
 @dataclass(frozen=True)
 class Insert:
-    """Typing before a cached block (PSM: the suffix after the prefix): keep the ``keep``
-    common tokens, drop the ``removed`` cached ones after them, decode ``gap`` in their place
-    and move the cached block ``[block_start, block_end)`` by ``shift`` to follow it."""
+    """Typing before a cached block (PSM: the suffix after the prefix): after the common tokens,
+    drop the ``removed`` cached ones, decode ``gap`` in their place and move the cached block
+    ``[block_start, block_end)`` by ``shift`` to follow it."""
 
-    keep: int
     removed: int
     gap: list[int]
     block_start: int
     block_end: int
     shift: int
-    fresh: int = 0
+    fresh: int
     """Of the tokens in ``gap``, those at the start of the block, evaluated again rather than moved."""
 
     @property
@@ -103,9 +102,8 @@ def plan_insert(cached: list[int], prompt: list[int], keep: int, min_block: int 
     or None when too little of that end would be reused. The last prompt token is never reused
     (it is decoded again for its logits), nor the block's first ``FRESH_BLOCK_START`` tokens."""
     tail = common_suffix_length(cached, prompt, min(len(cached), len(prompt)) - keep)
-    fresh = FRESH_BLOCK_START
-    if tail - 1 - fresh < min_block:
+    if tail - 1 - FRESH_BLOCK_START < min_block:
         return None
-    tail -= fresh
-    return Insert(keep, len(cached) - tail - keep, prompt[keep:len(prompt) - tail], len(cached) - tail,
-                  len(cached) - 1, len(prompt) - len(cached), fresh)
+    tail -= FRESH_BLOCK_START
+    return Insert(len(cached) - tail - keep, prompt[keep:len(prompt) - tail], len(cached) - tail,
+                  len(cached) - 1, len(prompt) - len(cached), FRESH_BLOCK_START)

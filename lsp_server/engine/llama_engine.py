@@ -283,7 +283,7 @@ def _kv_layout(model: NativeModel, n_ctx: int, split: bool | None, mode: Complet
     """The KV layout's context arguments: split streams, or a shared pool with spare cells.
 
     A model prompted in PSM by default takes the shared pool: only there can the tokens typed
-    at the end of the prefix be decoded before the cached suffix (``NativeContext.decode_inserted``),
+    at the end of the prefix be decoded before the cached suffix (``NativeContext.decode_beside``),
     which saves evaluating the whole suffix again at every keystroke."""
     psm = mode.fim is not None and mode.fim.order == "psm"
     if split is None:

@@ -173,7 +173,7 @@ class NativeContext:
         # llama.cpp pads each stream to 256 cells; padded here, the total divides evenly.
         params.n_ctx = -(-n_ctx // 256) * 256 * n_sequences if split else n_ctx + spare_cells
         # The unified layout has one more sequence id, never a prompt's own: the scratch id that
-        # text inserted before cached positions is decoded under (see ``decode_inserted``).
+        # text inserted before cached positions is decoded under (see ``decode_beside``).
         params.n_seq_max = n_sequences if split else n_sequences + 1
         params.kv_unified = not split
         params.flash_attn_type = FLASH_ATTENTION_TYPES[flash_attention]
@@ -198,7 +198,7 @@ class NativeContext:
         self.n_cells = llama_cpp.llama_n_ctx(ctx)
         self.n_sequences = n_sequences
         self.inserts = not split
-        """Whether tokens can be decoded before a sequence's last cached position (see ``decode_inserted``)."""
+        """Whether tokens can be decoded before a sequence's last cached position (see ``decode_beside``)."""
         self.n_batch = n_batch
         self._ctx = ctx
         self._memory = llama_cpp.llama_get_memory(ctx)

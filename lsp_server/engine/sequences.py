@@ -33,7 +33,7 @@ class Sequence:
     last_used: int = 0
     stale_from: int | None = None
     """Where cached positions begin that were shifted into place after text before them changed
-    (see ``kv_cache.KvCache.insert``): close to, not exactly, what evaluating them would give."""
+    (see ``kv_cache.KvCache._insert``): close to, not exactly, what evaluating them would give."""
     stale: int = 0
     """How many tokens before those positions changed since they were last evaluated."""
 
