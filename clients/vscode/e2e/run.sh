@@ -53,8 +53,18 @@ setsid "$CS" --bind-addr "127.0.0.1:$PORT" --auth none --disable-telemetry --dis
   "$D/ws" >"$D/code-server.log" 2>&1 &
 CS_PID=$!
 # code-server keeps extension hosts (and so Infill servers) alive for a reconnect: end the group.
+# Under `set -e` a failing command in the EXIT trap becomes the script's exit status, and the
+# second kill fails whenever the group has already gone: every step says `|| true`, the test's
+# own status is the exit status.
 status=1
-trap 'kill -- -$CS_PID 2>/dev/null; sleep 1; kill -9 -- -$CS_PID 2>/dev/null; [ $status = 0 ] && rm -rf "$D"; true' EXIT
+finish() {
+  kill -- -"$CS_PID" 2>/dev/null || true
+  sleep 1
+  kill -9 -- -"$CS_PID" 2>/dev/null || true
+  if [ "$status" = 0 ]; then rm -rf "$D" || true; fi
+  exit "$status"
+}
+trap finish EXIT
 for _ in $(seq 1 150); do
   curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
   sleep 0.2
