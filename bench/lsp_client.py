@@ -24,9 +24,16 @@ URI = "file:///work/fib.py"
 @contextlib.asynccontextmanager
 async def session(model: Path | str, *, options: dict | None = None, experimental: dict | None = None,
                   args: tuple[str, ...] = (), root: Path | None = None,
-                  workspace: types.WorkspaceClientCapabilities | None = None, env: dict[str, str] | None = None):
+                  workspace: types.WorkspaceClientCapabilities | None = None, env: dict[str, str] | None = None,
+                  gated: bool = False):
     """Start the server, initialize it, collect its notifications and registrations, shut it down.
-    ``env``: variables added to this process's environment for the server."""
+    ``env``: variables added to this process's environment for the server. Unless ``gated``, every
+    suggestion is shown (``completion.confidence`` off, when ``options`` do not set it): a test
+    of what the server does with a suggestion must not depend on which ones the gate lets through."""
+    if not gated and "confidence" not in ((options or {}).get("completion") or {}):
+        completion = (options or {}).get("completion")
+        options = {**(options or {}), "completion": {**(completion if isinstance(completion, dict) else {}),
+                                                     "confidence": "off"}}
     command = [sys.executable, "-m", "infill_lsp", "--model", str(model), "--threads", "2", *args]
     client = await ClientServerConfig(server_command=command, server_env={**os.environ, **(env or {})}).start()
     client.partials = []
@@ -96,3 +103,17 @@ def log_lines(log: Path, marker: str) -> list[str]:
 async def indexed(client) -> None:
     await eventually(lambda: any(isinstance(report, types.WorkDoneProgressEnd)
                                  for reports in client.progress_reports.values() for report in reports))
+
+
+def plain(value):
+    """pygls answers a custom request with namedtuples (nested too): the plain JSON values."""
+    if hasattr(value, "_asdict"):
+        return {key: plain(item) for key, item in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
+async def ask(client, method: str, params: dict) -> dict:
+    """A request of Infill's extensions (``infill/status``, ``infill/explain``), answered as plain JSON."""
+    return plain(await client.protocol.send_request_async(method, params))

@@ -82,6 +82,14 @@ class Record:
     """Infill answered from a prompt cut to its time budget."""
     context: int | None = None
     """Tokens of repository context in Infill's prompt (None: answered without the model)."""
+    text: str | None = None
+    """The suggestion, once the answer came."""
+    partial: str = ""
+    """The latest streamed text before the answer (what a streaming client shows)."""
+    partial_at: float | None = None
+    """When ``partial`` first became non-empty."""
+    suggestion_id: int = 0
+    """Infill's id for the suggestion (its acceptance command names it)."""
 
     @property
     def cancelled(self) -> bool:
@@ -141,6 +149,13 @@ class Replayer:
     def cancel(self) -> None:
         raise NotImplementedError
 
+    def reset(self, text: str) -> None:
+        """Replace the whole document (a jump to another place), asking for nothing; a client
+        that sends the text with each request has nothing to do."""
+
+    def accepted(self, record: Record, chars: int, *, part: bool) -> None:
+        """Tell the server what the user accepted of ``record``'s suggestion, where it listens."""
+
 
 class InfillClient(Replayer):
     """Infill's LSP server over stdio, with streamed partial suggestions on."""
@@ -189,14 +204,24 @@ class InfillClient(Replayer):
             if message.get("id") == "init":
                 self.initialized.set()
             elif message.get("method") == "infill/partialCompletion":
-                record = self.by_version.get(message["params"]["textDocument"]["version"])
-                if record is not None and record.first is None and message["params"]["text"]:
-                    record.first = now
+                params = message["params"]
+                record = self.by_version.get(params["textDocument"]["version"])
+                if record is not None and params["text"] and not params["done"]:
+                    record.first = record.first or now
+                    record.partial_at = record.partial_at or now
+                    record.partial = params["text"]
+                    record.suggestion_id = params.get("id", 0)
             elif message.get("id") in self.by_id and "method" not in message:
                 record = self.by_id[message["id"]]
                 if "error" in message:
                     record.failed = not record.cancelled  # a cancelled request is answered with an error
                     continue
+                items = message.get("result") or {}
+                items = items.get("items", []) if isinstance(items, dict) else items
+                record.text = items[0]["insertText"] if items else ""
+                command = items[0].get("command") if items else None
+                if command:
+                    record.suggestion_id = command["arguments"][0]["id"]
                 record.first = record.first or now
                 record.done = now
 
@@ -234,6 +259,20 @@ class InfillClient(Replayer):
 
     def cancel(self) -> None:
         self._send({"method": "$/cancelRequest", "params": {"id": self.pending_id}})
+
+    def reset(self, text: str) -> None:
+        """Replace the whole document (a jump to another place), asking for nothing."""
+        self.version += 1
+        change = {"text": text}
+        self._send({"method": "textDocument/didChange", "params": {
+            "textDocument": {"uri": self.uri, "version": self.version}, "contentChanges": [change]}})
+
+    def accepted(self, record: Record, chars: int, *, part: bool) -> None:
+        """Tell the server what the user accepted, as an editor runs the item's command."""
+        if record.suggestion_id:
+            self.next_id += 1
+            self._send({"id": f"accept-{self.next_id}", "method": "workspace/executeCommand", "params": {
+                "command": "infill.accepted", "arguments": [{"id": record.suggestion_id, "chars": chars, "part": part}]}})
 
     def close(self) -> None:
         self._send({"id": "bye", "method": "shutdown"})
@@ -317,6 +356,7 @@ class LlamaServerClient(Replayer):
         threading.Thread(target=self._run, args=(connection, body, record), daemon=True).start()
 
     def _run(self, connection: http.client.HTTPConnection, body: dict, record: Record) -> None:
+        content = ""
         try:
             connection.request("POST", self.endpoint, json.dumps(body), {"Content-Type": "application/json"})
             response = connection.getresponse()
@@ -332,10 +372,12 @@ class LlamaServerClient(Replayer):
                     return
                 if chunk.get("content") and record.first is None:
                     record.first = time.perf_counter()
+                content += chunk.get("content", "")
                 if chunk.get("stop"):
                     record.evaluated = chunk.get("timings", {}).get("prompt_n")
                     break
             record.first = record.first or time.perf_counter()
+            record.text = content  # llama.vscode shows the whole answer, not a stream
             record.done = time.perf_counter()
         except (OSError, http.client.HTTPException, ValueError, AttributeError):
             record.failed = not record.cancelled  # a cancel closes the connection under this thread

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import os
 import sys
+from pathlib import Path
 
 from infill_lsp import __version__
 from infill_lsp.engine.http_client import is_loopback
@@ -99,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=2087, help="TCP port")
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     _model_flags(parser, inherited=False)
-    commands = parser.add_subparsers(dest="command", metavar="{complete,prompt,check,models,pull}")
+    parser.add_argument("--stats-file", type=Path, default=None,
+                        help="where acceptance counts are kept (default: $XDG_DATA_HOME/infill/acceptance.json)")
+    commands = parser.add_subparsers(dest="command", metavar="{complete,prompt,check,models,pull,stats}")
     complete = commands.add_parser("complete", help="print a suggestion for a position, streamed, with timings")
     prompt = commands.add_parser("prompt", help="print the exact prompt tokens for a position")
     prompt.add_argument("--json", action="store_true", help="machine-readable output")
@@ -108,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true", help="machine-readable output")
     pull = commands.add_parser("pull", help="download a catalog model (or hf:owner/repo/file.gguf) and verify it")
     pull.add_argument("name", help="a name from `infill-lsp models`, or hf:owner/repo/file.gguf")
+    stats = commands.add_parser("stats", help="the suggestions you were shown and accepted, per language and model")
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.add_argument("--clear", action="store_true", help="forget every count")
+    stats.add_argument("--stats-file", type=Path, default=argparse.SUPPRESS, help="the file the server keeps them in")
     for sub in (complete, prompt):
         _position_flags(sub)
     for sub in (complete, prompt, check):
@@ -135,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``infill-lsp``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "stats":
+        setup_logging(0, None)
+        from infill_lsp.acceptance import print_stats
+
+        return print_stats(args.stats_file, as_json=args.json, clear=args.clear)
     if args.command in ("models", "pull"):
         setup_logging(0, None)
         from infill_lsp import catalog_commands
@@ -165,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     from infill_lsp.framing import serve_stdio
     from infill_lsp.server import create_server
 
-    server = create_server(options)
+    server = create_server(options, stats_file=args.stats_file)
     logger.info("infill %s starting (%s), model %s", __version__, "tcp" if args.tcp else "stdio", options.path)
     if args.tcp:
         server.start_tcp(args.host, args.port)

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from infill_lsp import __version__
+from infill_lsp import __version__, gate
+from infill_lsp.acceptance import AcceptanceStats
 from infill_lsp.background import BackgroundWork
 from infill_lsp.document_state import DocumentStates, DocumentState
 from infill_lsp.engine.request import CompletionRequest, CompletionResult
@@ -48,14 +49,29 @@ class Spot:
     path: Path
     prefix: str
     suffix: str
+    language: str = ""
+    """The editor's language id (the file's extension when it sends none): acceptance counts and
+    the gate's threshold are per language."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the edge returns for one request: the text ('' for none) and the id the editor's
+    acceptance command names."""
+
+    text: str
+    suggestion_id: int = 0
 
 
 class CompletionService:
     """Owns the keystroke path and the background work it starts."""
 
     def __init__(self, queue: InferenceQueue, workspace: WorkspaceContext,
-                 send_partial: Callable[[PartialCompletion], None]) -> None:
+                 send_partial: Callable[[PartialCompletion], None], acceptance: AcceptanceStats) -> None:
         self.queue = queue
+        self.acceptance = acceptance
+        self.model_name = ""
+        """The model's file name: acceptance counts are per model."""
         self.workspace = workspace
         self.documents = DocumentStates()
         self.background = BackgroundWork(queue)
@@ -66,33 +82,42 @@ class CompletionService:
         self._sequence = itertools.count(1)
         self._request_ids = itertools.count(1)
 
-    async def complete(self, spot: Spot) -> str:
-        """The suggestion at ``spot`` ('' for none); the reason is kept for ``infill/explain``."""
+    async def complete(self, spot: Spot) -> Answer:
+        """The suggestion at ``spot`` (no text for none); the reason is kept for ``infill/explain``."""
         request_id = next(self._request_ids)
         state = self.documents.state(spot.uri, spot.version)
         state.cancel_idle()
         started = time.perf_counter()
-        known = state.type_through.lookup(spot.prefix, spot.suffix)
+        known = state.type_through.find(spot.prefix, spot.suffix)
         if known is not None:
-            rest, speculative = known
-            how = "speculative" if speculative else "type_through"
+            entry, rest = known
+            suggestion_id = entry.suggestion_id
+            how = "speculative" if entry.speculative else "type_through"
             logger.info("completion id=%d uri=%s version=%s %s chars=%d", request_id, spot.uri, spot.version, how,
                         len(rest))
             state.note(spot.version, spot.line, spot.character, "shown", len(rest))
+            self.acceptance.shown(suggestion_id, spot.language, self.model_name, len(rest))
             self._follow_up(spot, spot.prefix + rest)
-            return rest
+            return Answer(rest, suggestion_id)
         request = dataclasses.replace(self._request(spot.path, spot.prefix, spot.suffix), label=str(request_id))
         await self.queue.wait_loaded()
         if self.queue.backend is None:
             logger.info("completion id=%d skipped: no_model", request_id)
             state.note(spot.version, spot.line, spot.character, "no_model_at_request")
-            return ""
-        result = await self._run(request, spot, state)
-        _log_result(request_id, spot, result, started)
-        state.note(spot.version, spot.line, spot.character, "shown" if result.text else result.reason,
-                   len(result.text))
+            return Answer("")
+        result, verdict = await self._run(request, spot, state, request_id)
+        _log_result(request_id, spot, result, started, verdict)
+        if verdict is not None and not verdict.show:
+            state.note(spot.version, spot.line, spot.character, "held_back", len(result.text), verdict)
+            self.acceptance.held_back(spot.language, self.model_name)
+            result = dataclasses.replace(result, text="", reason="held_back")
+        else:
+            state.note(spot.version, spot.line, spot.character, "shown" if result.text else result.reason,
+                       len(result.text))
         if result.text:
-            state.type_through.remember(spot.prefix, spot.suffix, result.text, shortened=result.shortened)
+            state.type_through.remember(spot.prefix, spot.suffix, result.text, shortened=result.shortened,
+                                        suggestion_id=request_id)
+            self.acceptance.shown(request_id, spot.language, self.model_name, len(result.text))
         if result.shortened:
             self._grow(spot.uri, request)
         elif result.stats is not None and result.reason != "cancelled":
@@ -100,25 +125,47 @@ class CompletionService:
         if result.reason not in ("cancelled", "content_modified"):  # else a newer request follows up
             self._follow_up(spot, spot.prefix + result.text, speculate=bool(result.text),
                             refresh=bool(result.stats and result.stats.extra.get("stale")))
-        return result.text
+        return Answer(result.text, request_id if result.text else 0)
+
+    def threshold(self, language: str) -> float | None:
+        """The confidence gate's threshold for ``language`` under ``completion.confidence``, or
+        None when the gate is off."""
+        setting = self.settings.completion.confidence
+        if setting == "off":
+            return None
+        if setting == "auto":
+            return self.acceptance.threshold(language, self.model_name, gate.THRESHOLD)
+        return float(setting)
+
+    def accepted(self, suggestion_id: int, chars: int, *, part: bool) -> None:
+        """The editor says the user accepted (all, or with ``part`` a word or line of) a suggestion."""
+        known = self.acceptance.accepted(suggestion_id, chars, part=part)
+        logger.info("accepted id=%d chars=%d%s%s", suggestion_id, chars, " part" if part else "",
+                    "" if known else " (not a recent suggestion)")
 
     def refused(self, uri: str, version: int | None, line: int, character: int, reason: str) -> None:
         """The edge refused a request before any model work (``reason``: a code of ``explain``)."""
         self.documents.state(uri, version).note(version, line, character, reason)
 
-    async def _run(self, request: CompletionRequest, spot: Spot, state: DocumentState) -> CompletionResult:
+    async def _run(self, request: CompletionRequest, spot: Spot, state: DocumentState,
+                   request_id: int) -> tuple[CompletionResult, gate.Verdict | None]:
+        """Generate, streaming partial text to clients that want it, and judge the result. While
+        the gate is on, nothing streams before its verdict: it reads the whole first line."""
         loop = asyncio.get_running_loop()
         cancel = state.begin_request()
         sent = [""]
+        threshold = self.threshold(spot.language)
 
         def publish(shaped: Shaped, done: bool = False) -> None:
             text = shaped.text[: shaped.settled] if not done else shaped.text
             streams = self.client_streams or self.settings.streaming
             if not streams or (text == sent[0] and not done) or cancel.is_set() and not done:
                 return
+            if threshold is not None and not done:
+                return
             sent[0] = text
             self._send_partial(PartialCompletion(spot.uri, spot.version, spot.line, spot.character, text,
-                                                 next(self._sequence), done))
+                                                 next(self._sequence), done, request_id))
 
         def on_update(shaped: Shaped) -> None:
             loop.call_soon_threadsafe(publish, shaped)
@@ -131,13 +178,15 @@ class CompletionService:
         except Exception:
             # One bad request must not take the feature down: log it fully, answer empty.
             logger.exception("completion uri=%s failed in the engine", spot.uri)
-            return CompletionResult("", "", reason="engine_error")
+            return CompletionResult("", "", reason="engine_error"), None
         finally:
             state.end_request(cancel)
         if result.text and (state.version != spot.version or self.documents.get(spot.uri) is not state):
             result = CompletionResult("", result.mode, result.stats, reason="content_modified")
-        publish(Shaped(result.text, True, len(result.text)), done=True)  # streaming clients always get an end
-        return result
+        verdict = gate.judge(result.text, result.logprobs, spot.prefix, threshold) if threshold is not None else None
+        shown = result.text if verdict is None or verdict.show else ""
+        publish(Shaped(shown, True, len(shown)), done=True)  # streaming clients always get an end
+        return result, verdict
 
     def _request(self, path: Path, prefix: str, suffix: str) -> CompletionRequest:
         relative, repo = self.workspace.locate(path)
@@ -169,9 +218,11 @@ class CompletionService:
             result = await self.background.run(lambda cancel: backend.complete(request, cancel, lambda _shaped: None))
             if result is None:
                 return
-            if result.text:
+            threshold = self.threshold(spot.language)
+            verdict = gate.judge(result.text, result.logprobs, prefix, threshold) if threshold is not None else None
+            if result.text and (verdict is None or verdict.show):
                 state.type_through.remember(prefix, spot.suffix, result.text, speculative=True,
-                                            shortened=result.shortened)
+                                            shortened=result.shortened, suggestion_id=next(self._request_ids))
             stats = result.stats.summary() if result.stats else f"skipped: {result.reason}"
             logger.info("speculation uri=%s chars=%d %s", spot.uri, len(result.text), stats)
 
@@ -238,7 +289,8 @@ class CompletionService:
             "version": __version__, "model": model_path, "loaded": loaded,
             "error": self.queue.error or self.engine_problem(), "engine": self.queue.engine.location if loaded else None,
             "mode": mode.name if mode else None, "modeReason": mode.reason if mode else None,
-            "enabled": settings.enabled, **self.workspace.status(expecting_roots),
+            "enabled": settings.enabled, "acceptance": self.acceptance.snapshot(),
+            **self.workspace.status(expecting_roots),
         }
 
     def closed(self, uri: str) -> None:
@@ -247,15 +299,19 @@ class CompletionService:
         self.background.stop_growing(uri)
 
     def shutdown(self) -> None:
+        self.acceptance.save()
         self.documents.close_all()
         self.background.stop()
         self.queue.shutdown()
 
 
-def _log_result(request_id: int, spot: Spot, result: CompletionResult, started: float) -> None:
+def _log_result(request_id: int, spot: Spot, result: CompletionResult, started: float,
+                verdict: gate.Verdict | None) -> None:
     elapsed = (time.perf_counter() - started) * 1000
     stats = result.stats.summary() if result.stats else ""
     outcome = f"chars={len(result.text)}" if result.text else f"empty: {result.reason}"
+    if verdict is not None:
+        outcome += f" confidence={verdict.confidence:.3f}" + ("" if verdict.show else " held_back")
     if result.shortened:
         outcome += " shortened"
     logger.info("completion id=%d uri=%s version=%s mode=%s %s ms=%.0f %s",

@@ -11,7 +11,8 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from infill_lsp.completion_service import Spot
+from infill_lsp.completion_service import Answer, Spot
+from infill_lsp.extensions import ACCEPTED
 from infill_lsp.popup import ItemShape, item_shape, popup_item
 from infill_lsp.workspace_context import WorkspaceContext
 
@@ -24,14 +25,33 @@ def path_of(uri: str) -> Path:
 def spot_at(document, position: types.Position) -> Spot:
     """The request's place as a value (the document's text split at the cursor)."""
     text, offset = document.source, document.offset_at_position(position)
-    return Spot(document.uri, document.version, position.line, position.character, path_of(document.uri),
-                text[:offset], text[offset:])
+    path = path_of(document.uri)
+    return Spot(document.uri, document.version, position.line, position.character, path,
+                text[:offset], text[offset:], document.language_id or path.suffix.lstrip(".") or "plaintext")
 
 
-def suggestion(text: str, position: types.Position) -> types.InlineCompletionList:
-    """One inline item inserted at the cursor (none for no text)."""
+def acceptance_command(answer: Answer) -> types.Command:
+    """The command an editor runs when the user accepts the whole suggestion (``infill.accepted``)."""
+    return types.Command(title="Infill: suggestion accepted", command=ACCEPTED,
+                         arguments=[{"id": answer.suggestion_id, "chars": len(answer.text)}])
+
+
+def acceptance_params(arguments) -> tuple[int, int, bool] | None:
+    """``(id, chars, part)`` from the arguments of ``infill.accepted``, or None when malformed."""
+    try:
+        found = arguments[0]
+        suggestion_id, chars, part = found["id"], found["chars"], found.get("part", False)
+    except (IndexError, KeyError, TypeError, AttributeError):
+        return None
+    numbers = all(isinstance(value, int) and not isinstance(value, bool) for value in (suggestion_id, chars))
+    return (suggestion_id, chars, part) if numbers and isinstance(part, bool) else None
+
+
+def suggestion(answer: Answer, position: types.Position) -> types.InlineCompletionList:
+    """One inline item inserted at the cursor (none for no text), carrying the acceptance command."""
     end = types.Position(position.line, position.character)
-    items = [types.InlineCompletionItem(insert_text=text, range=types.Range(position, end))] if text else []
+    items = [types.InlineCompletionItem(insert_text=answer.text, range=types.Range(position, end),
+                                        command=acceptance_command(answer))] if answer.text else []
     return types.InlineCompletionList(items=items)
 
 
@@ -46,12 +66,12 @@ def item_shape_of(capabilities: types.ClientCapabilities) -> ItemShape:
                       [int(mode) for mode in modes] if modes is not None else None)
 
 
-def popup_list(text: str, spot: Spot | None, document, position: types.Position,
+def popup_list(answer: Answer, spot: Spot | None, document, position: types.Position,
                shape: ItemShape) -> types.CompletionList:
     """The suggestion made at ``spot`` as one completion item whose edit replaces the typed part
     of the word (none for no text); incomplete, so that the editor asks again as the user types."""
     prefix = spot.prefix if spot is not None else ""
-    item = popup_item(text, prefix[max(prefix.rfind("\n"), prefix.rfind("\r")) + 1:], shape)
+    item = popup_item(answer.text, prefix[max(prefix.rfind("\n"), prefix.rfind("\r")) + 1:], shape)
     if item is None or document is None:
         return types.CompletionList(is_incomplete=True, items=[])
     typed_units = document.position_codec.client_num_units(item.typed)
@@ -64,7 +84,8 @@ def popup_list(text: str, spot: Spot | None, document, position: types.Position,
         filter_text=item.new_text, sort_text="0", preselect=True,
         insert_text_format=types.InsertTextFormat.PlainText,
         insert_text_mode=types.InsertTextMode.AsIs if shape.as_is else types.InsertTextMode.AdjustIndentation,
-        text_edit=types.TextEdit(range=types.Range(start, position), new_text=item.new_text))
+        text_edit=types.TextEdit(range=types.Range(start, position), new_text=item.new_text),
+        command=acceptance_command(answer))
     return types.CompletionList(is_incomplete=True, items=[completion])
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from infill_lsp.explain import Outcome
+from infill_lsp.gate import Verdict
 from infill_lsp.type_through import TypeThrough
 
 
@@ -29,9 +30,11 @@ class DocumentState:
     """The cancellation event of the request in flight."""
     idle_timer: asyncio.TimerHandle | None = None
 
-    def note(self, version: int | None, line: int, character: int, reason: str, chars: int = 0) -> None:
-        """Remember how the last request ended (``shown`` or a reason code of ``explain``)."""
-        self.outcome = Outcome(version, line, character, reason, chars)
+    def note(self, version: int | None, line: int, character: int, reason: str, chars: int = 0,
+             verdict: Verdict | None = None) -> None:
+        """Remember how the last request ended (``shown`` or a reason code of ``explain``) and, when
+        the confidence gate held the suggestion back, its verdict."""
+        self.outcome = Outcome(version, line, character, reason, chars, verdict)
 
     def begin_request(self) -> threading.Event:
         """Supersede the request in flight and return the new request's cancellation event."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infill_lsp.gate import Verdict
+
 MESSAGES = {
     "disabled": "Completions are turned off (setting completion.enabled).",
     "unknown_document": "The server does not know this document: the editor has not opened it with the server.",
@@ -27,6 +29,8 @@ MESSAGES = {
     "engine_error": "The model failed on this request; the server log has the details.",
     "engine_unavailable": "The inference server could not serve this request: {error}",
     "no_model_at_request": "No model was loaded when the editor asked.",
+    "held_back": "The confidence gate held back a suggestion of {chars} characters: {verdict}. Setting "
+                 "completion.confidence 'off' shows every suggestion.",
 }
 
 
@@ -40,6 +44,8 @@ class Outcome:
     reason: str
     """``shown`` or a code of :data:`MESSAGES`."""
     chars: int = 0
+    verdict: Verdict | None = None
+    """The confidence gate's, when it held the suggestion back."""
 
 
 def explain(gate: str, loaded: bool, error: str | None, last: Outcome | None, version: int | None, line: int,
@@ -56,5 +62,10 @@ def explain(gate: str, loaded: bool, error: str | None, last: Outcome | None, ve
         reason = "never_asked"
     else:
         reason = last.reason
-    message = MESSAGES.get(reason, reason).format(error=error or problem or "", chars=last.chars if last else 0)
-    return {"reason": reason, "message": message}
+    verdict = last.verdict if last and reason == "held_back" else None
+    message = MESSAGES.get(reason, reason).format(error=error or problem or "", chars=last.chars if last else 0,
+                                                  verdict=verdict.explained() if verdict else "")
+    answer = {"reason": reason, "message": message}
+    if verdict is not None:
+        answer.update(confidence=round(verdict.confidence, 3), threshold=round(verdict.threshold, 3))
+    return answer

@@ -16,11 +16,12 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from infill_lsp import __version__
-from infill_lsp.completion_service import CompletionService, Spot
-from infill_lsp.conversions import (cursor_after, item_shape_of, path_of, popup_list, position_params, refusal, spot_at,
-                                    suggestion)
+from infill_lsp.acceptance import AcceptanceStats, default_stats_file
+from infill_lsp.completion_service import Answer, CompletionService, Spot
+from infill_lsp.conversions import (acceptance_params, cursor_after, item_shape_of, path_of, popup_list, position_params,
+                                    refusal, spot_at, suggestion)
 from infill_lsp.engine.models import ModelOptions
-from infill_lsp.extensions import EXPLAIN, PARTIAL_COMPLETION, STATUS, WARM, client_wants_partials
+from infill_lsp.extensions import ACCEPTED, EXPLAIN, PARTIAL_COMPLETION, STATUS, WARM, client_wants_partials
 from infill_lsp.inference import InferenceQueue
 from infill_lsp.parent import watch_parent
 from infill_lsp.popup import ItemShape, Offer, offer_for
@@ -45,12 +46,14 @@ SPOT_SHAPE = "{textDocument: {uri}, position: {line, character}}"
 class InfillServer(LanguageServer):
     """Serves inline completions; the model runs on the :class:`InferenceQueue`'s thread."""
 
-    def __init__(self, model: ModelOptions) -> None:
+    def __init__(self, model: ModelOptions, acceptance: AcceptanceStats) -> None:
         super().__init__("infill", __version__, protocol_cls=InfillProtocol)
         self.model_options = model
         self.workspace_context = WorkspaceContext()
         self.service = CompletionService(InferenceQueue(), self.workspace_context,
-                                         lambda partial: self.protocol.notify(PARTIAL_COMPLETION, partial.to_wire()))
+                                         lambda partial: self.protocol.notify(PARTIAL_COMPLETION, partial.to_wire()),
+                                         acceptance)
+        self.service.model_name = model_name(model)
         self.roots: list[Path] = []
         self.editor_can_watch = False
         self.editor_watches = False
@@ -85,9 +88,9 @@ class InfillServer(LanguageServer):
         if rules_changed and self.workspace_context.repository is not None:
             await self.restart_context()
 
-    async def suggest(self, uri: str, position: types.Position) -> tuple[str, Spot | None]:
-        """The suggestion at ``position`` ('' for none) and the spot it was made for (None when
-        refused), for both ways of showing it."""
+    async def suggest(self, uri: str, position: types.Position) -> tuple[Answer, Spot | None]:
+        """The suggestion at ``position`` (no text for none) and the spot it was made for (None
+        when refused), for both ways of showing it."""
         service = self.service
         document = self.workspace.text_documents.get(uri)
         refused = refusal(document, position, service.settings.completion.enabled, self.workspace_context)
@@ -95,14 +98,14 @@ class InfillServer(LanguageServer):
             logger.info("completion uri=%s skipped: %s", uri, refused)
             if document is not None:
                 service.refused(document.uri, document.version, position.line, position.character, refused)
-            return "", None
+            return Answer(""), None
         spot = spot_at(document, position)
-        text = await service.complete(spot)
+        answer = await service.complete(spot)
         if service.queue.backend is None:
             self.tell_user_once("model", service.queue.error or "Infill: no model is loaded.")
         elif problem := service.engine_problem():
             self.tell_user_once(f"engine:{problem}", f"Infill: {problem}")
-        return text, spot
+        return answer, spot
 
     async def restart_context(self) -> None:
         """(Re)build the repository index with the current rules; open documents go into it."""
@@ -111,9 +114,17 @@ class InfillServer(LanguageServer):
             self.workspace_context.note_document(path_of(document.uri), document.source, edited=False)
 
 
-def create_server(model: ModelOptions) -> InfillServer:
-    """Build the server and register its handlers."""
-    server = InfillServer(model)
+def model_name(options: ModelOptions) -> str:
+    """The model's name in acceptance counts: its file name, or the inference server's address."""
+    if options.path:
+        return Path(str(options.path)).name
+    return options.remote.url if options.remote else ""
+
+
+def create_server(model: ModelOptions, *, stats_file: Path | None = None) -> InfillServer:
+    """Build the server and register its handlers; acceptance counts are kept in ``stats_file``
+    (default: ``acceptance.default_stats_file()``)."""
+    server = InfillServer(model, AcceptanceStats(stats_file or default_stats_file()))
     service, workspace_context = server.service, server.workspace_context
 
     @server.feature(types.INITIALIZE)
@@ -131,6 +142,7 @@ def create_server(model: ModelOptions) -> InfillServer:
             watch_parent(params.process_id)
         engine = service.settings.engine
         ls.model_options = ls.model_options.with_engine_settings(engine.url, engine.api, engine.slot, engine.ca_bundle)
+        service.model_name = model_name(ls.model_options)
         service.queue.start_loading(ls.model_options, workspace_context)
 
     @server.feature(types.INITIALIZED)
@@ -208,18 +220,25 @@ def create_server(model: ModelOptions) -> InfillServer:
         return service.explain(uri, refusal(document, position, service.settings.completion.enabled, workspace_context), document.version if document else None,
                                position.line, position.character)
 
+    @server.command(ACCEPTED)
+    async def accepted(_ls: InfillServer, *arguments) -> None:
+        found = acceptance_params(plain(list(arguments)))  # pygls spreads the command's arguments
+        if found is None:
+            raise JsonRpcInvalidParams(f"{ACCEPTED} needs [{{id, chars, part?}}]")
+        service.accepted(*found[:2], part=found[2])
+
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls: InfillServer, params: types.InlineCompletionParams):
-        text, _spot = await ls.suggest(params.text_document.uri, params.position)
-        return suggestion(text, params.position)
+        answer, _spot = await ls.suggest(params.text_document.uri, params.position)
+        return suggestion(answer, params.position)
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=POPUP_TRIGGER_CHARACTERS))
     async def popup_completion(ls: InfillServer, params: types.CompletionParams):
         invoked = params.context is None or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
         if not ls.offer.popup or (ls.offer.popup_on_request_only and not invoked):
             return types.CompletionList(is_incomplete=False, items=[])  # the ghost text shows it
-        text, spot = await ls.suggest(params.text_document.uri, params.position)
+        answer, spot = await ls.suggest(params.text_document.uri, params.position)
         document = ls.workspace.text_documents.get(params.text_document.uri)
-        return popup_list(text, spot, document, params.position, ls.item_shape)
+        return popup_list(answer, spot, document, params.position, ls.item_shape)
 
     return server

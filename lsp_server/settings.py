@@ -9,6 +9,7 @@ dataclasses into a JSON schema, the single source for editor clients' settings.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +17,9 @@ from infill_lsp.fim.postprocess import RULE_NAMES
 
 
 def _setting(default: Any, description: str, *, minimum: float | None = None, maximum: float | None = None,
-             choices: tuple[str, ...] | None = None) -> Any:
-    meta = {"description": description, "minimum": minimum, "maximum": maximum, "choices": choices}
+             choices: tuple[str, ...] | None = None, pattern: str | None = None) -> Any:
+    meta = {"description": description, "minimum": minimum, "maximum": maximum, "choices": choices,
+            "pattern": pattern}
     return field(default=default, metadata=meta)
 
 
@@ -61,6 +63,11 @@ class CompletionSettings:
     warm_idle_ms: int = _setting(
         400, "After an edit with no completion request for this many milliseconds, evaluate the prompt at the "
         "edit in the background so the next request finds it cached; 0 disables.", minimum=0, maximum=60_000)
+    confidence: str = _setting(
+        "auto", "Which suggestions are shown, by the confidence gate's estimate that at least a word of one is "
+        "accepted: 'auto' (the shipped threshold, moved within bounds by what you accept), 'off' (show every "
+        "suggestion) or a fixed threshold from '0' to '1' (higher: fewer, better suggestions).",
+        pattern=r"^(auto|off|0(\.[0-9]+)?|1(\.0+)?)$")
     rules_off: tuple[str, ...] = _setting(
         (), "Rules that end a suggestion to switch off, to measure what each one earns (python -m bench.infilling "
         "--ablate): " + ", ".join(repr(name) for name in RULE_NAMES) + ".", choices=RULE_NAMES)
@@ -137,6 +144,8 @@ def _check(value: Any, spec: dataclasses.Field) -> str | None:
         return None
     if kind == "str" and not isinstance(value, str):
         return "expected a string"
+    if meta["pattern"] and not re.match(meta["pattern"], value):
+        return "expected 'auto', 'off' or a number from 0 to 1"
     if meta["choices"] and value not in meta["choices"]:
         return "expected one of " + ", ".join(repr(c) for c in meta["choices"])
     return None
@@ -192,7 +201,7 @@ def settings_schema() -> dict[str, Any]:
             entry = {"type": kind, "default": value, "description": spec.metadata["description"]}
             if kind == "array":
                 entry["items"] = {"type": "string"}
-            for key in ("minimum", "maximum"):
+            for key in ("minimum", "maximum", "pattern"):
                 if spec.metadata[key] is not None:
                     entry[key] = spec.metadata[key]
             if spec.metadata["choices"]:

@@ -28,6 +28,8 @@ class TypeThroughEntry:
     """Computed ahead for the text after an acceptance: it answers the exact position too."""
     shortened: bool = False
     """Made from a prompt cut to the time budget, so without all of its repository context."""
+    suggestion_id: int = 0
+    """The id acceptance commands name: the rest of a suggestion is still that suggestion."""
 
     def rest_after(self, prefix: str, suffix: str) -> str | None:
         """What is left of the suggestion once the user is at ``prefix|suffix``, or None."""
@@ -48,9 +50,9 @@ class TypeThrough:
         self._entries: dict[bool, TypeThroughEntry] = {}
 
     def remember(self, prefix: str, suffix: str, text: str, *, speculative: bool = False,
-                 shortened: bool = False) -> None:
+                 shortened: bool = False, suggestion_id: int = 0) -> None:
         """Record a suggestion the client was given (or, speculative, one computed ahead)."""
-        self._entries[speculative] = TypeThroughEntry(prefix, suffix, text, speculative, shortened)
+        self._entries[speculative] = TypeThroughEntry(prefix, suffix, text, speculative, shortened, suggestion_id)
 
     def forget_shortened(self) -> None:
         """The document's full prompt is cached now: suggestions made without its context go, so
@@ -59,13 +61,18 @@ class TypeThrough:
             if entry.shortened:
                 del self._entries[speculative]
 
-    def lookup(self, prefix: str, suffix: str) -> tuple[str, bool] | None:
-        """The rest of a known suggestion at ``prefix|suffix`` and whether it was speculative."""
+    def find(self, prefix: str, suffix: str) -> tuple[TypeThroughEntry, str] | None:
+        """The known suggestion that goes on at ``prefix|suffix``, and its rest there."""
         for entry in self._entries.values():
             rest = entry.rest_after(prefix, suffix)
             if rest is not None:
-                return rest, entry.speculative
+                return entry, rest
         return None
+
+    def lookup(self, prefix: str, suffix: str) -> tuple[str, bool] | None:
+        """The rest of a known suggestion at ``prefix|suffix`` and whether it was speculative."""
+        found = self.find(prefix, suffix)
+        return (found[1], found[0].speculative) if found else None
 
     def continuation(self, prefix: str, suffix: str) -> str | None:
         """The rest of a known suggestion if the user typed its beginning (or accepted into it)."""

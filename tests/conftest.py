@@ -52,3 +52,16 @@ def codellama_python_model(tmp_path_factory, llama_vocab_js) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny-codellama-python.gguf"
     write_codellama_style(llama_vocab_js, path, name="CodeLlama-7b-Python")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def acceptance_counts_in_a_temporary_home(tmp_path_factory):
+    """Servers the tests start keep acceptance counts under a temporary XDG_DATA_HOME, never the
+    user's own (a test that checks them names its own file)."""
+    previous = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data-home"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = previous

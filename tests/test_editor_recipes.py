@@ -15,7 +15,8 @@ DOCUMENT = ('def describe(prices):\n    names = ["café", "thé"]\n    label = "
             "    for price in prices:\n        \n")
 SPOTS = [(2, len('    label = "café: " + str(pri')), (4, 8)]  # mid-word after non-ASCII; an indented blank line
 # Short suggestions end by their token count, never by the clock, so every editor gets the same.
-SHORT = {"completion": {"maxTokens": 24}}
+SHORT = {"completion": {"maxTokens": 24, "confidence": "off"}}
+"""Every suggestion shown: these tests are about how each editor inserts one, not which are shown."""
 
 UNITS = {"utf-8": lambda text: len(text.encode("utf-8")), "utf-32": len,
          "utf-16": utf16_length}

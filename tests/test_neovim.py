@@ -45,6 +45,12 @@ def drive(version: str, tmp_path: Path, default_model: Path, *, builtin: bool, s
     return result, log.read_text() if log.exists() else ""
 
 
+def accepted_counts(result: dict, model: Path) -> tuple[int, int]:
+    """(shown, accepted whole) in the server's acceptance counts after the test accepted."""
+    rows = [row for row in result.get("acceptance") or [] if (row["language"], row["model"]) == ("python", model.name)]
+    return (rows[0]["shown"], rows[0]["accepted"]) if rows else (0, 0)
+
+
 @pytest.mark.parametrize(("version", "streaming"), [("0.11", False), ("0.12", True)])
 def test_ghost_text_appears_and_accept_inserts_it(version, streaming, tmp_path, default_model):
     # Without streaming the ghost text comes from the response; with it, from partials first.
@@ -56,6 +62,7 @@ def test_ghost_text_appears_and_accept_inserts_it(version, streaming, tmp_path, 
     assert result["accepted"] is True
     assert result["line_after_accept"] == "    print(" + result["ghost"]
     assert "prefix-only" in result["status"]
+    assert accepted_counts(result, default_model)[1] == 1  # the plugin told the server
 
 
 def test_neovim_012_builtin_inline_completion_shows_and_accepts(tmp_path, default_model):
@@ -64,6 +71,7 @@ def test_neovim_012_builtin_inline_completion_shows_and_accepts(tmp_path, defaul
     assert result["line_before_accept"] == "    print("
     assert result["accepted"] is True
     assert result["line_after_accept"].startswith("    print(") and len(result["line_after_accept"]) > len("    print(")
+    assert accepted_counts(result, default_model)[1] == 1  # Neovim ran the item's command
 
 
 def test_typing_cancels_the_stale_request(tmp_path, default_model):

@@ -20,6 +20,7 @@ from infill_lsp.engine.request import CompletionRequest, CompletionResult
 from infill_lsp.fim.formats import CompletionMode
 from infill_lsp.fim.postprocess import Shaped, cursor_line, shape
 from infill_lsp.fim.prompt import Prompt
+from infill_lsp.gate import first_line_logprobs
 from infill_lsp.settings import CompletionSettings
 
 logger = logging.getLogger(__name__)
@@ -161,4 +162,5 @@ class LlamaCompleter:
             return CompletionResult("", mode.name, stats, reason="cancelled", shortened=prompt.shortened)
         text = shape(raw[0], line, final=True).text
         return CompletionResult(text, mode.name, stats, reason="" if text.strip() else "empty_suggestion",
-                                shortened=prompt.shortened)
+                                shortened=prompt.shortened,
+                                logprobs=first_line_logprobs(stats.scores, len(forced), text))

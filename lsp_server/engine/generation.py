@@ -37,6 +37,10 @@ class GenerationStats:
     first_token_ms: float = 0.0
     total_ms: float = 0.0
     stop_reason: str = ""
+    scores: list[tuple[int, float]] = field(default_factory=list)
+    """Per generated token: the length of the text once it was added, and its log-probability
+    (natural log, under the logits it was chosen from). The confidence gate reads them; empty
+    from a server that sends no probabilities."""
     extra: dict = field(default_factory=dict)
 
     @property

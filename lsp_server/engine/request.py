@@ -49,3 +49,6 @@ class CompletionResult:
     reason: str = ""
     shortened: bool = False
     """The prompt was cut to the time budget (see ``PromptPlanner``): the full one is still to warm."""
+    logprobs: tuple[float, ...] = ()
+    """Log-probabilities of the tokens that wrote the first line of ``text`` (empty when the
+    engine sends none): what the confidence gate judges."""

@@ -104,6 +104,9 @@ timer:start(100, 50, vim.schedule_wrap(function()
         timer:stop()
         vim.defer_fn(function() -- Neovim's own client inserts on the next loop iteration
           out.line_after_accept = vim.fn.getline(line)
+          -- The acceptance reached the server: its counts say so.
+          local status = infill.server_status()
+          out.acceptance = status and status.acceptance
           finish(nil)
         end, 200)
       end

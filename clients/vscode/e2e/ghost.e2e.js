@@ -148,6 +148,15 @@ async function main() {
     await shot("3-accepted");
     console.log(`PASS: Ctrl+Right accepted ${JSON.stringify(partial.slice(typed.length))}, Tab the rest; saved ${JSON.stringify(whole)}`);
 
+    step = "acceptance counted";
+    // VS Code ran the item's command (infill.accepted) on Tab: the server logged a known suggestion.
+    const accepted = await until("the server to log the acceptance", async () => {
+      const name = fs.readdirSync(logs, { recursive: true }).find((entry) => String(entry).endsWith("Infill.log"));
+      const text = name ? fs.readFileSync(path.join(logs, String(name)), "utf8") : "";
+      return text.split("\n").find((line) => /accepted id=\d+ chars=\d+$/.test(line.trimEnd()));
+    });
+    console.log(`PASS: the acceptance reached the server (${accepted.trim().split("] ").pop()})`);
+
     step = "dismiss";
     await page.keyboard.press("End");
     const offered = await suggestionAfter(page, "\n\nprint(squ");

@@ -20,7 +20,7 @@ import {
 } from "vscode-languageclient/node";
 import { Host, INSTALL_COMMANDS, ServerLaunch, locateCommand, needsRestart, serverLaunch, serverSettings } from "./launch";
 import { catalogCommand, lastProgressLine, modelPicks } from "./models";
-import { PartialCompletion, Streams, spotKey } from "./partials";
+import { Known, PartialCompletion, Streams, spotKey } from "./partials";
 import { serverLogLine } from "./serverlog";
 import { ClientState, ServerStatus, statusView } from "./status";
 import { RestingCursor } from "./warm";
@@ -28,6 +28,19 @@ import { RestingCursor } from "./warm";
 const SECTION = "infill";
 const STATUS_POLL_BUSY_MS = 1000;
 const STATUS_POLL_IDLE_MS = 15000;
+
+/**
+ * An inline item for a streamed suggestion, with the command the server puts on its own items:
+ * VS Code runs it when the user accepts the item, and the server counts the acceptance.
+ */
+function acceptable(known: Known, position: vscode.Position): vscode.InlineCompletionItem {
+  const item = new vscode.InlineCompletionItem(known.text, new vscode.Range(position, position));
+  if (known.id) {
+    item.command = { title: "Infill: suggestion accepted", command: "infill.accepted",
+      arguments: [{ id: known.id, chars: known.text.length }] };
+  }
+  return item;
+}
 
 type Suggestions = vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined;
 type ProvideInlineCompletionItems = (
@@ -233,7 +246,7 @@ class Infill implements vscode.Disposable {
     const key = spotKey(document.uri.toString(), version, position.line, position.character);
     const kept = this.streams.takeFinished(key);
     if (kept !== undefined) {
-      return [new vscode.InlineCompletionItem(kept, new vscode.Range(position, position))];
+      return [acceptable(kept, position)];
     }
     this.state.generating += 1;
     this.render();
@@ -263,7 +276,7 @@ class Infill implements vscode.Disposable {
         void vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
       }
     }, () => undefined);
-    return [new vscode.InlineCompletionItem(shown, new vscode.Range(position, position))];
+    return [acceptable({ text: shown, id: this.streams.idOf(key) }, position)];
   }
 
   private pollStatus(): void {

@@ -15,6 +15,14 @@ export interface PartialCompletion {
   text: string;
   sequence: number;
   done: boolean;
+  /** The suggestion's id, named by its acceptance command (`infill.accepted`). */
+  id?: number;
+}
+
+/** A suggestion known in the client: its text and id. */
+export interface Known {
+  text: string;
+  id: number;
 }
 
 /** Where a request was made: document, version and cursor. */
@@ -27,7 +35,8 @@ type Waiter = (text: string | undefined) => void;
 export class Streams {
   private readonly lastSequence = new Map<string, number>();
   private readonly waiters = new Map<string, Waiter[]>();
-  private readonly finished = new Map<string, string>();
+  private readonly finished = new Map<string, Known>();
+  private readonly ids = new Map<string, number>();
 
   /** A notification arrived. Older ones (lower sequence for the document) are dropped. */
   receive(partial: PartialCompletion): void {
@@ -37,6 +46,10 @@ export class Streams {
     }
     this.lastSequence.set(uri, partial.sequence);
     const key = spotKey(uri, partial.textDocument.version, partial.position.line, partial.position.character);
+    if (partial.id) {
+      this.ids.clear(); // only the newest request's id is asked for
+      this.ids.set(key, partial.id);
+    }
     if (partial.text || partial.done) {
       this.settle(key, partial.text || undefined);
     }
@@ -69,15 +82,20 @@ export class Streams {
       return false;
     }
     this.finished.clear(); // only the newest request's text is worth keeping
-    this.finished.set(key, final);
+    this.finished.set(key, { text: final, id: this.idOf(key) });
     return true;
   }
 
-  /** The text kept by `finish` for this spot, handed out once. */
-  takeFinished(key: string): string | undefined {
-    const text = this.finished.get(key);
+  /** The suggestion kept by `finish` for this spot, handed out once. */
+  takeFinished(key: string): Known | undefined {
+    const known = this.finished.get(key);
     this.finished.delete(key);
-    return text;
+    return known;
+  }
+
+  /** The id of the suggestion streamed for `key` (0 when none came with it). */
+  idOf(key: string): number {
+    return this.ids.get(key) ?? 0;
   }
 
   private settle(key: string, text: string | undefined): void {

@@ -5,8 +5,8 @@ import { PartialCompletion, Streams, spotKey } from "../src/partials";
 const URI = "file:///w/app.py";
 const KEY = spotKey(URI, 3, 4, 11);
 
-function partial(text: string, sequence: number, done = false, version = 3): PartialCompletion {
-  return { textDocument: { uri: URI, version }, position: { line: 4, character: 11 }, text, sequence, done };
+function partial(text: string, sequence: number, done = false, version = 3, id = 0): PartialCompletion {
+  return { textDocument: { uri: URI, version }, position: { line: 4, character: 11 }, text, sequence, done, id };
 }
 
 const never = () => undefined;
@@ -40,10 +40,12 @@ test("a stream that ends empty, or a cancelled request, resolves with nothing", 
   assert.equal(await cancelled, undefined);
 });
 
-test("a final text that extends the shown one is kept for exactly one re-query", () => {
+test("a final text that extends the shown one is kept, with its id, for exactly one re-query", () => {
   const streams = new Streams();
+  streams.receive(partial("return fib", 1, false, 3, 17));
+  assert.equal(streams.idOf(KEY), 17);
   assert.equal(streams.finish(KEY, "return fib", "return fib(n - 1) + fib(n - 2)"), true);
-  assert.equal(streams.takeFinished(KEY), "return fib(n - 1) + fib(n - 2)");
+  assert.deepEqual(streams.takeFinished(KEY), { text: "return fib(n - 1) + fib(n - 2)", id: 17 });
   assert.equal(streams.takeFinished(KEY), undefined);
 });
 

@@ -4,7 +4,9 @@
 --- callback of a cancelled request, so the pending state is cleared here, not in a callback).
 --- A suggestion is shown as an extmark: the first line inline at the cursor, the rest as
 --- virtual lines below. Typing the characters the ghost text shows trims it in place, without
---- waiting for the server, so it never flickers.
+--- waiting for the server, so it never flickers. Accepting all, a word or a line tells the server
+--- (`infill.accepted`, the command the server put on the item): it counts acceptances locally and
+--- tunes what it shows.
 
 local M = {}
 
@@ -20,6 +22,7 @@ vim.api.nvim_set_hl(0, "InfillGhost", { default = true, link = "Comment" })
 ---@field col integer byte column of the shown or requested suggestion
 ---@field text string|nil the suggestion shown
 ---@field sequence integer highest partial sequence shown
+---@field id integer|nil the id of the suggestion shown, named by `infill.accepted`
 
 ---@type table<integer, infill.BufferState>
 local buffers = {}
@@ -90,6 +93,7 @@ local function request(buf)
   M.cancel(buf)
   state.row, state.col = cursor()
   state.sequence = -1
+  state.id = nil
   local params = vim.lsp.util.make_position_params(0, state.client.offset_encoding)
   params.context = { triggerKind = 2 } -- Automatic
   local live = {}
@@ -109,6 +113,8 @@ local function request(buf)
       return
     end
     local text = item and (type(item.insertText) == "table" and item.insertText.value or item.insertText) or ""
+    local command = item and item.command
+    state.id = command and command.arguments and command.arguments[1] and command.arguments[1].id or state.id
     render(buf, state, text)
   end, buf)
   state.request_id = ok and id or nil
@@ -128,6 +134,7 @@ function M.on_partial(_, params)
     return
   end
   state.sequence = params.sequence
+  state.id = params.id ~= 0 and params.id or state.id
   if params.text ~= "" then
     render(buf, state, params.text)
   end
@@ -202,6 +209,11 @@ function M.accept(how)
   end
   local text = state.text
   local part = M.portion(text, how or "all")
+  if state.id then
+    -- All of what is shown counts as the whole suggestion; a word or a line of it as a part.
+    state.client:request("workspace/executeCommand", { command = "infill.accepted",
+      arguments = { { id = state.id, chars = vim.fn.strchars(part), part = #part < #text } } }, function() end, buf)
+  end
   local lines = vim.split(part, "\n", { plain = true })
   M.cancel(buf)
   clear(buf)

@@ -1,0 +1,78 @@
+"""The confidence gate and acceptance counts through the real server: what is held back and why,
+the accept command an item carries, and counts that survive a restart and can be cleared."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from lsprotocol import types
+
+from bench.lsp_client import URI, ask, complete, open_document, session
+
+# The ninth of nine lines the file already spells out: the model is sure of it.
+COUNTING = "".join(f"print('step {n}')\n" for n in range(1, 9)) + "print('st"
+# A fresh comment after nothing in particular: anything the model writes is a guess.
+GUESS = "import os\n\n# "
+
+
+async def explain(client, line: int, character: int) -> dict:
+    return await ask(client, "infill/explain", {"textDocument": {"uri": URI},
+                                                "position": {"line": line, "character": character}})
+
+
+async def test_the_gate_shows_a_sure_suggestion_and_holds_back_a_guess(default_model, tmp_path):
+    async with session(default_model, args=("--stats-file", str(tmp_path / "counts.json")), gated=True,
+                       options={"completion": {"multiline": "never", "maxTokens": 12}}) as client:
+        open_document(client, COUNTING)
+        sure = await complete(client, URI, 8, 9)
+        assert [item.insert_text for item in sure] == ["ep 9')"]
+        assert (await explain(client, 8, 9))["reason"] == "shown"
+        open_document(client, GUESS, uri=URI, version=2)
+        assert await complete(client, URI, 2, 2) == []
+        why = await explain(client, 2, 2)
+        assert why["reason"] == "held_back" and "confidence gate" in why["message"], why
+        assert why["confidence"] < why["threshold"]
+        # 'off' shows it: the gate, not the model, held it back.
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"infill": {"completion": {"confidence": "off"}}}))
+        assert len(await complete(client, URI, 2, 2)) == 1
+
+
+async def test_an_accepted_item_is_counted_and_the_counts_survive_a_restart(default_model, tmp_path):
+    counts = tmp_path / "counts.json"
+    args = ("--stats-file", str(counts))
+    async with session(default_model, args=args, options={"completion": {"multiline": "never"}}) as client:
+        open_document(client, COUNTING)
+        item, = await complete(client, URI, 8, 9)
+        # What the editor runs on acceptance (LSP 3.18 InlineCompletionItem.command).
+        assert item.command.command == "infill.accepted"
+        assert item.command.arguments[0]["chars"] == len(item.insert_text)
+        await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command=item.command.command, arguments=item.command.arguments))
+        row, = (await ask(client, "infill/status", {}))["acceptance"]
+        assert (row["language"], row["model"], row["accepted"]) == ("python", default_model.name, 1), row
+    async with session(default_model, args=args) as client:
+        row, = (await ask(client, "infill/status", {}))["acceptance"]
+        assert (row["shown"], row["accepted"], row["acceptedChars"]) == (1, 1, len(item.insert_text))
+    stats = [sys.executable, "-m", "infill_lsp", "stats", "--stats-file", str(counts)]
+    shown = subprocess.run([*stats, "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(shown.stdout)["counts"][0]["accepted"] == 1
+    words = subprocess.run(stats, capture_output=True, text=True, check=True).stdout
+    assert re.search(r"shown 1, accepted 1 whole", words), words
+    subprocess.run([*stats, "--clear"], capture_output=True, text=True, check=True)
+    assert "no suggestions shown yet" in subprocess.run(stats, capture_output=True, text=True, check=True).stdout
+
+
+async def test_a_malformed_accept_command_is_an_error_and_the_server_goes_on(default_model, tmp_path):
+    async with session(default_model, args=("--stats-file", str(tmp_path / "counts.json"))) as client:
+        try:
+            await client.workspace_execute_command_async(types.ExecuteCommandParams(
+                command="infill.accepted", arguments=["seven"]))
+            raise AssertionError("a malformed acceptance was taken")
+        except Exception as error:  # the JSON-RPC error the server answers with
+            assert "infill.accepted needs" in str(error)
+        open_document(client, COUNTING)
+        assert len(await complete(client, URI, 8, 9)) == 1
