@@ -164,8 +164,8 @@ class InfillClient(Replayer):
                  flash_attention: str = "auto", workspace: Path | None = None, document: Path | None = None,
                  engine: list[str] = ()) -> None:
         """``workspace``: the folder to index for repository context, and ``document`` the file in
-        it being typed in (else an untitled document and no workspace); ``engine``: ``--engine-*``
-        flags (an inference server instead of the model in the process)."""
+        it being typed in (else an untitled document and no workspace); ``engine``: more server
+        flags, such as ``--engine-*`` (an inference server instead of the model in the process)."""
         super().__init__()
         command = [sys.executable, "-m", "infill_lsp", "--model", str(model), "--n-ctx", str(n_ctx),
                    "--threads", str(threads), "--rope-scale", str(rope_scale), "--flash-attn", flash_attention,
@@ -308,10 +308,12 @@ class LlamaServerClient(Replayer):
     """llama-server, driven the way llama.vscode drives it: ``/infill`` (or ``/completion``), streamed."""
 
     def __init__(self, binary: Path | None, model: Path, n_ctx: int, threads: int, rope_scale: float, budget: int, *,
-                 endpoint: str, spm: bool, request: dict, log: Path, flash_attention: str = "auto") -> None:
+                 endpoint: str, spm: bool, request: dict, log: Path, flash_attention: str = "auto",
+                 extra_args: tuple[str, ...] = ()) -> None:
+        """``extra_args``: more llama-server flags (``-ngl 99`` on a GPU)."""
         super().__init__()
-        self.server = LlamaServer(model, args=server_args(model, n_ctx, threads, rope_scale, budget, flash_attention,
-                                                          spm=spm), log=log, binary=binary).start(FIRST_REQUEST_TIMEOUT_S)
+        args = [*server_args(model, n_ctx, threads, rope_scale, budget, flash_attention, spm=spm), *extra_args]
+        self.server = LlamaServer(model, args=args, log=log, binary=binary).start(FIRST_REQUEST_TIMEOUT_S)
         self.port = self.server.port
         self.endpoint = endpoint
         self.fields = request

@@ -18,7 +18,7 @@ server (warm). Systems: ``infill`` (the confidence gate at its default, ``auto``
 
     python -m bench.usefulness [--systems infill,infill-ungated,llama-server] [--places 4] [--lines 8]
     python -m bench.usefulness --tiny          # the tests' tiny FIM-layout model, PSM, as a sanity row
-    python -m bench.usefulness --model FIM.gguf --fim   # a real FIM model (on a GPU: --gpu-layers 99)
+    python -m bench.usefulness --model FIM.gguf --fim --gpu-layers 99   # a real FIM model, on a GPU
 """
 
 from __future__ import annotations
@@ -152,11 +152,13 @@ def start(system: str, args, model: Path, logs: Path, first: Place):
                       "confidence": confidence, **({"fim": "on", "fimOrder": "psm"} if args.fim else {"fim": "off"})}
         return InfillClient(model, N_CTX, args.threads, 1.0, {"completion": completion, "context": {"maxTokens": 0}},
                             logs / f"{system}.log", flash_attention="off",
-                            engine=["--stats-file", str(logs / f"{system}-acceptance.json")])
+                            engine=["--stats-file", str(logs / f"{system}-acceptance.json"),
+                                    *(["--n-gpu-layers", str(args.gpu_layers)] if args.gpu_layers is not None else [])])
     client = LlamaServerClient(args.llama_server, model, N_CTX, args.threads, 1.0, WINDOW_TOKENS,
                                endpoint="/infill" if args.fim else "/completion", spm=False,
                                request={"n_predict": MAX_TOKENS, "stop": ["\n"]}, log=logs / f"{system}.log",
-                               flash_attention="off")
+                               flash_attention="off",
+                               extra_args=("-ngl", str(args.gpu_layers)) if args.gpu_layers is not None else ())
     client.fit(Session(first.before, first.after, []), WINDOW_TOKENS)
     return client
 
@@ -174,6 +176,7 @@ def main() -> None:
     parser.add_argument("--fim", action="store_true", help="a FIM model: Infill in PSM, llama-server /infill")
     parser.add_argument("--tiny", action="store_true", help="the FIM-shaped copy of the bundled model, in PSM")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--gpu-layers", type=int, help="layers both systems offload (default: each one's own)")
     parser.add_argument("--llama-server", type=Path, help="a llama-server binary (default: the cached build)")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()

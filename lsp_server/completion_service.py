@@ -110,6 +110,8 @@ class CompletionService:
         if verdict is not None and not verdict.show:
             state.note(spot.version, spot.line, spot.character, "held_back", len(result.text), verdict)
             self.acceptance.held_back(spot.language, self.model_name)
+            state.type_through.remember(spot.prefix, spot.suffix, result.text, shortened=result.shortened,
+                                        suggestion_id=request_id, held=True)
             result = dataclasses.replace(result, text="", reason="held_back")
         else:
             state.note(spot.version, spot.line, spot.character, "shown" if result.text else result.reason,

@@ -9,12 +9,19 @@ The next suggestion: after a suggestion is shown, the one that would follow it o
 computed in the background and kept under ``prefix + suggestion``. Accepting then shows the
 next suggestion at once (and typing along it works the same way).
 
+A suggestion the confidence gate held back is kept too: once the user has typed the start of it,
+its rest is shown (the user's typing agreed with the model where its score did not).
+
 One :class:`TypeThrough` belongs to one open document (see ``document_state``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+HELD_SHOWN_AFTER = 2
+"""Characters of a held-back suggestion the user must type before its rest is shown: one
+matching character is often chance (a space, a bracket), two seldom are."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,9 @@ class TypeThroughEntry:
     """Made from a prompt cut to the time budget, so without all of its repository context."""
     suggestion_id: int = 0
     """The id acceptance commands name: the rest of a suggestion is still that suggestion."""
+    held: bool = False
+    """The confidence gate held it back: it answers only once the user has typed
+    :data:`HELD_SHOWN_AFTER` characters of it, which says more than its score did."""
 
     def rest_after(self, prefix: str, suffix: str) -> str | None:
         """What is left of the suggestion once the user is at ``prefix|suffix``, or None."""
@@ -39,6 +49,8 @@ class TypeThroughEntry:
         if not typed and not self.speculative:
             return None  # the same request again: the client wants a fresh answer
         if not self.text.startswith(typed) or len(typed) >= len(self.text):
+            return None
+        if self.held and len(typed) < HELD_SHOWN_AFTER:
             return None
         return self.text[len(typed):]
 
@@ -50,9 +62,11 @@ class TypeThrough:
         self._entries: dict[bool, TypeThroughEntry] = {}
 
     def remember(self, prefix: str, suffix: str, text: str, *, speculative: bool = False,
-                 shortened: bool = False, suggestion_id: int = 0) -> None:
-        """Record a suggestion the client was given (or, speculative, one computed ahead)."""
-        self._entries[speculative] = TypeThroughEntry(prefix, suffix, text, speculative, shortened, suggestion_id)
+                 shortened: bool = False, suggestion_id: int = 0, held: bool = False) -> None:
+        """Record a suggestion the client was given (or, speculative, one computed ahead; or,
+        ``held``, one the confidence gate held back)."""
+        self._entries[speculative] = TypeThroughEntry(prefix, suffix, text, speculative, shortened, suggestion_id,
+                                                      held)
 
     def forget_shortened(self) -> None:
         """The document's full prompt is cached now: suggestions made without its context go, so

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from infill_lsp import gate
-from infill_lsp.acceptance import ADAPT_AFTER, MOST_MOVE, AcceptanceStats
+from infill_lsp.acceptance import ADAPT_AFTER, GAIN, MOST_MOVE, TARGET_SHARE, AcceptanceStats
 
 
 def test_only_the_tokens_that_wrote_the_first_line_are_judged():
@@ -43,7 +43,8 @@ def test_the_users_acceptances_move_the_threshold_within_bounds(tmp_path):
         stats.shown(number, "python", "m.gguf", 10)
     assert stats.threshold("python", "m.gguf", 0.4) == 0.4  # too few to go by
     stats.shown(ADAPT_AFTER, "python", "m.gguf", 10)
-    assert stats.threshold("python", "m.gguf", 0.4) == pytest.approx(0.4 + MOST_MOVE)  # nothing accepted: show less
+    # Nothing accepted: show less.
+    assert stats.threshold("python", "m.gguf", 0.4) == pytest.approx(0.4 + min(MOST_MOVE, GAIN * TARGET_SHARE))
     for number in range(1, ADAPT_AFTER + 1):
         assert stats.accepted(number, 10, part=False)
     assert stats.threshold("python", "m.gguf", 0.4) == pytest.approx(0.4 - MOST_MOVE)  # all accepted: show more

@@ -16,6 +16,15 @@ def test_typing_the_suggestion_keeps_the_rest_without_the_model():
     assert memory.continuation(*split("total = price * ║\n")) == "quantity"
 
 
+def test_a_held_back_suggestion_shows_its_rest_once_the_user_has_typed_its_start():
+    memory = TypeThrough()
+    memory.remember(*split("total = ║\n"), "price * quantity", held=True, suggestion_id=4)
+    assert memory.continuation(*split("total = p║\n")) is None  # one character may be chance
+    entry, rest = memory.find(*split("total = pr║\n"))
+    assert (rest, entry.suggestion_id) == ("ice * quantity", 4)
+    assert memory.continuation(*split("total = cost║\n")) is None
+
+
 def test_typing_something_else_or_editing_elsewhere_needs_the_model():
     memory = TypeThrough()
     memory.remember(*split("total = ║\n"), "price * quantity")
