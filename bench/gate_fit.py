@@ -35,7 +35,9 @@ from infill_lsp.settings import CompletionSettings
 ROOT = Path(__file__).resolve().parent.parent
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 TRAINING_FILES = ("argparse.py", "textwrap.py", "configparser.py", "shutil.py", "tarfile.py", "logging/__init__.py")
-SETTINGS = CompletionSettings(max_tokens=24, multiline="never", prompt_budget_ms=0, confidence="off")
+SETTINGS = CompletionSettings(max_tokens=24, multiline="never", prompt_budget_ms=0)
+"""The replay's settings; the gate is on, so the engine keeps each token's log-probability
+(the completer itself never holds a suggestion back)."""
 
 
 def collect(completer: LlamaCompleter, files: list[Path], count: int, lines: int, rng: random.Random):

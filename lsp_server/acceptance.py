@@ -57,7 +57,6 @@ class Counts:
 @dataclass
 class _Shown:
     key: tuple[str, str]
-    chars: int
     taken: str = ""
     """'' not accepted yet, 'part' or 'whole'."""
 
@@ -89,12 +88,12 @@ class AcceptanceStats:
             logger.warning("acceptance counts in %s could not be read (%s); starting from zero", self.path, exc)
             return {}
 
-    def shown(self, suggestion_id: int, language: str, model: str, chars: int) -> None:
+    def shown(self, suggestion_id: int, language: str, model: str) -> None:
         """A suggestion went to the editor (once per id: typing through it shows the same one)."""
         if suggestion_id in self._recent:
             return
         key = (language, model)
-        self._recent[suggestion_id] = _Shown(key, chars)
+        self._recent[suggestion_id] = _Shown(key)
         while len(self._recent) > RECENT:
             self._recent.popitem(last=False)
         self.counts.setdefault(key, Counts()).shown += 1
@@ -142,7 +141,7 @@ class AcceptanceStats:
     def clear(self) -> None:
         self.counts.clear()
         self._recent.clear()
-        self._changed()
+        self._dirty = True
         self.save()
 
     def _changed(self) -> None:

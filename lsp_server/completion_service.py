@@ -71,7 +71,7 @@ class CompletionService:
         self.queue = queue
         self.acceptance = acceptance
         self.model_name = ""
-        """The model's file name: acceptance counts are per model."""
+        """The model's file name (set at ``initialize``): acceptance counts are per model."""
         self.workspace = workspace
         self.documents = DocumentStates()
         self.background = BackgroundWork(queue)
@@ -96,7 +96,7 @@ class CompletionService:
             logger.info("completion id=%d uri=%s version=%s %s chars=%d", request_id, spot.uri, spot.version, how,
                         len(rest))
             state.note(spot.version, spot.line, spot.character, "shown", len(rest))
-            self.acceptance.shown(suggestion_id, spot.language, self.model_name, len(rest))
+            self.acceptance.shown(suggestion_id, spot.language, self.model_name)
             self._follow_up(spot, spot.prefix + rest)
             return Answer(rest, suggestion_id)
         request = dataclasses.replace(self._request(spot.path, spot.prefix, spot.suffix), label=str(request_id))
@@ -119,7 +119,7 @@ class CompletionService:
         if result.text:
             state.type_through.remember(spot.prefix, spot.suffix, result.text, shortened=result.shortened,
                                         suggestion_id=request_id)
-            self.acceptance.shown(request_id, spot.language, self.model_name, len(result.text))
+            self.acceptance.shown(request_id, spot.language, self.model_name)
         if result.shortened:
             self._grow(spot.uri, request)
         elif result.stats is not None and result.reason != "cancelled":
@@ -185,7 +185,7 @@ class CompletionService:
             state.end_request(cancel)
         if result.text and (state.version != spot.version or self.documents.get(spot.uri) is not state):
             result = CompletionResult("", result.mode, result.stats, reason="content_modified")
-        verdict = gate.judge(result.text, result.logprobs, spot.prefix, threshold) if threshold is not None else None
+        verdict = gate.judge(result.text, result.logprobs, spot.prefix, threshold)
         shown = result.text if verdict is None or verdict.show else ""
         publish(Shaped(shown, True, len(shown)), done=True)  # streaming clients always get an end
         return result, verdict
@@ -220,8 +220,7 @@ class CompletionService:
             result = await self.background.run(lambda cancel: backend.complete(request, cancel, lambda _shaped: None))
             if result is None:
                 return
-            threshold = self.threshold(spot.language)
-            verdict = gate.judge(result.text, result.logprobs, prefix, threshold) if threshold is not None else None
+            verdict = gate.judge(result.text, result.logprobs, prefix, self.threshold(spot.language))
             if result.text and (verdict is None or verdict.show):
                 state.type_through.remember(prefix, spot.suffix, result.text, speculative=True,
                                             shortened=result.shortened, suggestion_id=next(self._request_ids))

@@ -80,6 +80,12 @@ class Verdict:
         return f"its confidence {self.confidence:.2f} is below the threshold {self.threshold:.2f}"
 
 
+def first_line(text: str) -> str:
+    """The line a suggestion is judged by: its first, or the one it starts when it starts with a
+    line break."""
+    return text.split("\n", 1)[0] or text.lstrip("\n").split("\n", 1)[0]
+
+
 def first_line_logprobs(scores: list[tuple[int, float]], skip: int, text: str) -> tuple[float, ...]:
     """The log-probabilities of the tokens that wrote the first line of ``text``.
 
@@ -87,8 +93,7 @@ def first_line_logprobs(scores: list[tuple[int, float]], skip: int, text: str) -
     ``skip`` characters of that text are not part of the suggestion (what token healing took off
     the prompt), so a token that only re-spelled them does not count, and one that crossed into
     the suggestion does."""
-    line = text.split("\n", 1)[0] or text.lstrip("\n").split("\n", 1)[0]
-    # A suggestion that starts with a newline is judged by the line it starts.
+    line = first_line(text)
     end = skip + text.index(line) + len(line) if line else skip
     kept, start = [], 0
     for length, logprob in scores:
@@ -100,9 +105,12 @@ def first_line_logprobs(scores: list[tuple[int, float]], skip: int, text: str) -
 
 def features(text: str, logprobs: tuple[float, ...], prefix: str) -> Features:
     """The gate's view of suggestion ``text`` made after ``prefix``."""
-    line = text.split("\n", 1)[0] or text.lstrip("\n").split("\n", 1)[0]
-    before = prefix[prefix.rfind("\n") + 1:]
-    nearby = prefix.split("\n")[-NEARBY_LINES - 1:-1]
+    line = first_line(text)
+    # From the end only: the prefix may be the whole document before the cursor. With a full
+    # split, the first piece is everything further up, not a line.
+    pieces = prefix.rsplit("\n", NEARBY_LINES + 1)
+    before = pieces[-1]
+    nearby = pieces[1:-1] if len(pieces) == NEARBY_LINES + 2 else pieces[:-1]
     stripped = (before + line).strip()
     return Features(
         first=logprobs[0], mean=sum(logprobs) / len(logprobs), minimum=min(logprobs), tokens=len(logprobs),
@@ -121,10 +129,10 @@ def confidence(found: Features) -> float:
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-def judge(text: str, logprobs: tuple[float, ...], prefix: str, threshold: float) -> Verdict | None:
-    """Whether to show ``text``; None when there is nothing to judge it by (no text, or an engine
-    that sends no probabilities): it is shown."""
-    if not text.strip() or not logprobs:
+def judge(text: str, logprobs: tuple[float, ...], prefix: str, threshold: float | None) -> Verdict | None:
+    """Whether to show ``text``; None when the gate is off (``threshold`` None) or there is
+    nothing to judge it by (no text, or an engine that sends no probabilities): it is shown."""
+    if threshold is None or not text.strip() or not logprobs:
         return None
     score = confidence(features(text, logprobs, prefix))
     return Verdict(score >= threshold, score, threshold)

@@ -53,7 +53,6 @@ class InfillServer(LanguageServer):
         self.service = CompletionService(InferenceQueue(), self.workspace_context,
                                          lambda partial: self.protocol.notify(PARTIAL_COMPLETION, partial.to_wire()),
                                          acceptance)
-        self.service.model_name = model_name(model)
         self.roots: list[Path] = []
         self.editor_can_watch = False
         self.editor_watches = False
@@ -225,7 +224,8 @@ def create_server(model: ModelOptions, *, stats_file: Path | None = None) -> Inf
         found = acceptance_params(plain(list(arguments)))  # pygls spreads the command's arguments
         if found is None:
             raise JsonRpcInvalidParams(f"{ACCEPTED} needs [{{id, chars, part?}}]")
-        service.accepted(*found[:2], part=found[2])
+        suggestion_id, chars, part = found
+        service.accepted(suggestion_id, chars, part=part)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls: InfillServer, params: types.InlineCompletionParams):

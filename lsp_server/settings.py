@@ -17,9 +17,10 @@ from infill_lsp.fim.postprocess import RULE_NAMES
 
 
 def _setting(default: Any, description: str, *, minimum: float | None = None, maximum: float | None = None,
-             choices: tuple[str, ...] | None = None, pattern: str | None = None) -> Any:
+             choices: tuple[str, ...] | None = None, pattern: tuple[str, str] | None = None) -> Any:
+    """``pattern``: a regular expression a string must match, and what it means in words."""
     meta = {"description": description, "minimum": minimum, "maximum": maximum, "choices": choices,
-            "pattern": pattern}
+            "pattern": pattern[0] if pattern else None, "pattern_means": pattern[1] if pattern else None}
     return field(default=default, metadata=meta)
 
 
@@ -67,7 +68,7 @@ class CompletionSettings:
         "auto", "Which suggestions are shown, by the confidence gate's estimate that at least a word of one is "
         "accepted: 'auto' (the shipped threshold, moved within bounds by what you accept), 'off' (show every "
         "suggestion) or a fixed threshold from '0' to '1' (higher: fewer, better suggestions).",
-        pattern=r"^(auto|off|0(\.[0-9]+)?|1(\.0+)?)$")
+        pattern=(r"^(auto|off|0(\.[0-9]+)?|1(\.0+)?)$", "'auto', 'off' or a number from 0 to 1"))
     rules_off: tuple[str, ...] = _setting(
         (), "Rules that end a suggestion to switch off, to measure what each one earns (python -m bench.infilling "
         "--ablate): " + ", ".join(repr(name) for name in RULE_NAMES) + ".", choices=RULE_NAMES)
@@ -145,7 +146,7 @@ def _check(value: Any, spec: dataclasses.Field) -> str | None:
     if kind == "str" and not isinstance(value, str):
         return "expected a string"
     if meta["pattern"] and not re.match(meta["pattern"], value):
-        return "expected 'auto', 'off' or a number from 0 to 1"
+        return f"expected {meta['pattern_means']}"
     if meta["choices"] and value not in meta["choices"]:
         return "expected one of " + ", ".join(repr(c) for c in meta["choices"])
     return None

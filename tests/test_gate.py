@@ -25,6 +25,10 @@ def test_features_say_where_the_cursor_is_and_what_the_line_repeats():
     assert (found.first, found.mean, found.minimum, found.tokens, found.chars) == (-0.5, -1.0, -1.5, 2, 21)
     fresh = gate.features("return total", (-0.1,), prefix.rsplit("\n", 1)[0] + "\n    ")
     assert fresh.line_start and not fresh.mid_word and not fresh.repeats
+    # Only the lines just above count: the same line far up the file does not.
+    far = "print(total)\n" + "x = 1\n" * gate.NEARBY_LINES + "    "
+    assert not gate.features("print(total)", (-0.1,), far).repeats
+    assert gate.features("print(total)", (-0.1,), "print(total)\n" + "x = 1\n" * 3 + "    ").repeats
 
 
 def test_likelier_suggestions_score_higher_and_nothing_to_judge_is_shown():
@@ -40,9 +44,9 @@ def test_likelier_suggestions_score_higher_and_nothing_to_judge_is_shown():
 def test_the_users_acceptances_move_the_threshold_within_bounds(tmp_path):
     stats = AcceptanceStats(tmp_path / "acceptance.json")
     for number in range(1, ADAPT_AFTER):
-        stats.shown(number, "python", "m.gguf", 10)
+        stats.shown(number, "python", "m.gguf")
     assert stats.threshold("python", "m.gguf", 0.4) == 0.4  # too few to go by
-    stats.shown(ADAPT_AFTER, "python", "m.gguf", 10)
+    stats.shown(ADAPT_AFTER, "python", "m.gguf")
     # Nothing accepted: show less.
     assert stats.threshold("python", "m.gguf", 0.4) == pytest.approx(0.4 + min(MOST_MOVE, GAIN * TARGET_SHARE))
     for number in range(1, ADAPT_AFTER + 1):
@@ -55,8 +59,8 @@ def test_the_users_acceptances_move_the_threshold_within_bounds(tmp_path):
 def test_a_part_then_the_rest_is_one_whole_acceptance_and_counts_survive_a_restart(tmp_path):
     path = tmp_path / "acceptance.json"
     stats = AcceptanceStats(path)
-    stats.shown(7, "python", "m.gguf", 20)
-    stats.shown(7, "python", "m.gguf", 12)  # typing through it shows the same suggestion
+    stats.shown(7, "python", "m.gguf")
+    stats.shown(7, "python", "m.gguf")  # typing through it shows the same suggestion
     stats.accepted(7, 6, part=True)
     assert stats.snapshot()[0]["partly"] == 1
     stats.accepted(7, 14, part=False)
@@ -65,7 +69,9 @@ def test_a_part_then_the_rest_is_one_whole_acceptance_and_counts_survive_a_resta
     again, = AcceptanceStats(path).snapshot()
     assert (again["language"], again["model"]) == ("python", "m.gguf")
     assert (again["shown"], again["accepted"], again["partly"], again["acceptedChars"], again["heldBack"]) == (1, 1, 0, 20, 1)
-    assert "def " not in path.read_text()  # counts only, never text
+    # Counts only, never text: the file holds numbers under a language and a model name.
+    stored = json.loads(path.read_text())["counts"]["python"]["m.gguf"]
+    assert all(isinstance(value, int) for value in stored.values()), stored
     AcceptanceStats(path).clear()
     assert AcceptanceStats(path).snapshot() == []
 
@@ -75,6 +81,6 @@ def test_a_corrupt_counts_file_starts_from_zero(tmp_path):
     path.write_text("{not json")
     stats = AcceptanceStats(path)
     assert stats.snapshot() == []
-    stats.shown(1, "python", "m.gguf", 3)
+    stats.shown(1, "python", "m.gguf")
     stats.save()
     assert json.loads(path.read_text())["counts"]["python"]["m.gguf"]["shown"] == 1

@@ -147,6 +147,7 @@ class LlamaCompleter:
             forced_prefix=forced,
             forced_tokens=prompt.forced_tokens,
             original_bias=HEALING_ORIGINAL_BIAS,
+            keep_scores=settings.confidence != "off",
         )
         if not request.after_accept:
             self._foreground_prompt = len(prompt.tokens)

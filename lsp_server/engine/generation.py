@@ -21,6 +21,9 @@ class GenerationParams:
     """The tokens that spelled ``forced_prefix`` in the prompt."""
     original_bias: float = 0.0
     """Added to the logit of the next of ``forced_tokens`` while the choices follow them."""
+    keep_scores: bool = False
+    """Keep each generated token's log-probability (``GenerationStats.scores``): a log-softmax
+    over the vocabulary per token, about 0.2 ms on 2 cores, paid only when the gate reads them."""
 
 
 @dataclass
@@ -38,9 +41,9 @@ class GenerationStats:
     total_ms: float = 0.0
     stop_reason: str = ""
     scores: list[tuple[int, float]] = field(default_factory=list)
-    """Per generated token: the length of the text once it was added, and its log-probability
-    (natural log, under the logits it was chosen from). The confidence gate reads them; empty
-    from a server that sends no probabilities."""
+    """Per generated token, when ``GenerationParams.keep_scores``: the length of the text once it
+    was added, and its log-probability (natural log, under the logits it was chosen from). The
+    confidence gate reads them; empty from a server that sends no probabilities."""
     extra: dict = field(default_factory=dict)
 
     @property

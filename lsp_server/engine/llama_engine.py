@@ -211,7 +211,8 @@ class LlamaEngine(VocabularyFacts):
                     stats.stop_reason = "end_of_text"
                     break
                 text += decoder.decode(self.model.piece(token))
-                stats.scores.append((len(text), self.context.last_logprob(token)))
+                if params.keep_scores:
+                    stats.scores.append((len(text), self.context.last_logprob(token)))
                 if not on_text(text):
                     stats.stop_reason = "complete"
                     break
