@@ -26,7 +26,6 @@ import json
 import random
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,7 +207,7 @@ class Runner:
         # The healed prompt ends before the line's indentation, which the model must write first.
         reference = self.engine.encoder.encode_infilling(split_healing(example.prefix)[1] + example.reference)
         scores = log_probs(self.engine, prompt.tokens, reference)
-        generated = self.completer.complete(request, threading.Event(), lambda _s: None).text.strip()
+        generated = self.completer.complete(request).text.strip()
         return {
             "exact": float(generated == example.reference),
             "edit": edit_similarity(generated, example.reference),

@@ -15,7 +15,6 @@ import argparse
 import importlib
 import random
 import statistics
-import threading
 import time
 from pathlib import Path
 
@@ -62,8 +61,7 @@ def main() -> None:
                     prefix = typed + line[:position]
                     spent[0] = 0.0
                     started = time.perf_counter()
-                    result = completer.complete(CompletionRequest(prefix, "\n" + place.after, settings),
-                                                threading.Event(), lambda _shaped: None)
+                    result = completer.complete(CompletionRequest(prefix, "\n" + place.after, settings))
                     total = time.perf_counter() - started
                     judged = time.perf_counter()
                     gate.judge(result.text, result.logprobs, prefix, gate.THRESHOLD)

@@ -18,7 +18,6 @@ import argparse
 import json
 import random
 import sysconfig
-import threading
 import time
 from pathlib import Path
 
@@ -53,7 +52,7 @@ def collect(completer: LlamaCompleter, files: list[Path], count: int, lines: int
                 for position in range(len(indent), len(line) + 1):
                     prefix = typed + typed_line
                     request = CompletionRequest(prefix, "\n" + place.after, SETTINGS, path=path.name)
-                    result = completer.complete(request, threading.Event(), lambda _shaped: None)
+                    result = completer.complete(request)
                     if result.text.strip() and result.logprobs:
                         found = gate.features(result.text, result.logprobs, prefix)
                         rows.append((found.vector(), take(result.text, line[position:]).chars))

@@ -21,7 +21,6 @@ import dataclasses
 import random
 import re
 import statistics
-import threading
 import time
 
 from bench.context_quality import Found, PackageIndexes
@@ -81,7 +80,7 @@ def main() -> None:
                                             path=example.path.relative_to(example.package).as_posix(),
                                             repo=example.package.name, document=example.path,
                                             context_tokens=args.context_tokens)
-                text = completer.complete(request, threading.Event(), lambda _shaped: None).text
+                text = completer.complete(request).text
                 row[system] = float(typed + _IDENTIFIER.match(text).group(0) == example.name)
             rows.append(row)
         repository.close_buffer(example.path)

@@ -30,7 +30,6 @@ import subprocess
 import sys
 import sysconfig
 import tarfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,7 +184,7 @@ class Runner:
         prompt, _mode = self.completer.prompt(request)
         rest = self.engine.encoder.encode_infilling(example.name[len(example.typed):])
         scores = log_probs(self.engine, prompt.tokens, rest)
-        generated = self.completer.complete(request, threading.Event(), lambda _s: None).text
+        generated = self.completer.complete(request).text
         completed = example.typed + (re.match(r"[\w$]*", generated).group(0))
         return {"exact": float(completed == example.name), "hit": float(example.name in example.typed + generated),
                 "logprob": sum(scores) / max(1, len(scores)), "completed": completed}

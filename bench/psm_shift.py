@@ -91,7 +91,7 @@ def main() -> None:
             row[name] = completer.engine.context.last_logits()
             row[f"{name}_evaluated"] = stats.evaluated_tokens
             row[f"{name}_stale"] = completer.engine.kv.foreground.stale
-            text = completer.complete(request, threading.Event(), lambda _shaped: None).text
+            text = completer.complete(request).text
             row[f"{name}_line"] = text.split("\n")[0]
         rows.append({"kl": kl(row["exact"], row["shifted"]), "same": row["shifted_line"] == row["exact_line"],
                      "evaluated": row["shifted_evaluated"], "exact_evaluated": row["exact_evaluated"],

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import random
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field

@@ -23,6 +23,8 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from infill_lsp.gate import THRESHOLD
+
 logger = logging.getLogger(__name__)
 
 ADAPT_AFTER = 20
@@ -107,6 +109,8 @@ class AcceptanceStats:
         """The user accepted ``chars`` characters of a suggestion (``part``: a word or a line of
         it); False for an id not shown recently."""
         shown = self._recent.get(suggestion_id)
+        logger.info("accepted id=%d chars=%d%s%s", suggestion_id, chars, " part" if part else "",
+                    "" if shown else " (not a recent suggestion)")
         if shown is None:
             return False
         counts = self.counts.setdefault(shown.key, Counts())
@@ -120,6 +124,13 @@ class AcceptanceStats:
             shown.taken = "part"
         self._changed()
         return True
+
+    def gate_threshold(self, setting: str, language: str, model: str) -> float | None:
+        """The confidence gate's threshold under ``completion.confidence`` (``setting``), or None
+        when it is off; ``auto`` starts at :data:`gate.THRESHOLD` and learns from the counts."""
+        if setting == "off":
+            return None
+        return self.threshold(language, model, THRESHOLD) if setting == "auto" else float(setting)
 
     def threshold(self, language: str, model: str, base: float) -> float:
         """The gate's threshold for this language and model: ``base`` moved by the user's own

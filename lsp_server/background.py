@@ -1,6 +1,7 @@
 """Background inference: the speculative next suggestion, idle cache warming, growing a shortened prompt.
 
-All run at the inference queue's background priority (see ``infill_lsp.inference``): only when
+:meth:`BackgroundWork.after_answer` and :meth:`BackgroundWork.after_edit` plan it; the
+completion service calls them with values (the request, its result) and goes on. All run at the inference queue's background priority (see ``infill_lsp.inference``): only when
 no user request waits, and preempted by every one. What a preempted job already evaluated stays
 in the KV cache, so a warm-up cut short still shortens the next prompt.
 
@@ -16,10 +17,13 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from infill_lsp import gate
+from infill_lsp.document_state import DocumentStates
+from infill_lsp.engine.request import CompletionRequest, CompletionResult
 from infill_lsp.inference import InferenceQueue
 
 logger = logging.getLogger(__name__)
@@ -30,6 +34,8 @@ GROWTH_GAP_SECONDS = 0.02
 """Quiet after a real request before growth resumes (the answer's own follow-ups go first)."""
 GROWTH_PAUSE_SECONDS = 0.15
 """Quiet before growth that must evict the keystrokes' prompt to find room (a pause in typing)."""
+SPECULATION_IDLE_SECONDS = 0.15
+"""Quiet time after a suggestion before the next one is computed ahead (typing goes first)."""
 
 
 @dataclass
@@ -42,10 +48,94 @@ class _Growth:
 class BackgroundWork:
     """Background jobs behind every user request; one growth at a time."""
 
-    def __init__(self, queue: InferenceQueue) -> None:
+    def __init__(self, queue: InferenceQueue, documents: DocumentStates, suggestion_ids: Iterator[int]) -> None:
         self._queue = queue
+        self._documents = documents
+        self._suggestion_ids = suggestion_ids
         self._tasks: set[asyncio.Task] = set()
         self._growth: _Growth | None = None
+
+    def after_answer(self, uri: str, request: CompletionRequest, result: CompletionResult, shown: str,
+                     threshold: float | None) -> None:
+        """Plan what follows the answer ``result`` to ``request`` (``shown``: what the user sees):
+        grow a shortened prompt; once the user pauses, the suggestion after ``shown`` is accepted."""
+        if result.shortened:
+            self._grow(uri, request)
+        elif result.stats is not None and result.reason != "cancelled":
+            self.stop_growing(uri)  # this prompt was whole: nothing left to grow
+        if result.reason not in ("cancelled", "content_modified"):  # else a newer request follows up
+            stale = bool(result.stats and result.stats.extra.get("stale"))
+            self.follow_up(uri, request.at(request.prefix + shown, after_accept=True, label="speculation"),
+                           threshold, speculate=bool(shown), refresh=stale)
+
+    def follow_up(self, uri: str, ahead: CompletionRequest, threshold: float | None, *, speculate: bool = True,
+                  refresh: bool = False) -> None:
+        """Once the user pauses: make the cached prompt exact where typing shifted it into place
+        (``refresh``), then compute the suggestion ``ahead`` asks for (the text after an acceptance).
+
+        Not the suggestion while the document's full prompt grows: it would come from a shortened
+        prompt, be dropped once the context is in, and take the gaps the growth needs."""
+        state = self._documents.state(uri)
+        speculate = (speculate and ahead.settings.speculate
+                     and state.type_through.lookup(ahead.prefix, ahead.suffix) is None)
+        if not (speculate or refresh):
+            return
+
+        async def follow_up() -> None:
+            backend = self._queue.backend
+            if refresh:
+                stats = await self.run(backend.refresh)
+                if stats is not None:
+                    logger.info("refresh uri=%s %s", uri, stats.summary())
+            if not speculate or self.growing(uri):
+                return
+            result = await self.run(lambda cancel: backend.complete(ahead, cancel))
+            if result is None:
+                return
+            verdict = gate.judge(result.text, result.logprobs, ahead.prefix, threshold)
+            if result.text and (verdict is None or verdict.show):
+                state.type_through.remember(ahead.prefix, ahead.suffix, result.text, speculative=True,
+                                            shortened=result.shortened, suggestion_id=next(self._suggestion_ids))
+            stats = result.stats.summary() if result.stats else f"skipped: {result.reason}"
+            logger.info("speculation uri=%s chars=%d %s", uri, len(result.text), stats)
+
+        state.after_idle(SPECULATION_IDLE_SECONDS, lambda: self.start(follow_up))
+
+    def after_edit(self, uri: str, version: int | None, request: CompletionRequest, idle_s: float) -> None:
+        """Once the user pauses ``idle_s`` without asking for a suggestion, evaluate the prompt of
+        ``request`` (the text at version ``version``) into the cache."""
+        state = self._documents.state(uri, version)
+
+        async def warm() -> None:
+            await self._queue.wait_loaded()
+            if state.version != version or self._documents.get(uri) is not state or self._queue.backend is None:
+                return  # edited or closed since
+            backend = self._queue.backend
+            stats = await self.run(lambda cancel: backend.warm(request, cancel))
+            if stats is not None:
+                logger.info("warm uri=%s version=%s %s", uri, version, stats.summary())
+                self._context_is_in(uri, stats)
+
+        state.after_idle(idle_s, lambda: self.start(warm))
+
+    def _grow(self, uri: str, request: CompletionRequest) -> None:
+        """The prompt of ``request`` was shortened: its full prompt grows between the keystrokes
+        that follow, and once it is whole the next keystroke gets all of its context. A growth
+        already under way goes on with this newer keystroke's prompt."""
+        backend = self._queue.backend
+        started = time.perf_counter()
+
+        def grown(stats) -> None:
+            logger.info("grown uri=%s ms=%.0f stop=%s", uri, (time.perf_counter() - started) * 1000, stats.stop_reason)
+            self._context_is_in(uri, stats)
+
+        self.grow(uri, lambda cancel, beside: backend.warm(request, cancel, beside=beside), grown)
+
+    def _context_is_in(self, uri: str, stats) -> None:
+        """After a warm-up: once the full prompt is cached, suggestions made without its context go."""
+        state = self._documents.get(uri)
+        if stats.stop_reason == "warmed" and state is not None:
+            state.type_through.forget_shortened()
 
     def grow(self, key: str, job: Callable[[threading.Event, bool], Any], finished: Callable[[Any], None]) -> None:
         """Run ``job(cancel, beside)`` in the gaps between real requests until it ends without

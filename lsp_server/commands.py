@@ -20,12 +20,11 @@ from infill_lsp.catalog import ModelNotFound, entry_for_file, fim_mismatch, reco
 from infill_lsp.catalog_commands import memory_bytes
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.generation import GenerationParams, GenerationStats
-from infill_lsp.engine.boundary import Engine
+from infill_lsp.engine.boundary import Engine, run_to_end
 from infill_lsp.engine.remote_engine import RemoteEngine
 from infill_lsp.engine.models import ModelOptions, default_model_path, load_error_message
-from infill_lsp.engine.request import CompletionRequest
+from infill_lsp.engine.request import CompletionRequest, CompletionResult
 from infill_lsp.engine.native_backend import gpu_memory, supports_gpu_offload
-from infill_lsp.fim.postprocess import Shaped
 from infill_lsp.settings import CompletionSettings
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -137,17 +136,17 @@ def run(args: argparse.Namespace, options: ModelOptions) -> int:
 
 def complete(completer: LlamaCompleter, request: CompletionRequest) -> int:
     """Stream the suggestion to stdout as it settles, then timings to stderr."""
-    printed = [0]
-
-    def on_update(shaped: Shaped) -> None:
-        settled = shaped.text[: shaped.settled]
-        if len(settled) > printed[0] and settled.startswith(shaped.text[: printed[0]]):
-            sys.stdout.write(settled[printed[0]:])
+    printed = ""
+    for item in completer.stream(request, threading.Event()):
+        if isinstance(item, CompletionResult):
+            result = item
+            continue
+        settled = item.text[: item.settled]
+        if len(settled) > len(printed) and settled.startswith(printed):
+            sys.stdout.write(settled[len(printed):])
             sys.stdout.flush()
-            printed[0] = len(settled)
-
-    result = completer.complete(request, threading.Event(), on_update)
-    sys.stdout.write(result.text[printed[0]:] + "\n")
+            printed = settled
+    sys.stdout.write(result.text[len(printed):] + "\n")
     sys.stdout.flush()
     mode = completer.mode(request.settings)
     print(f"--- mode: {mode.name} ({mode.reason})", file=sys.stderr)
@@ -265,9 +264,9 @@ def measure_speed(engine: Engine) -> tuple[float, float, float]:
     sample = "def add(left, right):\n    return left + right\n\n"
     # A first line never sent before: the prompt is cold on a shared server too.
     tokens = engine.encoder.encode(f"# {time.time_ns()}\n" + sample * (CHECK_PROMPT_TOKENS // 8))[:CHECK_PROMPT_TOKENS]
-    cold = engine.generate(tokens, GenerationParams(max_tokens=CHECK_GENERATED_TOKENS), threading.Event(), lambda _text: True)
+    cold = run_to_end(engine, tokens, GenerationParams(max_tokens=CHECK_GENERATED_TOKENS))[1]
     prompt_speed = cold.evaluated_tokens / (cold.prompt_ms / 1000) if cold.prompt_ms else 0.0
     started = time.perf_counter()
-    warm = engine.generate(tokens + tokens[1:2], GenerationParams(max_tokens=1), threading.Event(), lambda _text: True)
+    warm = run_to_end(engine, tokens + tokens[1:2], GenerationParams(max_tokens=1))[1]
     keystroke_ms = warm.first_token_ms or (time.perf_counter() - started) * 1000
     return prompt_speed, cold.tokens_per_second, keystroke_ms

@@ -11,7 +11,8 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from infill_lsp.completion_service import Answer, Spot
+from infill_lsp.context import CursorSnapshot
+from infill_lsp.keystroke import Answer, Spot
 from infill_lsp.extensions import ACCEPTED
 from infill_lsp.popup import ItemShape, item_shape, popup_item
 from infill_lsp.workspace_context import WorkspaceContext
@@ -23,11 +24,17 @@ def path_of(uri: str) -> Path:
 
 
 def spot_at(document, position: types.Position) -> Spot:
-    """The request's place as a value (the document's text split at the cursor)."""
-    text, offset = document.source, document.offset_at_position(position)
+    """The request's place as a value, with the document's text split at the cursor once."""
     path = path_of(document.uri)
-    return Spot(document.uri, document.version, position.line, position.character, path,
-                text[:offset], text[offset:], document.language_id or path.suffix.lstrip(".") or "plaintext")
+    return Spot(document.uri, document.version, position.line, position.character,
+                cursor_at(document, document.offset_at_position(position)),
+                document.language_id or path.suffix.lstrip(".") or "plaintext")
+
+
+def cursor_at(document, offset: int) -> CursorSnapshot:
+    """The snapshot of ``document``'s text at ``offset`` (code points)."""
+    text = document.source
+    return CursorSnapshot.of(text[:offset], text[offset:], path_of(document.uri))
 
 
 def acceptance_command(answer: Answer) -> types.Command:
@@ -70,8 +77,7 @@ def popup_list(answer: Answer, spot: Spot | None, document, position: types.Posi
                shape: ItemShape) -> types.CompletionList:
     """The suggestion made at ``spot`` as one completion item whose edit replaces the typed part
     of the word (none for no text); incomplete, so that the editor asks again as the user types."""
-    prefix = spot.prefix if spot is not None else ""
-    item = popup_item(answer.text, prefix[max(prefix.rfind("\n"), prefix.rfind("\r")) + 1:], shape)
+    item = popup_item(answer.text, spot.cursor.line_prefix if spot is not None else "", shape)
     if item is None or document is None:
         return types.CompletionList(is_incomplete=True, items=[])
     typed_units = document.position_codec.client_num_units(item.typed)

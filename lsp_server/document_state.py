@@ -30,11 +30,11 @@ class DocumentState:
     """The cancellation event of the request in flight."""
     idle_timer: asyncio.TimerHandle | None = None
 
-    def note(self, version: int | None, line: int, character: int, reason: str, chars: int = 0,
+    def note(self, place: tuple[int | None, int, int], reason: str, chars: int = 0,
              verdict: Verdict | None = None) -> None:
-        """Remember how the last request ended (``shown`` or a reason code of ``explain``) and, when
-        the confidence gate held the suggestion back, its verdict."""
-        self.outcome = Outcome(version, line, character, reason, chars, verdict)
+        """Remember how the last request at ``place`` (version, line, character) ended (``shown`` or
+        a reason code of ``explain``) and, when the confidence gate held the suggestion back, its verdict."""
+        self.outcome = Outcome(*place, reason, chars, verdict)
 
     def begin_request(self) -> threading.Event:
         """Supersede the request in flight and return the new request's cancellation event."""

@@ -17,7 +17,8 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import closing
 from typing import Any, TypeVar
 
 from infill_lsp.catalog import ModelNotFound, entry_for_file, fim_mismatch, resolve_model
@@ -33,6 +34,8 @@ T = TypeVar("T")
 
 LOAD, FOREGROUND, BACKGROUND = 0, 1, 2
 """Job priorities, most urgent first."""
+_END = object()
+"""Marks the end of a stream's items."""
 SWITCH_INTERVAL_S = 0.0005
 """How long a Python thread may hold the interpreter lock while the inference thread waits for it."""
 
@@ -80,13 +83,43 @@ class InferenceQueue:
 
     async def foreground(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(*args)`` before any background job; stop the background job in progress."""
-        self.last_foreground = time.monotonic()
-        self._foreground += 1
-        self._background_cancel.set()
+        self._enter_foreground()
         try:
             return await self._submit(FOREGROUND, lambda: function(*args))
         finally:
             self._foreground -= 1
+
+    async def stream(self, open_stream: Callable[[], Iterator[T]], cancel: threading.Event) -> AsyncIterator[T]:
+        """The items of ``open_stream()``, made on the inference thread as a foreground job,
+        handed to the event loop as they come. A reader that stops early (or is cancelled)
+        sets ``cancel``: the engine checks it between tokens."""
+        self._enter_foreground()
+        loop = asyncio.get_running_loop()
+        items: asyncio.Queue = asyncio.Queue()
+
+        def run() -> None:
+            with closing(open_stream()) as made:
+                for item in made:
+                    loop.call_soon_threadsafe(items.put_nowait, item)
+
+        finished = self._submit(FOREGROUND, run)
+        # Settled after every item was handed over (call_soon_threadsafe keeps their order).
+        finished.add_done_callback(lambda _done: items.put_nowait(_END))
+        try:
+            while (item := await items.get()) is not _END:
+                yield item
+            if finished.cancelled():
+                raise asyncio.CancelledError("the inference queue shut down")
+            if finished.exception() is not None:
+                raise finished.exception()
+        finally:
+            cancel.set()
+            self._foreground -= 1
+
+    def _enter_foreground(self) -> None:
+        self.last_foreground = time.monotonic()
+        self._foreground += 1
+        self._background_cancel.set()
 
     async def background(self, job: Callable[[threading.Event], T]) -> T | None:
         """Run ``job(cancel)`` when nothing in the foreground waits; None if something does, or

@@ -17,17 +17,19 @@ from pygls.lsp.server import LanguageServer
 
 from infill_lsp import __version__
 from infill_lsp.acceptance import AcceptanceStats, default_stats_file
-from infill_lsp.completion_service import Answer, CompletionService, Spot
-from infill_lsp.conversions import (acceptance_params, cursor_after, item_shape_of, path_of, popup_list, position_params,
-                                    refusal, spot_at, suggestion)
+from infill_lsp.completion_service import CompletionService
+from infill_lsp.conversions import (acceptance_params, cursor_after, cursor_at, item_shape_of, path_of, popup_list,
+                                    position_params, refusal, spot_at, suggestion)
 from infill_lsp.engine.models import ModelOptions
 from infill_lsp.extensions import ACCEPTED, EXPLAIN, PARTIAL_COMPLETION, STATUS, WARM, client_wants_partials
 from infill_lsp.inference import InferenceQueue
+from infill_lsp.keystroke import Answer, Spot
 from infill_lsp.parent import watch_parent
 from infill_lsp.popup import ItemShape, Offer, offer_for
 from infill_lsp.protocol import InfillProtocol, plain
 from infill_lsp.providers import POPUP_TRIGGER_CHARACTERS, Dynamic, change_offer, dynamic_support, register_offered
 from infill_lsp.settings import resolve_settings
+from infill_lsp.status import engine_problem, explain_spot, status
 from infill_lsp.workspace_context import (
     WorkspaceContext,
     ask_editor_to_watch,
@@ -95,14 +97,15 @@ class InfillServer(LanguageServer):
         refused = refusal(document, position, service.settings.completion.enabled, self.workspace_context)
         if refused:
             logger.info("completion uri=%s skipped: %s", uri, refused)
-            if document is not None:
-                service.refused(document.uri, document.version, position.line, position.character, refused)
+            if document is not None:  # kept for infill/explain
+                service.documents.state(uri, document.version).note((document.version, position.line,
+                                                                     position.character), refused)
             return Answer(""), None
         spot = spot_at(document, position)
         answer = await service.complete(spot)
         if service.queue.backend is None:
             self.tell_user_once("model", service.queue.error or "Infill: no model is loaded.")
-        elif problem := service.engine_problem():
+        elif problem := engine_problem(service):
             self.tell_user_once(f"engine:{problem}", f"Infill: {problem}")
         return answer, spot
 
@@ -184,7 +187,7 @@ def create_server(model: ModelOptions, *, stats_file: Path | None = None) -> Inf
         workspace_context.note_document(path_of(uri), document.source, edited=True)
         cursor = cursor_after(document, params.content_changes)
         if cursor is not None:
-            service.warm_after_edit(uri, document.version, path_of(uri), document.source, cursor)
+            service.warm_after_edit(uri, document.version, cursor_at(document, cursor))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(_ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -197,8 +200,8 @@ def create_server(model: ModelOptions, *, stats_file: Path | None = None) -> Inf
         workspace_context.stop()
 
     @server.feature(STATUS)
-    async def status(ls: InfillServer, _params) -> dict:
-        return service.status(ls.model_options.path, expecting_roots=bool(ls.roots))
+    async def server_status(ls: InfillServer, _params) -> dict:
+        return status(service, ls.model_options.path, expecting_roots=bool(ls.roots))
 
     @server.feature(WARM)
     async def warm_at_rest(ls: InfillServer, params) -> None:
@@ -206,18 +209,19 @@ def create_server(model: ModelOptions, *, stats_file: Path | None = None) -> Inf
         document = ls.workspace.text_documents.get(found[0]) if found else None
         if document is None or refusal(document, found[1], service.settings.completion.enabled, workspace_context):
             return
-        service.warm_after_edit(document.uri, document.version, path_of(document.uri), document.source,
-                                document.offset_at_position(found[1]), idle_s=WARM_AT_REST_SECONDS)
+        service.warm_after_edit(document.uri, document.version, cursor_at(document, document.offset_at_position(found[1])),
+                                idle_s=WARM_AT_REST_SECONDS)
 
     @server.feature(EXPLAIN)
-    async def explain_spot(ls: InfillServer, params) -> dict:
+    async def explain_at(ls: InfillServer, params) -> dict:
         found = position_params(plain(params))
         if found is None:
             raise JsonRpcInvalidParams(f"{EXPLAIN} needs {SPOT_SHAPE}")
         uri, position = found
         document = ls.workspace.text_documents.get(uri)
-        return service.explain(uri, refusal(document, position, service.settings.completion.enabled, workspace_context), document.version if document else None,
-                               position.line, position.character)
+        refused = refusal(document, position, service.settings.completion.enabled, workspace_context)
+        return explain_spot(service, uri, refused, document.version if document else None, position.line,
+                            position.character)
 
     @server.command(ACCEPTED)
     async def accepted(_ls: InfillServer, *arguments) -> None:
@@ -225,7 +229,7 @@ def create_server(model: ModelOptions, *, stats_file: Path | None = None) -> Inf
         if found is None:
             raise JsonRpcInvalidParams(f"{ACCEPTED} needs [{{id, chars, part?}}]")
         suggestion_id, chars, part = found
-        service.accepted(suggestion_id, chars, part=part)
+        service.acceptance.accepted(suggestion_id, chars, part=part)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls: InfillServer, params: types.InlineCompletionParams):

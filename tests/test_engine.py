@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.scoring import log_probs
+from infill_lsp.engine.boundary import run_to_end
 from infill_lsp.engine.completer import GROWTH_CHUNK, CompletionRequest, LlamaCompleter
 from infill_lsp.engine.kv_reuse import common_prefix_length
 from infill_lsp.engine.generation import Cancelled, GenerationParams, GenerationStats
@@ -26,8 +27,9 @@ def engine(starcoder_model):
     engine.close()
 
 
-def always(_text: str) -> bool:
-    return True
+def generated(engine, tokens, params, cancel=None) -> GenerationStats:
+    """What a whole generation cost."""
+    return run_to_end(engine, tokens, params, cancel)[1]
 
 
 def test_common_prefix_length():
@@ -38,18 +40,18 @@ def test_common_prefix_length():
 def test_second_prompt_reuses_the_cache_and_evaluates_only_new_tokens(engine):
     engine.reset_cache()
     prompt = engine.encoder.encode("def add(a, b):\n    return a + b\n" * 10)
-    first = engine.generate(prompt, GenerationParams(max_tokens=4), threading.Event(), always)
+    first = generated(engine, prompt, GenerationParams(max_tokens=4))
     assert (first.cached_tokens, first.evaluated_tokens) == (0, len(prompt))
     typed = prompt + engine.encoder.encode(" x")
-    second = engine.generate(typed, GenerationParams(max_tokens=4), threading.Event(), always)
+    second = generated(engine, typed, GenerationParams(max_tokens=4))
     assert second.cached_tokens == len(prompt)
     assert second.evaluated_tokens == len(typed) - len(prompt)
 
 
 def test_identical_prompt_evaluates_one_token(engine):
     prompt = engine.encoder.encode("import os\nimport sys\n")
-    engine.generate(prompt, GenerationParams(max_tokens=2), threading.Event(), always)
-    again = engine.generate(prompt, GenerationParams(max_tokens=2), threading.Event(), always)
+    generated(engine, prompt, GenerationParams(max_tokens=2))
+    again = generated(engine, prompt, GenerationParams(max_tokens=2))
     assert again.evaluated_tokens == 1
 
 
@@ -57,13 +59,11 @@ def test_cancel_between_tokens_stops_within_one_token(engine):
     cancel = threading.Event()
     seen = []
 
-    def on_text(text: str) -> bool:
-        seen.append(text)
+    stats = GenerationStats()
+    for piece in engine.generate(engine.encoder.encode("x = "), GenerationParams(max_tokens=200), cancel, stats):
+        seen.append(piece)
         if len(seen) == 5:
             cancel.set()
-        return True
-
-    stats = engine.generate(engine.encoder.encode("x = "), GenerationParams(max_tokens=200), cancel, on_text)
     assert stats.stop_reason == "cancelled"
     assert stats.generated_tokens <= 6
 
@@ -74,9 +74,9 @@ def test_cancel_during_prompt_evaluation_keeps_what_was_evaluated(engine):
     cancel.set()
     prompt = engine.encoder.encode("value = 1\n" * 100)
     with pytest.raises(Cancelled) as stopped:
-        engine.generate(prompt, GenerationParams(max_tokens=5), cancel, always)
+        generated(engine, prompt, GenerationParams(max_tokens=5), cancel)
     assert stopped.value.stats.evaluated_tokens == 0
-    resumed = engine.generate(prompt, GenerationParams(max_tokens=1), threading.Event(), always)
+    resumed = generated(engine, prompt, GenerationParams(max_tokens=1))
     assert resumed.evaluated_tokens == len(prompt)
 
 
@@ -84,7 +84,7 @@ def test_a_prompt_cancelled_before_it_starts_leaves_the_cache_as_it_was(engine):
     # A background evaluation preempted at once must not cut back what the user's prompt cached.
     engine.reset_cache()
     typed = engine.encoder.encode("value = 1\n" * 50)
-    engine.generate(typed, GenerationParams(max_tokens=1), threading.Event(), always)
+    generated(engine, typed, GenerationParams(max_tokens=1))
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):
@@ -92,14 +92,17 @@ def test_a_prompt_cancelled_before_it_starts_leaves_the_cache_as_it_was(engine):
     assert engine.kv.cached_prefix(typed) == len(typed)
 
 
-def test_callback_false_stops_generation_immediately(engine):
-    stats = engine.generate(engine.encoder.encode("y = "), GenerationParams(max_tokens=50), threading.Event(), lambda _t: False)
+def test_closing_the_stream_stops_generation_immediately(engine):
+    stats = GenerationStats()
+    stream = engine.generate(engine.encoder.encode("y = "), GenerationParams(max_tokens=50), threading.Event(), stats)
+    next(stream)
+    stream.close()
     assert (stats.generated_tokens, stats.stop_reason) == (1, "complete")
 
 
 def test_fim_stop_tokens_end_generation(engine):
-    stats = engine.generate(engine.encoder.encode("z = "), GenerationParams(max_tokens=50, stop_tokens=frozenset(range(engine.model.n_vocab))),
-                            threading.Event(), always)
+    stats = generated(engine, engine.encoder.encode("z = "),
+                      GenerationParams(max_tokens=50, stop_tokens=frozenset(range(engine.model.n_vocab))))
     assert (stats.generated_tokens, stats.stop_reason) == (1, "end_of_text")
 
 
@@ -112,7 +115,7 @@ def test_completer_respects_window_and_returns_stats(engine):
     request = CompletionRequest("a = 1\n" * 2000, "", CompletionSettings(window_tokens=256, max_tokens=8))
     prompt, _mode = LlamaCompleter(engine).prompt(request)
     assert len(prompt.tokens) <= 256
-    result = LlamaCompleter(engine).complete(request, threading.Event(), lambda _s: None)
+    result = LlamaCompleter(engine).complete(request)
     assert result.stats is not None and result.stats.prompt_tokens == len(prompt.tokens)
 
 
@@ -157,7 +160,7 @@ def test_suggestion_never_starts_with_whitespace_the_cursor_already_has(default_
     engine = LlamaEngine(str(default_model), n_ctx=512, n_threads=1)
     try:
         request = CompletionRequest("def double(x):\n    ", "\n", CompletionSettings(multiline="never"))
-        result = LlamaCompleter(engine).complete(request, threading.Event(), lambda _s: None)
+        result = LlamaCompleter(engine).complete(request)
         assert result.text and not result.text[0].isspace()
     finally:
         engine.close()
@@ -166,11 +169,9 @@ def test_suggestion_never_starts_with_whitespace_the_cursor_already_has(default_
 def test_generation_begins_with_the_forced_whitespace(engine):
     # After "return x" the model would rather end the function; healing makes it write the
     # indentation of the next statement first, whatever its own preference.
-    texts = []
-    engine.generate(engine.encoder.encode("def f(x):\n    y = x\n    return y"),
-                    GenerationParams(max_tokens=6, forced_prefix="\n        "), threading.Event(),
-                    lambda text: texts.append(text) or True)
-    assert texts[-1].startswith("\n        ")
+    text, _stats = run_to_end(engine, engine.encoder.encode("def f(x):\n    y = x\n    return y"),
+                              GenerationParams(max_tokens=6, forced_prefix="\n        "))
+    assert text.startswith("\n        ")
 
 
 def test_a_healed_blank_indented_line_is_completed_as_a_statement_of_its_block(default_model):
@@ -178,7 +179,7 @@ def test_a_healed_blank_indented_line_is_completed_as_a_statement_of_its_block(d
     try:
         prefix = "def area(width, height):\n    if width < 0:\n        raise ValueError(width)\n    "
         request = CompletionRequest(prefix, "\n", CompletionSettings(multiline="never"))
-        result = LlamaCompleter(engine).complete(request, threading.Event(), lambda _s: None)
+        result = LlamaCompleter(engine).complete(request)
         # Without healing the prompt ends in a lone newline and the model starts top-level code.
         assert result.text and not result.text.startswith(("def ", "class ", "#", "import "))
     finally:
@@ -320,15 +321,15 @@ def test_coming_back_to_a_document_finds_its_prompt_in_host_memory(engine):
     documents = [engine.encoder.encode("".join(f"def {name}_{n}(x):\n    return x + {n}\n" for n in range(30)))
                  for name in ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta")]
     for tokens in documents:  # seven documents, one after the other
-        engine.generate(tokens, GenerationParams(max_tokens=3), threading.Event(), always)
+        generated(engine, tokens, GenerationParams(max_tokens=3))
     # The last two stay in the cache's two sequences, the four before them in host memory.
     assert len(engine.kv.saved) == 4 and engine.kv.saved.bytes() > 0
     typed = engine.encoder.encode_infilling("def beta_40(")
-    back = engine.generate(documents[1] + typed, GenerationParams(max_tokens=3), threading.Event(), always)
+    back = generated(engine, documents[1] + typed, GenerationParams(max_tokens=3))
     assert back.extra.get("restored") == len(documents[1])
     assert back.evaluated_tokens <= len(typed) + 1
     # The oldest of seven went when the fifth copy was made: it is evaluated again, whole.
-    first = engine.generate(documents[0], GenerationParams(max_tokens=3), threading.Event(), always)
+    first = generated(engine, documents[0], GenerationParams(max_tokens=3))
     assert "restored" not in first.extra and first.evaluated_tokens >= len(documents[0]) - 1
 
 
@@ -343,9 +344,9 @@ def test_in_a_shared_pool_a_prompt_too_large_to_sit_beside_another_moves_that_on
         large = _two_large_prompts(engine)
         assert not engine.context.split and 2 * len(large[0]) > engine.context.n_cells  # no room side by side
         for tokens in large:
-            engine.generate(tokens, GenerationParams(max_tokens=2), threading.Event(), always)
+            generated(engine, tokens, GenerationParams(max_tokens=2))
         assert len(engine.kv.saved) == 1
-        back = engine.generate(large[0], GenerationParams(max_tokens=2), threading.Event(), always)
+        back = generated(engine, large[0], GenerationParams(max_tokens=2))
         assert back.extra.get("restored") == len(large[0]) and back.evaluated_tokens <= 1
     finally:
         engine.close()
@@ -359,8 +360,8 @@ def test_on_the_cpu_each_sequence_has_a_stream_of_its_own_and_two_large_prompts_
         large = _two_large_prompts(spm)
         assert spm.context.split and spm.context.n_cells == 2 * spm.n_ctx
         for tokens in large:
-            spm.generate(tokens, GenerationParams(max_tokens=2), threading.Event(), always)
-        back = spm.generate(large[0], GenerationParams(max_tokens=2), threading.Event(), always)
+            generated(spm, tokens, GenerationParams(max_tokens=2))
+        back = generated(spm, large[0], GenerationParams(max_tokens=2))
         assert "restored" not in back.extra and back.evaluated_tokens <= 1
         assert len(spm.kv.saved) == 0
     finally:
@@ -372,11 +373,11 @@ def test_two_documents_edited_in_turn_both_stay_in_the_cache(engine):
     left, right = (engine.encoder.encode(f"def {name}_{n}(x):\n    return x * {n}\n" * 1) * 30
                    for n, name in enumerate(("left", "right")))
     for tokens in (left, right):
-        engine.generate(tokens, GenerationParams(max_tokens=2), threading.Event(), always)
+        generated(engine, tokens, GenerationParams(max_tokens=2))
     for turn in range(3):  # back and forth, typing a little each time: nothing is copied or evaluated again
         for name, tokens in (("left", left), ("right", right)):
             typed = tokens + engine.encoder.encode_infilling(f"{name}{turn}")
-            stats = engine.generate(typed, GenerationParams(max_tokens=2), threading.Event(), always)
+            stats = generated(engine, typed, GenerationParams(max_tokens=2))
             assert "restored" not in stats.extra
             assert stats.evaluated_tokens <= len(typed) - len(tokens) + 4, (name, turn, stats.summary())
     assert len(engine.kv.saved) == 0
@@ -389,12 +390,12 @@ def test_the_reuse_a_budget_counts_on_is_the_reuse_the_request_gets(engine):
     typed = engine.encoder.encode_infilling("value")
     head = engine.encoder.encode("def short(x):\n    return x\n" * 3)
     window = engine.encoder.encode_infilling("".join(f"total_{n} = scale({n})\n" for n in range(30)))
-    engine.generate(head, GenerationParams(max_tokens=1), threading.Event(), always)
+    generated(engine, head, GenerationParams(max_tokens=1))
     grown = engine.encoder.encode("import os\n" * 200) + head + window
     engine.evaluate_prompt(grown, threading.Event(), GenerationStats(), 64, background=True)
     prompt = head + window + typed
     expected = engine.kv.reusable(prompt)
-    stats = engine.generate(prompt, GenerationParams(max_tokens=1), threading.Event(), always)
+    stats = generated(engine, prompt, GenerationParams(max_tokens=1))
     assert stats.cached_tokens == expected < len(head) + len(window), stats.summary()
 
 
@@ -402,12 +403,12 @@ def test_background_work_leaves_the_keystrokes_prompt_whole(engine):
     engine.reset_cache()
     short = engine.encoder.encode("def short(x):\n    return x\n" * 8)
     full = engine.encoder.encode("import os\n" * 200) + short
-    engine.generate(short, GenerationParams(max_tokens=2), threading.Event(), always)
+    generated(engine, short, GenerationParams(max_tokens=2))
     grown = GenerationStats()
     engine.evaluate_prompt(full, threading.Event(), grown, 32, background=True)
     assert grown.cached_tokens == 0 and grown.evaluated_tokens == len(full)
     typed = short + engine.encoder.encode_infilling("value")
-    keystroke = engine.generate(typed, GenerationParams(max_tokens=2), threading.Event(), always)
+    keystroke = generated(engine, typed, GenerationParams(max_tokens=2))
     assert keystroke.evaluated_tokens <= len(typed) - len(short) + 4, keystroke.summary()
     # ... and the full prompt is still whole beside it for the keystroke that asks for it.
     assert engine.kv.reusable(full + engine.encoder.encode_infilling("value")) >= len(full) - 1
@@ -423,7 +424,7 @@ def test_prompts_too_large_for_the_host_memory_limit_are_not_copied(engine, monk
     limit, engine.kv.saved.most_bytes = engine.kv.saved.most_bytes, 1024
     try:
         for tokens in documents:
-            engine.generate(tokens, GenerationParams(max_tokens=1), threading.Event(), always)
+            generated(engine, tokens, GenerationParams(max_tokens=1))
         assert len(engine.kv.saved) == 0
         assert copies == [], "the copy is refused before it is made, not evicted after"
     finally:

@@ -89,7 +89,7 @@ def test_the_constrained_tokens_spell_what_was_taken_off(default_model):
     request = CompletionRequest(prefix, ")\n", settings, path="shapes.py")
     prompt, _mode = completer.prompt(request)
     assert prompt.forced and "rectangle_peri".endswith(prompt.forced)
-    result = completer.complete(request, threading.Event(), lambda _shaped: None)
+    result = completer.complete(request)
     assert result.text.startswith("meter_in_metres"), result.text
     unhealed = completer.complete(CompletionRequest(prefix, ")\n", CompletionSettings(
         max_tokens=12, prompt_budget_ms=0, multiline="never", token_healing=False), path="shapes.py"),

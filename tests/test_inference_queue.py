@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 
 from infill_lsp.background import BackgroundWork
+from infill_lsp.document_state import DocumentStates
 from infill_lsp.engine.generation import GenerationStats
 from infill_lsp.engine.models import ModelOptions
 from infill_lsp.inference import InferenceQueue
@@ -84,7 +86,7 @@ def test_background_work_is_refused_while_a_user_request_waits(starcoder_model):
 def test_a_growth_under_way_goes_on_with_the_newest_keystroke_s_prompt(starcoder_model):
     async def scenario() -> list[str]:
         queue = await loaded_queue(starcoder_model)
-        background = BackgroundWork(queue)
+        background = BackgroundWork(queue, DocumentStates(), itertools.count(1))
         ran: list[str] = []
         finished = asyncio.Event()
 

@@ -71,7 +71,7 @@ def test_a_cold_prompt_is_shortened_then_grows_to_the_full_prompt_in_the_backgro
     assert shortened.prefix.endswith("for v in val") and len(shortened.prefix) < len(full.prefix)
     assert "helper_0" not in shortened.prefix and len(shortened.tokens) < len(full.tokens) - sum(
         len(completer.planner.snippet_tokens(s, _mode)) for s in SNIPPETS), "no context is cached yet"
-    result = completer.complete(cold, threading.Event(), lambda _shaped: None)
+    result = completer.complete(cold)
     assert result.shortened and result.stats.evaluated_tokens <= ALLOWANCE
 
     warmed = completer.warm(cold, threading.Event())  # what the server runs once the user pauses
@@ -80,7 +80,7 @@ def test_a_cold_prompt_is_shortened_then_grows_to_the_full_prompt_in_the_backgro
     typed_on = request_at(FILE_BEFORE + TYPED + "ue")
     after, _mode = completer.prompt(typed_on)
     assert not after.shortened and uncached(engine, after.tokens) <= 4
-    result = completer.complete(typed_on, threading.Event(), lambda _shaped: None)
+    result = completer.complete(typed_on)
     assert not result.shortened and result.stats.evaluated_tokens <= 4
 
 
@@ -131,7 +131,7 @@ def test_keystrokes_in_a_shortened_prompt_evaluate_only_what_was_typed(engine, o
     evaluated = []
     for typed in range(1, len(TYPED) + 1):
         request = CompletionRequest(before + TYPED[:typed], suffix, settings, path="app.py", context_tokens=1024)
-        result = completer.complete(request, threading.Event(), lambda _shaped: None)
+        result = completer.complete(request)
         assert result.shortened
         evaluated.append(result.stats.evaluated_tokens)
     # After the cold first prompt, a keystroke costs the tokens it typed (and, in PSM, the
@@ -146,7 +146,7 @@ def grown_then_typed_on(engine: LlamaEngine, typed: str) -> tuple[LlamaCompleter
     engine.reset_cache()
     completer = completer_at(engine, SPEED)
     first = request_at(FILE_BEFORE + TYPED)
-    completer.complete(first, threading.Event(), lambda _shaped: None)
+    completer.complete(first)
     assert completer.warm(first, threading.Event()).stop_reason == "warmed"
     later_snippets = [Snippet(f"pkg/other_{n}.py", f"def other_{n}(items):\n    return len(items) * {n}\n" * 3)
                       for n in range(4)]
@@ -173,7 +173,7 @@ def test_a_full_prompt_grown_before_the_index_had_any_context_does_not_keep_the_
     completer = completer_at(engine, SPEED)
     completer.planner.retriever.snippets = []
     first = request_at(FILE_BEFORE + TYPED)
-    completer.complete(first, threading.Event(), lambda _shaped: None)
+    completer.complete(first)
     assert completer.warm(first, threading.Event()).stop_reason == "warmed"
     completer.planner.retriever.snippets = SNIPPETS
     typed_on = request_at(FILE_BEFORE + TYPED + "ue")
@@ -196,7 +196,7 @@ def test_after_much_typing_the_grown_context_stays_and_only_the_text_typed_since
 
     short, _mode = completer.prompt(typed_on)
     assert short.shortened and "other_0" not in text(short.tokens)
-    completer.complete(typed_on, threading.Event(), lambda _shaped: None)
+    completer.complete(typed_on)
     grown = completer.warm(typed_on, threading.Event())
     typed_tokens = len(engine.encoder.encode_infilling(typed))
     assert grown.stop_reason == "warmed" and grown.evaluated_tokens <= typed_tokens + 16, grown.summary()
@@ -215,7 +215,7 @@ def test_the_full_prompt_grows_at_the_latest_keystroke_not_at_the_one_that_start
     typed = "ues)\n" + "".join(f"    total_{n} = scale_{n}(values[{n}]) + {n * 3}\n" for n in range(12))
     latest = request_at(FILE_BEFORE + TYPED + typed)
     assert len(engine.encoder.encode_infilling(typed)) > ALLOWANCE
-    assert completer.complete(latest, threading.Event(), lambda _shaped: None).shortened
+    assert completer.complete(latest).shortened
     assert completer.warm(latest, threading.Event()).stop_reason == "warmed"
     whole, _mode = completer.prompt(latest)
     assert not whole.shortened and uncached(engine, whole.tokens) <= 4
@@ -227,8 +227,8 @@ def test_typing_on_keeps_the_window_start_so_the_cached_prompt_is_only_extended(
     # every few lines typed, and the cache would have to shift or evaluate the window again.
     engine.reset_cache()
     completer = completer_at(engine, 1e9)  # so fast an engine that no prompt is shortened
-    completer.complete(request_at(FILE_BEFORE + TYPED), threading.Event(), lambda _shaped: None)
+    completer.complete(request_at(FILE_BEFORE + TYPED))
     typed = "ues)\n" + "".join(f"    total_{n} = {n}\n" for n in range(24))
-    later = completer.complete(request_at(FILE_BEFORE + TYPED + typed), threading.Event(), lambda _shaped: None)
+    later = completer.complete(request_at(FILE_BEFORE + TYPED + typed))
     assert not later.shortened and later.stats.shifted_tokens == 0
     assert later.stats.evaluated_tokens <= len(engine.encoder.encode_infilling(typed)) + 8, later.stats.summary()

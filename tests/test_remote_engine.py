@@ -19,8 +19,9 @@ import pytest
 
 from bench.llama_server import LlamaServer
 from bench.lsp_client import URI, change, complete, eventually, open_document, session
+from infill_lsp.engine.boundary import run_to_end
 from infill_lsp.engine.completer import LlamaCompleter
-from infill_lsp.engine.generation import GenerationParams
+from infill_lsp.engine.generation import GenerationParams, GenerationStats
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import ModelOptions, RemoteOptions
 from infill_lsp.engine.request import CompletionRequest
@@ -58,7 +59,7 @@ def suggestions(completer: LlamaCompleter, settings: CompletionSettings) -> list
     results = []
     for prefix, suffix in cursor_cases():
         request = CompletionRequest(prefix, suffix, settings, path="decoder.py")
-        result = completer.complete(request, threading.Event(), lambda _shaped: None)
+        result = completer.complete(request)
         results.append((result.text, result.stats.generated_tokens, result.stats.stop_reason))
     return results
 
@@ -79,9 +80,7 @@ def test_whitespace_taken_off_by_token_healing_constrains_the_servers_first_toke
     params = GenerationParams(max_tokens=8, forced_prefix="\t")
     outputs = []
     for engine in (here_engine, there_engine):
-        texts = []
-        engine.generate(tokens, params, threading.Event(), lambda text: texts.append(text) or True)
-        outputs.append(texts[-1])
+        outputs.append(run_to_end(engine, tokens, params)[0])
     assert outputs[0].startswith("\t") and outputs[0] == outputs[1]
 
 
@@ -95,7 +94,7 @@ def test_a_partial_word_is_healed_on_the_server_too(smollm_server, default_model
     there = remote_completer(smollm_server.url, default_model)
     prompt, _mode = there.prompt(request)
     assert prompt.forced and "rectangle_peri".endswith(prompt.forced)
-    assert there.complete(request, threading.Event(), lambda _s: None).text.startswith("meter_in_metres")
+    assert there.complete(request).text.startswith("meter_in_metres")
 
 
 def test_fim_model_on_llama_server_gets_the_same_fim_prompt_and_suggestion(starcoder_model, tmp_path):
@@ -119,8 +118,8 @@ def test_openai_api_gives_the_same_suggestion_where_no_whitespace_is_healed(smol
     here = LlamaCompleter(LlamaEngine(str(default_model), n_ctx=N_CTX, n_threads=2))
     there = remote_completer(smollm_server.url, default_model, api="openai")
     assert there.engine.location == smollm_server.url
-    expected = here.complete(request, threading.Event(), lambda _s: None).text
-    assert expected and there.complete(request, threading.Event(), lambda _s: None).text == expected
+    expected = here.complete(request).text
+    assert expected and there.complete(request).text == expected
 
 
 def test_the_command_line_completes_through_the_server(smollm_server, default_model, tmp_path):
@@ -138,8 +137,8 @@ def test_keystrokes_reuse_the_servers_cache(smollm_server, default_model):
     completer = remote_completer(smollm_server.url, default_model)
     settings = CompletionSettings(max_tokens=4, prompt_budget_ms=0)
     prefix, suffix = cursor_cases()[0]
-    first = completer.complete(CompletionRequest(prefix, suffix, settings), threading.Event(), lambda _s: None)
-    typed = completer.complete(CompletionRequest(prefix + "se", suffix, settings), threading.Event(), lambda _s: None)
+    first = completer.complete(CompletionRequest(prefix, suffix, settings))
+    typed = completer.complete(CompletionRequest(prefix + "se", suffix, settings))
     assert first.stats.prompt_tokens > 500
     assert typed.stats.cached_tokens >= first.stats.prompt_tokens - 2, typed.stats.summary()
     assert typed.stats.evaluated_tokens <= 4, typed.stats.summary()
@@ -154,15 +153,13 @@ def test_cancelling_stops_the_servers_generation(smollm_server, default_model):
     engine = ModelOptions(str(default_model), remote=RemoteOptions(smollm_server.url)).open()
     cancel, seen = threading.Event(), []
 
-    def on_text(text: str) -> bool:
-        seen.append(text)
+    tokens = engine.encoder.encode("Once upon a time, in a land far away,")
+    stats = GenerationStats()
+    for piece in engine.generate(tokens, GenerationParams(max_tokens=1500, temperature=1.0), cancel, stats):
+        seen.append(piece)
         if len(seen) == 3:
             assert slot_busy(smollm_server.url)
             cancel.set()
-        return True
-
-    tokens = engine.encoder.encode("Once upon a time, in a land far away,")
-    stats = engine.generate(tokens, GenerationParams(max_tokens=1500, temperature=1.0), cancel, on_text)
     assert stats.stop_reason == "cancelled"
     deadline = time.monotonic() + 2
     while slot_busy(smollm_server.url):
@@ -176,17 +173,17 @@ def test_a_server_that_dies_gives_one_clear_message_and_is_used_again_once_back(
         completer = remote_completer(server.url, default_model)
         settings = CompletionSettings(max_tokens=8, prompt_budget_ms=0)
         request = CompletionRequest("def add(a, b):\n    return", "\n", settings)
-        assert completer.complete(request, threading.Event(), lambda _s: None).stats is not None
+        assert completer.complete(request).stats is not None
         server.stop(kill=True)
         started = time.monotonic()
-        down = completer.complete(request, threading.Event(), lambda _s: None)
-        again = completer.complete(request, threading.Event(), lambda _s: None)
+        down = completer.complete(request)
+        again = completer.complete(request)
         assert time.monotonic() - started < 2, "a dead server must not hold up the editor"
         assert down.reason == again.reason == "engine_unavailable"
         assert completer.engine.problem and server.url.removeprefix("http://") in completer.engine.problem
         server.start()
         deadline = time.monotonic() + 10
-        while completer.complete(request, threading.Event(), lambda _s: None).reason == "engine_unavailable":
+        while completer.complete(request).reason == "engine_unavailable":
             assert time.monotonic() < deadline, completer.engine.problem
             time.sleep(0.2)
         assert completer.engine.problem is None
@@ -199,12 +196,12 @@ def test_a_wrong_key_is_named_and_never_shown(default_model, tmp_path, monkeypat
         monkeypatch.setenv("INFILL_ENGINE_KEY", "wrong-key-456")
         wrong = remote_completer(server.url, default_model)
         request = CompletionRequest("x = ", "\n", CompletionSettings(max_tokens=4, prompt_budget_ms=0))
-        assert wrong.complete(request, threading.Event(), lambda _s: None).reason == "engine_unavailable"
+        assert wrong.complete(request).reason == "engine_unavailable"
         assert "HTTP 401" in wrong.engine.problem and "INFILL_ENGINE_KEY" in wrong.engine.problem
         assert "wrong-key-456" not in wrong.engine.problem
         monkeypatch.setenv("INFILL_ENGINE_KEY", "right-key-123")
         right = remote_completer(server.url, default_model)
-        assert right.complete(request, threading.Event(), lambda _s: None).stats.generated_tokens > 0
+        assert right.complete(request).stats.generated_tokens > 0
 
 
 def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
@@ -271,10 +268,10 @@ def test_https_is_verified_and_a_ca_bundle_adds_the_companys_ca(smollm_server, d
         url = f"https://127.0.0.1:{proxy.port}"
         request = CompletionRequest("def add(a, b):\n    return", "\n", CompletionSettings(max_tokens=4, prompt_budget_ms=0))
         untrusted = remote_completer(url, default_model)
-        assert untrusted.complete(request, threading.Event(), lambda _s: None).reason == "engine_unavailable"
+        assert untrusted.complete(request).reason == "engine_unavailable"
         assert "not trusted" in untrusted.engine.problem and "--engine-ca" in untrusted.engine.problem
         trusted = remote_completer(url, default_model, ca_bundle=str(ca))
-        assert trusted.complete(request, threading.Event(), lambda _s: None).stats.generated_tokens > 0
+        assert trusted.complete(request).stats.generated_tokens > 0
         assert trusted.engine.problem is None
     finally:
         proxy.close()
@@ -283,7 +280,7 @@ def test_https_is_verified_and_a_ca_bundle_adds_the_companys_ca(smollm_server, d
 def test_a_vocabulary_other_than_the_servers_is_refused(smollm_server, codellama_model):
     completer = remote_completer(smollm_server.url, codellama_model)
     request = CompletionRequest("x = ", "\n", CompletionSettings(max_tokens=4, prompt_budget_ms=0))
-    assert completer.complete(request, threading.Event(), lambda _s: None).reason == "engine_unavailable"
+    assert completer.complete(request).reason == "engine_unavailable"
     assert "--engine-vocab" in completer.engine.problem
 
 

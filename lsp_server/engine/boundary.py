@@ -11,7 +11,7 @@ Every method runs on the inference thread.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Protocol
 
 from infill_lsp.engine.generation import GenerationParams, GenerationStats
@@ -81,6 +81,17 @@ class Engine(Protocol):
         ...
 
     def generate(self, tokens: list[int], params: GenerationParams, cancel: threading.Event,
-                 on_text: Callable[[str], bool]) -> GenerationStats:
-        """Evaluate ``tokens`` and sample until a stop; ``on_text(text so far)`` returns False to stop."""
+                 stats: GenerationStats) -> Iterator[str]:
+        """Evaluate ``tokens``, then yield the text each sampled token adds until a stop (end of
+        text, ``max_tokens``, the deadline, ``cancel``). Closing the stream stops generation
+        before the next token (``stop_reason`` ``complete``); ``stats`` holds what it cost once
+        the stream ends. Raises ``Cancelled`` if stopped while the prompt is evaluated."""
         ...
+
+
+def run_to_end(engine: Engine, tokens: list[int], params: GenerationParams,
+               cancel: threading.Event | None = None) -> tuple[str, GenerationStats]:
+    """A whole generation, for callers that show nothing before its end: its text and cost."""
+    stats = GenerationStats()
+    text = "".join(engine.generate(tokens, params, cancel or threading.Event(), stats))
+    return text, stats

@@ -1,6 +1,8 @@
 """The completion pipeline shared by the language server and the CLI.
 
-request → prompt (``prompt_planner``) → generation, shaped token by token → suggestion.
+request → prompt (``prompt_planner``) → the engine's stream of pieces → shaped, token by token
+(``postprocess.shaping``) → suggestion. :meth:`LlamaCompleter.stream` yields each value as it
+is made; nothing calls back up.
 ``CompletionBackend`` is the seam: the server and the CLI only know this protocol, so a test
 can drive them with any model file or backend without patching internals.
 """
@@ -10,7 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from typing import Protocol
 
 from infill_lsp.engine.generation import Cancelled, EngineUnavailable, GenerationParams, GenerationStats
@@ -18,7 +21,7 @@ from infill_lsp.engine.boundary import Engine
 from infill_lsp.engine.prompt_planner import PromptPlanner, Retriever
 from infill_lsp.engine.request import CompletionRequest, CompletionResult
 from infill_lsp.fim.formats import CompletionMode
-from infill_lsp.fim.postprocess import Shaped, cursor_line, shape
+from infill_lsp.fim.postprocess import Shaped, cursor_line, shaping
 from infill_lsp.fim.prompt import Prompt
 from infill_lsp.gate import first_line_logprobs
 from infill_lsp.settings import CompletionSettings
@@ -44,10 +47,10 @@ character at a time")."""
 class CompletionBackend(Protocol):
     """What the server and CLI need from a model. Methods run on the inference thread."""
 
-    def complete(
-        self, request: CompletionRequest, cancel: threading.Event, on_update: Callable[[Shaped], None]
-    ) -> CompletionResult:
-        """Generate one suggestion; ``on_update`` sees it grow; ``cancel`` stops it within a token."""
+    def stream(self, request: CompletionRequest, cancel: threading.Event) -> Iterator[Shaped | CompletionResult]:
+        """One suggestion as it grows: a :class:`Shaped` after each token, then the finished
+        :class:`CompletionResult`, always last. ``cancel`` (or closing the stream) stops it
+        within a token."""
         ...
 
     def prompt(self, request: CompletionRequest, *, within_budget: bool = True) -> tuple[Prompt, CompletionMode]:
@@ -108,60 +111,63 @@ class LlamaCompleter:
         """See ``Engine.refresh``."""
         return self.engine.refresh(cancel)
 
-    def complete(
-        self, request: CompletionRequest, cancel: threading.Event, on_update: Callable[[Shaped], None]
-    ) -> CompletionResult:
-        """Run the whole pipeline for one request."""
+    def complete(self, request: CompletionRequest, cancel: threading.Event | None = None) -> CompletionResult:
+        """The finished suggestion of :meth:`stream` (for callers that show nothing before it)."""
+        for item in self.stream(request, cancel or threading.Event()):
+            pass
+        return item
+
+    def stream(self, request: CompletionRequest, cancel: threading.Event) -> Iterator[Shaped | CompletionResult]:
+        """Run the whole pipeline for one request: prompt, generation, shaping (see the protocol)."""
         settings = request.settings
         mode = self.mode(settings)
         prompt = self.planner.prompt(request, mode)
         if not prompt.tokens:
-            return CompletionResult("", mode.name, reason="empty_prompt")
+            yield CompletionResult("", mode.name, reason="empty_prompt")
+            return
         if logger.isEnabledFor(logging.DEBUG):  # prompts hold the user's code: debug level only
             logger.debug("prompt id=%s tokens=%d text=%r", request.label, len(prompt.tokens),
                          self.engine.detokenize(prompt.tokens))
         if request.after_accept and self.engine.cached_prefix(prompt.tokens) < self._foreground_prompt - 1:
-            return CompletionResult("", mode.name, reason="would_rearrange_cache")
+            yield CompletionResult("", mode.name, reason="would_rearrange_cache")
+            return
+        stats = GenerationStats(prompt_tokens=len(prompt.tokens))
         if cancel.is_set():
-            stats = GenerationStats(prompt_tokens=len(prompt.tokens), stop_reason="cancelled")
+            stats.stop_reason = "cancelled"
             logger.info("generation cancelled before it started: %s", stats.summary())
-            return CompletionResult("", mode.name, stats, reason="cancelled", shortened=prompt.shortened)
+            yield CompletionResult("", mode.name, stats, reason="cancelled", shortened=prompt.shortened)
+            return
         line = cursor_line(request.cursor, settings.multiline, after_accept=request.after_accept,
                            rules_off=settings.rules_off)
-        raw = [""]
-        forced = prompt.forced
-
-        def on_text(text: str) -> bool:
-            if forced.startswith(text):
-                return True  # still inside the text that token healing took off the prompt
-            raw[0] = text = text[len(forced):]  # the engine makes every output begin with ``forced``
-            shaped = shape(text, line)
-            on_update(shaped)
-            return not shaped.done
-
         params = GenerationParams(
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             stop_tokens=mode.fim.stop_tokens if mode.fim else frozenset(),
             deadline=time.monotonic() + settings.time_budget_ms / 1000,
-            forced_prefix=forced,
+            forced_prefix=prompt.forced,
             forced_tokens=prompt.forced_tokens,
             original_bias=HEALING_ORIGINAL_BIAS,
             keep_scores=settings.confidence != "off",
         )
         if not request.after_accept:
             self._foreground_prompt = len(prompt.tokens)
+        shaped = Shaped("", True, 0)
         try:
-            stats = self.engine.generate(prompt.tokens, params, cancel, on_text)
+            with closing(self.engine.generate(prompt.tokens, params, cancel, stats)) as pieces:
+                for shaped in shaping(pieces, line, prompt.forced):
+                    if not shaped.done:
+                        yield shaped
         except Cancelled as stopped:
             stats = stopped.stats
         except EngineUnavailable:
-            return CompletionResult("", mode.name, reason="engine_unavailable", shortened=prompt.shortened)
+            yield CompletionResult("", mode.name, reason="engine_unavailable", shortened=prompt.shortened)
+            return
         stats.extra["context"] = prompt.n_context_tokens
         if stats.stop_reason == "cancelled":
             logger.info("generation cancelled: %s", stats.summary())
-            return CompletionResult("", mode.name, stats, reason="cancelled", shortened=prompt.shortened)
-        text = shape(raw[0], line, final=True).text
-        return CompletionResult(text, mode.name, stats, reason="" if text.strip() else "empty_suggestion",
-                                shortened=prompt.shortened,
-                                logprobs=first_line_logprobs(stats.scores, len(forced), text))
+            yield CompletionResult("", mode.name, stats, reason="cancelled", shortened=prompt.shortened)
+            return
+        text = shaped.text
+        yield CompletionResult(text, mode.name, stats, reason="" if text.strip() else "empty_suggestion",
+                               shortened=prompt.shortened,
+                               logprobs=first_line_logprobs(stats.scores, len(prompt.forced), text))

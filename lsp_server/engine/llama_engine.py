@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from infill_lsp.engine.generation import Cancelled, GenerationParams, GenerationStats
 from infill_lsp.engine.kv_cache import KvCache
@@ -175,22 +175,18 @@ class LlamaEngine(VocabularyFacts):
                 chunk_size = min(2 * chunk_size, PROMPT_CHUNK)
         stats.prompt_ms = (time.perf_counter() - started) * 1000
 
-    def generate(
-        self,
-        tokens: list[int],
-        params: GenerationParams,
-        cancel: threading.Event,
-        on_text: Callable[[str], bool],
-    ) -> GenerationStats:
-        """Evaluate the prompt and sample until a stop; ``on_text(text_so_far)`` returns False to stop."""
-        stats = GenerationStats()
+    def generate(self, tokens: list[int], params: GenerationParams, cancel: threading.Event,
+                 stats: GenerationStats) -> Iterator[str]:
+        """Evaluate the prompt, then yield the text of each sampled token until a stop; closing the
+        stream stops at once (``complete``). ``stats`` says what it cost when the stream ends."""
         started = time.perf_counter()
         self.evaluate_prompt(tokens, cancel, stats)
         sampler = Sampler(self.context, temperature=params.temperature)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        text = ""
+        ends_line = False
         pending = params.forced_prefix.encode("utf-8")
         original = list(params.forced_tokens)  # the prompt's own spelling, while the choices follow it
+        text_length = 0
         try:
             stats.stop_reason = "max_tokens"
             for _ in range(params.max_tokens):
@@ -210,13 +206,15 @@ class LlamaEngine(VocabularyFacts):
                 if self.model.is_end_of_generation(token) or token in params.stop_tokens:
                     stats.stop_reason = "end_of_text"
                     break
-                text += decoder.decode(self.model.piece(token))
+                text = decoder.decode(self.model.piece(token))
+                text_length += len(text)
+                ends_line = text.endswith("\n") if text else ends_line
                 if params.keep_scores:
-                    stats.scores.append((len(text), self.context.last_logprob(token)))
-                if not on_text(text):
-                    stats.stop_reason = "complete"
-                    break
-                if params.deadline is not None and text.endswith("\n") and time.monotonic() > params.deadline:
+                    stats.scores.append((text_length, self.context.last_logprob(token)))
+                stats.stop_reason = "complete"  # if the reader closes the stream here
+                yield text
+                stats.stop_reason = "max_tokens"
+                if params.deadline is not None and ends_line and time.monotonic() > params.deadline:
                     stats.stop_reason = "deadline"
                     break
                 if len(self.kv.current.tokens) + 1 >= self.n_ctx:
@@ -225,8 +223,7 @@ class LlamaEngine(VocabularyFacts):
                 self.kv.decode(self.kv.current, [token])
         finally:
             sampler.close()
-        stats.total_ms = (time.perf_counter() - started) * 1000
-        return stats
+            stats.total_ms = (time.perf_counter() - started) * 1000
 
     def _best_consistent(self, pending: bytes, preferred: int | None = None, bias: float = 0.0) -> int:
         """The likeliest token that agrees with ``pending`` (is a prefix of it or starts with it),

@@ -19,7 +19,7 @@ import codecs
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 
 from infill_lsp.engine.generation import Cancelled, EngineUnavailable, GenerationParams, GenerationStats
 from infill_lsp.engine.http_client import HttpClient, RequestCancelled
@@ -145,9 +145,9 @@ class RemoteEngine(VocabularyFacts):
         return GenerationStats(stop_reason="exact")
 
     def generate(self, tokens: list[int], params: GenerationParams, cancel: threading.Event,
-                 on_text: Callable[[str], bool]) -> GenerationStats:
-        """Stream a generation; stop it (closing the request) when ``on_text`` has enough."""
-        stats = GenerationStats(prompt_tokens=len(tokens))
+                 stats: GenerationStats) -> Iterator[str]:
+        """Stream a generation, yielding each token's text; closing the stream closes the request."""
+        stats.prompt_tokens = len(tokens)
         started = time.perf_counter()
         api = self._connected()
         forced = params.forced_prefix
@@ -163,11 +163,14 @@ class RemoteEngine(VocabularyFacts):
             time_limit_ms=max(1, int((params.deadline - time.monotonic()) * 1000)) if params.deadline else 0,
             forced_prefix="" if api.sends_forced_prefix_in_prompt else forced, slot=holder.slot,
             cache_salt=self.cache_salt)
-        text = forced if api.sends_forced_prefix_in_prompt else ""
+        ends_line = False
         generated: list[int] = []
         stats.stop_reason = "max_tokens"
+        events = self._sampled(self._stream(prompt, remote, cancel, holder), stats, started)
         try:
-            for token, piece in self._sampled(self._stream(prompt, remote, cancel, holder), stats, started):
+            if api.sends_forced_prefix_in_prompt and forced:
+                yield forced
+            for token, piece in events:
                 if not stats.generated_tokens:
                     stats.first_token_ms = (time.perf_counter() - started) * 1000
                 stats.generated_tokens += 1
@@ -176,11 +179,11 @@ class RemoteEngine(VocabularyFacts):
                     break
                 if token is not None:
                     generated.append(token)
-                text += piece
-                if not on_text(text):
-                    stats.stop_reason = "complete"
-                    break
-                if params.deadline is not None and text.endswith("\n") and time.monotonic() > params.deadline:
+                ends_line = piece.endswith("\n") if piece else ends_line
+                stats.stop_reason = "complete"  # if the reader closes the stream here
+                yield piece
+                stats.stop_reason = "max_tokens"
+                if params.deadline is not None and ends_line and time.monotonic() > params.deadline:
                     stats.stop_reason = "deadline"
                     break
             else:
@@ -188,11 +191,15 @@ class RemoteEngine(VocabularyFacts):
                     stats.stop_reason = "end_of_text"  # the server stopped: end of generation or its time limit
         except RequestCancelled:
             stats.stop_reason = "cancelled"
-        # The slot holds the prompt and what was generated, all but the last token sampled.
-        if stats.stop_reason != "cancelled":  # (no ids from a server that sends text only)
-            self._mirror.hold(holder, prompt + generated[:-1], foreground=True)
-        stats.total_ms = (time.perf_counter() - started) * 1000
-        return stats
+        except EngineUnavailable:
+            stats.stop_reason = "engine_unavailable"
+            raise
+        finally:
+            events.close()  # the response stream closes with it
+            # The slot holds the prompt and what was generated, all but the last token sampled.
+            if stats.stop_reason not in ("cancelled", "engine_unavailable"):  # (no ids from a text-only server)
+                self._mirror.hold(holder, prompt + generated[:-1], foreground=True)
+            stats.total_ms = (time.perf_counter() - started) * 1000
 
     def _sampled(self, events, stats: GenerationStats, started: float):
         """Each sampled token and its text, from a stream of events: ``(None, text)`` when the

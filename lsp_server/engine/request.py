@@ -3,6 +3,7 @@ inference thread and back."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,11 +33,23 @@ class CompletionRequest:
     """Computed ahead for the text after an acceptance: the next line is a fine suggestion, and
     the prompt must extend the one the user's last request left in the cache (a speculation that
     rearranged the cache would make the user's next keystroke re-evaluate it)."""
-    cursor: CursorSnapshot = field(init=False, repr=False, compare=False)
-    """The cursor facts, computed once for every stage of this request."""
+    cursor: CursorSnapshot = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    """The cursor facts every stage of this request reads: the server's snapshot of the
+    keystroke (:meth:`of`), else taken here from ``prefix`` and ``suffix``."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cursor", CursorSnapshot.of(self.prefix, self.suffix, self.document))
+        cursor = self.cursor
+        if cursor is None or cursor.prefix is not self.prefix or cursor.suffix is not self.suffix:
+            object.__setattr__(self, "cursor", CursorSnapshot.of(self.prefix, self.suffix, self.document))
+
+    @classmethod
+    def of(cls, cursor: CursorSnapshot, settings: CompletionSettings, **fields) -> CompletionRequest:
+        """The request for a snapshot already taken (its text, its document; nothing split again)."""
+        return cls(cursor.prefix, cursor.suffix, settings, document=cursor.document, cursor=cursor, **fields)
+
+    def at(self, prefix: str, **changes) -> CompletionRequest:
+        """The same request for the text ``prefix`` before the cursor (a snapshot of its own)."""
+        return dataclasses.replace(self, prefix=prefix, cursor=None, **changes)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
 """Pure post-processing: decide, token by token, where a suggestion ends.
 
 Each rule looks at the whole text generated so far and returns the index where the
-suggestion must end (or None). The engine calls :func:`shape` after every token and stops
-generating as soon as a rule fires, so no time is spent on text the user will not see.
+suggestion must end (or None). :func:`shaping` is the transform over the engine's stream of
+pieces: it applies :func:`shape` after every piece and ends as soon as a rule fires (its reader
+then closes the engine's stream), so no time is spent on text the user will not see.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -221,3 +223,21 @@ def _settled_length(text: str, ctx: CursorLine) -> int:
         if text.endswith(tail[:size]):
             return len(text) - size
     return len(text.rstrip())
+
+
+def shaping(pieces: Iterable[str], ctx: CursorLine, forced: str = "") -> Iterator[Shaped]:
+    """The suggestion after each piece of generated text, ending with a final one (``done``,
+    the end-of-text rules applied) once a rule fires or the pieces run out.
+
+    ``forced`` is the text token healing took off the prompt: the engine's output begins with it
+    and the suggestion starts after it."""
+    generated = ""
+    for piece in pieces:
+        generated += piece
+        if len(generated) <= len(forced) and forced.startswith(generated):
+            continue  # still inside the text that token healing took off the prompt
+        shaped = shape(generated[len(forced):], ctx)
+        if shaped.done:
+            break
+        yield shaped
+    yield shape(generated[len(forced):], ctx, final=True)
