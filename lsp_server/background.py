@@ -63,10 +63,11 @@ class BackgroundWork:
             self._grow(uri, request)
         elif result.stats is not None and result.reason != "cancelled":
             self.stop_growing(uri)  # this prompt was whole: nothing left to grow
-        if result.reason not in ("cancelled", "content_modified"):  # else a newer request follows up
-            stale = bool(result.stats and result.stats.extra.get("stale"))
+        stale = bool(result.stats and result.stats.extra.get("stale"))
+        speculate = bool(shown) and request.settings.speculate
+        if result.reason not in ("cancelled", "content_modified") and (speculate or stale):  # else a newer request follows up
             self.follow_up(uri, request.at(request.prefix + shown, after_accept=True, label="speculation"),
-                           threshold, speculate=bool(shown), refresh=stale)
+                           threshold, speculate=speculate, refresh=stale)
 
     def follow_up(self, uri: str, ahead: CompletionRequest, threshold: float | None, *, speculate: bool = True,
                   refresh: bool = False) -> None:

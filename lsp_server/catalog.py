@@ -94,7 +94,7 @@ def resolve_model(spec: str | None) -> str | None:
     A name that is not downloaded raises :class:`ModelNotFound` naming the ``pull`` command."""
     if spec and spec.startswith(HF_PREFIX):
         repo, file = split_hf(spec)
-    elif not spec or os.path.exists(spec) or os.sep in spec or spec.endswith(".gguf"):
+    elif not spec or os.path.exists(spec) or os.sep in spec or spec.endswith(".gguf") or spec.startswith("fake:"):
         return spec  # a path (a missing one is reported by the loader, with its own remedy)
     else:
         entry = find(spec)

@@ -51,16 +51,15 @@ class CompletionService:
         """The suggestion at ``spot`` (no text for none); how it ended is kept for ``infill/explain``."""
         state = self.documents.state(spot.uri, spot.version)
         state.cancel_idle()
-        threshold = self.acceptance.gate_threshold(self.settings.completion.confidence, spot.language,
-                                                   self.model_name)
-        known = state.type_through.find(spot.cursor.prefix, spot.cursor.suffix)
-        if known is not None:
+        threshold = self.acceptance.gate_threshold(self.settings.completion.confidence, spot.language, self.model_name)
+        if (known := state.type_through.find(spot.cursor.prefix, spot.cursor.suffix)) is not None:
             entry, rest = known
             logger.info("completion id=%d uri=%s version=%s %s chars=%d", entry.suggestion_id, spot.uri, spot.version,
                         "speculative" if entry.speculative else "type_through", len(rest))
             self._shown(spot, state, rest, entry.suggestion_id)
-            self.background.follow_up(spot.uri, self.request(spot.cursor).at(spot.cursor.prefix + rest, after_accept=True,
-                                                                       label="speculation"), threshold)
+            if self.settings.completion.speculate:  # the suggestion after this one, once the user pauses
+                ahead = self.request(spot.cursor).at(spot.cursor.prefix + rest, after_accept=True, label="speculation")
+                self.background.follow_up(spot.uri, ahead, threshold)
             return Answer(rest, entry.suggestion_id)
         suggestion_id = next(self._suggestion_ids)
         request = self.request(spot.cursor, label=str(suggestion_id))

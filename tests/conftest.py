@@ -65,3 +65,29 @@ def acceptance_counts_in_a_temporary_home(tmp_path_factory):
         os.environ.pop("XDG_DATA_HOME", None)
     else:
         os.environ["XDG_DATA_HOME"] = previous
+
+
+REAL_FIXTURES = {"default_model", "starcoder_model", "codellama_model", "codellama_python_model", "llama_vocab_js",
+                 "smollm_server"}
+"""Fixtures that load a GGUF or start a llama-server: their tests are not in the fast tier."""
+REAL_MODULES = {"test_emacs", "test_neovim", "test_vscode_e2e", "test_install", "test_editor_recipes"}
+"""Modules that drive real editors or install the wheel."""
+REAL_TESTS = {"test_extension_unit_tests_pass", "test_readme_demo_completes_with_a_function_from_another_file", "test_tasks_go_through_the_real_server_and_a_rule_can_be_switched_off",
+              "test_one_run_compares_infill_with_llama_server_task_by_task", "test_the_peer_answers_as_llama_vim_shows_it"}
+"""Tests that run npm's TypeScript build, or the bundled model and llama-server by themselves.
+(A fixture that picks a real model by parameter marks that parameter ``real`` itself.)"""
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that needs a real model, server or editor ``real``: ``make test-fast``
+    runs the others (``-m "not real"``), ``make test`` all of them."""
+    for item in items:
+        if (REAL_FIXTURES & set(getattr(item, "fixturenames", ())) or item.module.__name__ in REAL_MODULES
+                or item.originalname in REAL_TESTS):
+            item.add_marker(pytest.mark.real)
+
+
+@pytest.fixture
+def fake_model() -> str:
+    """The fake engine (``lsp_server/engine/fake_engine.py``): a copying model, no GGUF."""
+    return "fake:"

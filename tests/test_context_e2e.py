@@ -54,12 +54,12 @@ async def test_index_follows_saved_files_and_unsaved_buffers(default_model, tmp_
         assert "greet_user" in await suggestion()
 
 
-async def test_an_editor_that_watches_files_is_asked_to_and_the_server_places_no_watch(default_model, tmp_path):
+async def test_an_editor_that_watches_files_is_asked_to_and_the_server_places_no_watch(fake_model, tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg/old.py").write_text("def old_function():\n    pass\n")
     watching = types.WorkspaceClientCapabilities(
         did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True))
-    async with session(default_model, root=tmp_path, workspace=watching) as client:
+    async with session(fake_model, root=tmp_path, workspace=watching) as client:
         await indexed(client)
         [registration] = client.registrations
         assert registration.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES
@@ -92,9 +92,9 @@ async def until(ask, condition, timeout: float = 30) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_secrets_are_never_completed_in(default_model, tmp_path):
+async def test_secrets_are_never_completed_in(fake_model, tmp_path):
     env = tmp_path / ".env"
     env.write_text("API_KEY=")
-    async with session(default_model, root=tmp_path) as client:
+    async with session(fake_model, root=tmp_path) as client:
         open_document(client, "API_KEY=", uri=env.as_uri())
         assert await complete(client, env.as_uri(), 0, 8) == []

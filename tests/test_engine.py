@@ -13,6 +13,7 @@ from bench.scoring import log_probs
 from infill_lsp.engine.boundary import run_to_end
 from infill_lsp.engine.completer import GROWTH_CHUNK, CompletionRequest, LlamaCompleter
 from infill_lsp.engine.kv_reuse import common_prefix_length
+from infill_lsp.engine.fake_engine import FakeEngine
 from infill_lsp.engine.generation import Cancelled, GenerationParams, GenerationStats
 from infill_lsp.engine.llama_engine import PROMPT_CHUNK, LlamaEngine
 from infill_lsp.engine.native import ModelLoadError, NativeModel
@@ -27,6 +28,18 @@ def engine(starcoder_model):
     engine.close()
 
 
+@pytest.fixture(params=["fake", pytest.param("llama.cpp", marks=pytest.mark.real)])
+def any_engine(request):
+    """For what the Engine protocol promises of every engine: the fake one keeps it too."""
+    if request.param == "fake":
+        return FakeEngine()
+    return request.getfixturevalue("engine")
+
+
+REPEATING = "def add(a, b):\n    return a + b\n" * 10
+"""A prompt every engine goes on from (the fake engine copies what followed before)."""
+
+
 def generated(engine, tokens, params, cancel=None) -> GenerationStats:
     """What a whole generation cost."""
     return run_to_end(engine, tokens, params, cancel)[1]
@@ -37,7 +50,8 @@ def test_common_prefix_length():
     assert common_prefix_length([], [1]) == 0
 
 
-def test_second_prompt_reuses_the_cache_and_evaluates_only_new_tokens(engine):
+def test_second_prompt_reuses_the_cache_and_evaluates_only_new_tokens(any_engine):
+    engine = any_engine
     engine.reset_cache()
     prompt = engine.encoder.encode("def add(a, b):\n    return a + b\n" * 10)
     first = generated(engine, prompt, GenerationParams(max_tokens=4))
@@ -48,19 +62,21 @@ def test_second_prompt_reuses_the_cache_and_evaluates_only_new_tokens(engine):
     assert second.evaluated_tokens == len(typed) - len(prompt)
 
 
-def test_identical_prompt_evaluates_one_token(engine):
+def test_identical_prompt_evaluates_one_token(any_engine):
+    engine = any_engine
     prompt = engine.encoder.encode("import os\nimport sys\n")
     generated(engine, prompt, GenerationParams(max_tokens=2))
     again = generated(engine, prompt, GenerationParams(max_tokens=2))
     assert again.evaluated_tokens == 1
 
 
-def test_cancel_between_tokens_stops_within_one_token(engine):
+def test_cancel_between_tokens_stops_within_one_token(any_engine):
+    engine = any_engine
     cancel = threading.Event()
     seen = []
 
     stats = GenerationStats()
-    for piece in engine.generate(engine.encoder.encode("x = "), GenerationParams(max_tokens=200), cancel, stats):
+    for piece in engine.generate(engine.encoder.encode(REPEATING), GenerationParams(max_tokens=200), cancel, stats):
         seen.append(piece)
         if len(seen) == 5:
             cancel.set()
@@ -68,7 +84,8 @@ def test_cancel_between_tokens_stops_within_one_token(engine):
     assert stats.generated_tokens <= 6
 
 
-def test_cancel_during_prompt_evaluation_keeps_what_was_evaluated(engine):
+def test_cancel_during_prompt_evaluation_keeps_what_was_evaluated(any_engine):
+    engine = any_engine
     engine.reset_cache()
     cancel = threading.Event()
     cancel.set()
@@ -92,9 +109,10 @@ def test_a_prompt_cancelled_before_it_starts_leaves_the_cache_as_it_was(engine):
     assert engine.kv.cached_prefix(typed) == len(typed)
 
 
-def test_closing_the_stream_stops_generation_immediately(engine):
+def test_closing_the_stream_stops_generation_immediately(any_engine):
+    engine = any_engine
     stats = GenerationStats()
-    stream = engine.generate(engine.encoder.encode("y = "), GenerationParams(max_tokens=50), threading.Event(), stats)
+    stream = engine.generate(engine.encoder.encode(REPEATING), GenerationParams(max_tokens=50), threading.Event(), stats)
     next(stream)
     stream.close()
     assert (stats.generated_tokens, stats.stop_reason) == (1, "complete")
@@ -106,9 +124,10 @@ def test_fim_stop_tokens_end_generation(engine):
     assert (stats.generated_tokens, stats.stop_reason) == (1, "end_of_text")
 
 
-def test_prompt_longer_than_context_is_refused(engine):
+def test_prompt_longer_than_context_is_refused(any_engine):
+    engine = any_engine
     with pytest.raises(ValueError, match="does not fit"):
-        engine.evaluate_prompt([1] * 2000, threading.Event(), GenerationStats())
+        engine.evaluate_prompt([1] * (engine.n_ctx + 1), threading.Event(), GenerationStats())
 
 
 def test_completer_respects_window_and_returns_stats(engine):
@@ -166,7 +185,8 @@ def test_suggestion_never_starts_with_whitespace_the_cursor_already_has(default_
         engine.close()
 
 
-def test_generation_begins_with_the_forced_whitespace(engine):
+def test_generation_begins_with_the_forced_whitespace(any_engine):
+    engine = any_engine
     # After "return x" the model would rather end the function; healing makes it write the
     # indentation of the next statement first, whatever its own preference.
     text, _stats = run_to_end(engine, engine.encoder.encode("def f(x):\n    y = x\n    return y"),

@@ -90,9 +90,9 @@ def test_a_context_too_large_for_memory_is_one_clear_error_and_the_server_stays_
     assert_one_load_error_and_empty_answers(client, "smaller --n-ctx")
 
 
-def test_the_server_exits_when_the_editor_that_started_it_is_gone(starcoder_model):
+def test_the_server_exits_when_the_editor_that_started_it_is_gone(fake_model):
     editor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
-    client = PipeClient("--model", str(starcoder_model), "--threads", "1")
+    client = PipeClient("--model", str(fake_model), "--threads", "1")
     client.send({"id": "init", "method": "initialize", "params": {"processId": editor.pid, "capabilities": {}}})
     client.response("init")
     editor.wait()
@@ -104,10 +104,10 @@ def test_the_server_exits_when_the_editor_that_started_it_is_gone(starcoder_mode
             raise AssertionError("the server outlived its editor")
 
 
-def test_a_full_disk_under_the_log_file_does_not_stop_completions(starcoder_model):
+def test_a_full_disk_under_the_log_file_does_not_stop_completions(fake_model):
     if not Path("/dev/full").exists():
         pytest.skip("this system has no /dev/full")
-    client = PipeClient("--model", str(starcoder_model), "--threads", "1", "--log-file", "/dev/full")
+    client = PipeClient("--model", str(fake_model), "--threads", "1", "--log-file", "/dev/full")
     try:
         client.initialize({"completion": {"maxTokens": 4}})
         wait_loaded(client)
@@ -118,8 +118,8 @@ def test_a_full_disk_under_the_log_file_does_not_stop_completions(starcoder_mode
         client.close()
 
 
-def test_a_ten_megabyte_document_and_binary_content_are_answered(starcoder_model):
-    client = PipeClient("--model", str(starcoder_model), "--threads", "1")
+def test_a_ten_megabyte_document_and_binary_content_are_answered(fake_model):
+    client = PipeClient("--model", str(fake_model), "--threads", "1")
     try:
         client.initialize({"completion": {"maxTokens": 4}})
         wait_loaded(client)

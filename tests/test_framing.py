@@ -29,9 +29,9 @@ def status_request(request_id: str) -> bytes:
     return frame({"jsonrpc": "2.0", "id": request_id, "method": "infill/status", "params": {}})
 
 
-def test_a_frame_shorter_or_longer_than_its_length_loses_only_itself(starcoder_model, tmp_path):
+def test_a_frame_shorter_or_longer_than_its_length_loses_only_itself(fake_model, tmp_path):
     log = tmp_path / "server.log"
-    client = PipeClient("--model", str(starcoder_model), "--threads", "1", "--log-file", str(log))
+    client = PipeClient("--model", str(fake_model), "--threads", "1", "--log-file", str(log))
     try:
         client.initialize()
         body = json.dumps({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {
@@ -55,8 +55,8 @@ def test_a_frame_shorter_or_longer_than_its_length_loses_only_itself(starcoder_m
     assert len(lost) == 1 and "lost 20 bytes" in lost[0], lost
 
 
-def test_a_stream_without_headers_ends_the_server_with_a_message(starcoder_model):
-    server = subprocess.Popen([sys.executable, "-m", "infill_lsp", "--model", str(starcoder_model), "--threads", "1"],
+def test_a_stream_without_headers_ends_the_server_with_a_message(fake_model):
+    server = subprocess.Popen([sys.executable, "-m", "infill_lsp", "--model", str(fake_model), "--threads", "1"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     junk = b"this is not LSP\n" * (MOST_LOST_BYTES // 16 + 2)
     _out, err = server.communicate(junk, timeout=60)
@@ -79,11 +79,11 @@ LYING_HEADERS = [
 ]
 
 
-def test_lying_headers_lose_only_their_frame_and_memory_stays_bounded(starcoder_model, tmp_path):
+def test_lying_headers_lose_only_their_frame_and_memory_stays_bounded(fake_model, tmp_path):
     """After each lying header the next request is answered within a second, the server never
     dies, and a length of a terabyte allocates nothing."""
     log = tmp_path / "server.log"
-    client = PipeClient("--model", str(starcoder_model), "--threads", "1", "--log-file", str(log))
+    client = PipeClient("--model", str(fake_model), "--threads", "1", "--log-file", str(log))
     try:
         client.initialize()
         before = rss_kib(client.process.pid)
@@ -101,10 +101,10 @@ def test_lying_headers_lose_only_their_frame_and_memory_stays_bounded(starcoder_
     assert "no length" in text and "two Content-Length headers" in text and "runs into the next frame" in text
 
 
-def test_a_large_legal_frame_arrives_in_pieces_and_is_read(starcoder_model):
+def test_a_large_legal_frame_arrives_in_pieces_and_is_read(fake_model):
     """A 20 MiB didOpen (under the cap) is read as it arrives; the request after it is answered."""
     assert 20 << 20 < MOST_FRAME_BYTES
-    client = PipeClient("--model", str(starcoder_model), "--threads", "1")
+    client = PipeClient("--model", str(fake_model), "--threads", "1")
     try:
         client.initialize()
         text = "x = 1\n" * ((20 << 20) // 6)

@@ -125,10 +125,10 @@ async def test_typing_a_name_defined_in_another_file_completes_it_at_every_keyst
         assert sum(finished[1:]) >= len(finished) - 2, finished
 
 
-async def test_healing_in_a_crlf_document_keeps_its_line_ends(default_model):
+async def test_healing_in_a_crlf_document_keeps_its_line_ends(fake_model):
     """CRLF text is healed as LF text; the suggestion has no stray carriage return."""
     text = "def rectangle_perimeter_in_metres(width, height):\r\n    return 2 * (width + height)\r\n\r\nrectangle_peri\r\n"
-    async with session(default_model) as client:
+    async with session(fake_model) as client:
         open_document(client, text)
         items = await complete(client, URI, 3, len("rectangle_peri"))
         assert items and items[0].insert_text.startswith("meter_in_metres"), items

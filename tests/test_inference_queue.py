@@ -21,9 +21,9 @@ async def loaded_queue(model) -> InferenceQueue:
     return queue
 
 
-def test_a_user_request_stops_the_background_job_in_progress(starcoder_model):
+def test_a_user_request_stops_the_background_job_in_progress(fake_model):
     async def scenario() -> str:
-        queue = await loaded_queue(starcoder_model)
+        queue = await loaded_queue(fake_model)
         started = threading.Event()
 
         def background(cancel: threading.Event) -> str:
@@ -40,9 +40,9 @@ def test_a_user_request_stops_the_background_job_in_progress(starcoder_model):
     assert asyncio.run(scenario()) == "stopped, answered"
 
 
-def test_a_user_request_runs_before_background_work_queued_earlier(starcoder_model):
+def test_a_user_request_runs_before_background_work_queued_earlier(fake_model):
     async def scenario() -> list[str]:
-        queue = await loaded_queue(starcoder_model)
+        queue = await loaded_queue(fake_model)
         ran: list[str] = []
         release = threading.Event()
 
@@ -68,9 +68,9 @@ def test_a_user_request_runs_before_background_work_queued_earlier(starcoder_mod
     assert asyncio.run(scenario()) == ["busy background", "user request", "queued background"]
 
 
-def test_background_work_is_refused_while_a_user_request_waits(starcoder_model):
+def test_background_work_is_refused_while_a_user_request_waits(fake_model):
     async def scenario() -> object:
-        queue = await loaded_queue(starcoder_model)
+        queue = await loaded_queue(fake_model)
         gate = threading.Event()
         user = asyncio.ensure_future(queue.foreground(gate.wait, 10))
         await asyncio.sleep(0.05)
@@ -83,9 +83,9 @@ def test_background_work_is_refused_while_a_user_request_waits(starcoder_model):
     assert asyncio.run(scenario()) is None
 
 
-def test_a_growth_under_way_goes_on_with_the_newest_keystroke_s_prompt(starcoder_model):
+def test_a_growth_under_way_goes_on_with_the_newest_keystroke_s_prompt(fake_model):
     async def scenario() -> list[str]:
-        queue = await loaded_queue(starcoder_model)
+        queue = await loaded_queue(fake_model)
         background = BackgroundWork(queue, DocumentStates(), itertools.count(1))
         ran: list[str] = []
         finished = asyncio.Event()

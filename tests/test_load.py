@@ -12,8 +12,9 @@ from bench.load import type_fast
 REQUEST_CANCELLED = -32800
 
 
-def test_a_burst_of_keystrokes_is_answered_request_by_request_without_backlog(starcoder_model):
-    run = type_fast(starcoder_model, requests=150, interval_ms=20, threads=1)
+def test_a_burst_of_keystrokes_is_answered_request_by_request_without_backlog(fake_model):
+    # 10 ms a generated piece: a suggestion takes longer than the 20 ms between keystrokes
+    run = type_fast(fake_model + "?token_ms=10", requests=150, interval_ms=20, threads=1)
 
     assert run.unanswered() == []
     assert run.cancelled(), "keystrokes 20 ms apart cancel the requests still running"

@@ -14,6 +14,8 @@ from infill_lsp.popup import ItemShape, item_shape, offer_for, popup_item, typed
 
 FIB = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return fib\n'
 URI = "file:///popup/fib.py"
+UNGATED = {"completion": {"confidence": "off"}}
+"""The fake engine's copy of `fib` from `fibonacci` is a guess: these tests are about the item, not the gate."""
 # What Helix, eglot or Kate announce, in short: a completion popup, and no inline completion.
 POPUP_CLIENT = {"textDocument": {"completion": {"completionItem": {"snippetSupport": False},
                                                 "contextSupport": True}}}
@@ -51,19 +53,19 @@ def ask(client: PipeClient, request_id: str, method: str, line: int, character: 
     return client.response(request_id)["result"]
 
 
-def test_an_editor_without_inline_completion_gets_the_suggestion_as_one_item(default_model):
-    inline = PipeClient("--model", str(default_model), "--threads", "2")
+def test_an_editor_without_inline_completion_gets_the_suggestion_as_one_item(fake_model):
+    inline = PipeClient("--model", fake_model, "--threads", "2")
     try:
-        inline_capabilities = inline.initialize()["result"]["capabilities"]
+        inline_capabilities = inline.initialize(UNGATED)["result"]["capabilities"]
         inline.open(URI, FIB)
         ghost = ask(inline, "ghost", "textDocument/inlineCompletion", 4, 14)["items"][0]["insertText"]
     finally:
         inline.close()
     assert inline_capabilities.get("completionProvider") is None and ghost.strip()
 
-    popup = PipeClient("--model", str(default_model), "--threads", "2")
+    popup = PipeClient("--model", fake_model, "--threads", "2")
     try:
-        capabilities = popup.initialize(None, POPUP_CLIENT)["result"]["capabilities"]
+        capabilities = popup.initialize(UNGATED, POPUP_CLIENT)["result"]["capabilities"]
         popup.open(URI, FIB)
         answer = ask(popup, "popup", "textDocument/completion", 4, 14)
     finally:
@@ -78,10 +80,10 @@ def test_an_editor_without_inline_completion_gets_the_suggestion_as_one_item(def
     assert item["documentation"] == "fib" + ghost and item["insertTextMode"] == 1
 
 
-def test_with_both_the_item_comes_only_when_completion_is_invoked(default_model):
-    client = PipeClient("--model", str(default_model), "--threads", "2")
+def test_with_both_the_item_comes_only_when_completion_is_invoked(fake_model):
+    client = PipeClient("--model", fake_model, "--threads", "2")
     try:
-        capabilities = client.initialize({"completion": {"style": "both"}})["result"]["capabilities"]
+        capabilities = client.initialize({"completion": {"style": "both", **UNGATED["completion"]}})["result"]["capabilities"]
         client.open(URI, FIB)
         typed = ask(client, "typed", "textDocument/completion", 4, 14, trigger=2)
         invoked = ask(client, "invoked", "textDocument/completion", 4, 14, trigger=1)
@@ -133,12 +135,12 @@ def settle(client: PipeClient, request_id: str) -> None:
     client.response(request_id)
 
 
-def test_a_new_style_swaps_the_providers_in_place_where_the_editor_allows(default_model):
+def test_a_new_style_swaps_the_providers_in_place_where_the_editor_allows(fake_model):
     # VS Code, coc.nvim, Sublime LSP and lsp-mode allow dynamic registration: the providers are
     # registered after initialized, and completion.style can change without a restart.
-    client = PipeClient("--model", str(default_model), "--threads", "2")
+    client = PipeClient("--model", fake_model, "--threads", "2")
     try:
-        capabilities = client.initialize(None, DYNAMIC_CLIENT)["result"]["capabilities"]
+        capabilities = client.initialize(UNGATED, DYNAMIC_CLIENT)["result"]["capabilities"]
         client.open(URI, FIB)
         read_until_registered(client, "textDocument/inlineCompletion")
         at_start = registrations(client)
@@ -155,8 +157,8 @@ def test_a_new_style_swaps_the_providers_in_place_where_the_editor_allows(defaul
     assert answer["items"] and answer["items"][0]["textEdit"]["newText"].startswith("fib")
 
 
-def test_an_editor_without_dynamic_registration_keeps_its_providers_and_is_told(default_model):
-    client = PipeClient("--model", str(default_model), "--threads", "2")
+def test_an_editor_without_dynamic_registration_keeps_its_providers_and_is_told(fake_model):
+    client = PipeClient("--model", str(fake_model), "--threads", "2")
     try:
         capabilities = client.initialize()["result"]["capabilities"]
         client.send({"method": "workspace/didChangeConfiguration", "params": {"settings": {"completion": {

@@ -1,6 +1,6 @@
 """The prompt time budget: a cold prompt is shortened to what evaluates in time, then grows.
 
-Runs the real tiny FIM model; the prefill speed is fixed through the completer's seam so the
+Runs on the fake engine and on the real tiny FIM model; the prefill speed is fixed through the completer's seam so the
 token allowance (budget × speed) does not depend on the machine.
 """
 
@@ -12,6 +12,7 @@ import pytest
 
 from infill_lsp.context import CursorSnapshot, Snippet
 from infill_lsp.engine.completer import LlamaCompleter
+from infill_lsp.engine.fake_engine import FakeEngine
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
@@ -41,8 +42,19 @@ def completer_at(engine: LlamaEngine, speed: float) -> LlamaCompleter:
     return LlamaCompleter(engine, FixedSnippets(SNIPPETS), prefill_speed=lambda: speed)
 
 
+@pytest.fixture(scope="module", params=["fake", pytest.param("tiny FIM model", marks=pytest.mark.real)])
+def engine(request):
+    """The planner's behaviour on any engine that reports its cache honestly: the fake engine's
+    simulated one (the fast tier), and llama.cpp's."""
+    if request.param == "fake":
+        yield FakeEngine("fake:?fim=psm")
+        return
+    yield request.getfixturevalue("llama_engine")
+
+
 @pytest.fixture(scope="module")
-def engine(starcoder_model):
+def llama_engine(starcoder_model):
+    """For what only llama.cpp's cache does: the suffix moved in place, a sequence per prompt."""
     engine = LlamaEngine(str(starcoder_model), n_ctx=4096, n_threads=2)
     yield engine
     engine.close()
@@ -56,7 +68,7 @@ def request_at(prefix: str) -> CompletionRequest:
 
 
 def uncached(engine: LlamaEngine, tokens: list[int]) -> int:
-    return len(tokens) - engine.kv.reusable(tokens)
+    return len(tokens) - engine.reusable(tokens)
 
 
 def test_a_cold_prompt_is_shortened_then_grows_to_the_full_prompt_in_the_background(engine):
@@ -118,11 +130,11 @@ def test_the_measured_speed_is_positive_and_leaves_an_empty_cache(starcoder_mode
 
 
 @pytest.mark.parametrize("order", ["spm", "psm"])
-def test_keystrokes_in_a_shortened_prompt_evaluate_only_what_was_typed(engine, order):
-    # So slow an engine that even the smallest window is over the allowance: every prompt stays
+def test_keystrokes_in_a_shortened_prompt_evaluate_only_what_was_typed(llama_engine, order):
+    # So slow an llama_engine that even the smallest window is over the allowance: every prompt stays
     # shortened, and only its staying put from keystroke to keystroke keeps typing cheap.
-    engine.reset_cache()
-    completer = completer_at(engine, 100.0)
+    llama_engine.reset_cache()
+    completer = completer_at(llama_engine, 100.0)
     settings = CompletionSettings(window_tokens=1024, max_tokens=4, prompt_budget_ms=BUDGET_MS, multiline="never",
                                   fim_order=order)
     suffix = "\n\nprint(total([1, 2]))\n"
@@ -136,7 +148,7 @@ def test_keystrokes_in_a_shortened_prompt_evaluate_only_what_was_typed(engine, o
         evaluated.append(result.stats.evaluated_tokens)
     # After the cold first prompt, a keystroke costs the tokens it typed (and, in PSM, the
     # suffix that follows them).
-    suffix_tokens = len(engine.encoder.encode_infilling(suffix)) if order == "psm" else 0
+    suffix_tokens = len(llama_engine.encoder.encode_infilling(suffix)) if order == "psm" else 0
     assert max(evaluated[1:]) <= 4 + suffix_tokens, evaluated
 
 
@@ -162,7 +174,7 @@ def test_once_the_full_prompt_is_cached_a_different_gather_does_not_shorten_it_a
     completer, typed_on = grown_then_typed_on(engine, "ue")
     prompt, _mode = completer.prompt(typed_on)
     assert not prompt.shortened and uncached(engine, prompt.tokens) <= 4
-    assert "helper_0" in b"".join(engine.model.piece(t) for t in prompt.tokens).decode()
+    assert "helper_0" in engine.detokenize(prompt.tokens)
 
 
 def test_a_full_prompt_grown_before_the_index_had_any_context_does_not_keep_the_context_out(engine):
@@ -181,27 +193,27 @@ def test_a_full_prompt_grown_before_the_index_had_any_context_does_not_keep_the_
     assert short.shortened
     assert completer.warm(typed_on, threading.Event()).stop_reason == "warmed"
     whole, _mode = completer.prompt(typed_on)
-    assert not whole.shortened and "helper_0" in b"".join(engine.model.piece(t) for t in whole.tokens).decode()
+    assert not whole.shortened and "helper_0" in engine.detokenize(whole.tokens)
 
 
-def test_after_much_typing_the_grown_context_stays_and_only_the_text_typed_since_grows(engine):
+def test_after_much_typing_the_grown_context_stays_and_only_the_text_typed_since_grows(llama_engine):
     # More was typed after the full prompt grew than one keystroke may evaluate, and the index
     # gathers other chunks now: what grows next is the grown context with the new window, not a
     # new full prompt from its first token.
     typed = "ues)\n" + "".join(f"    total_{n} = scale_{n}(values[{n}]) + {n * 3}\n" for n in range(12))
-    completer, typed_on = grown_then_typed_on(engine, typed)
+    completer, typed_on = grown_then_typed_on(llama_engine, typed)
 
     def text(tokens: list[int]) -> str:
-        return b"".join(engine.model.piece(t) for t in tokens).decode()
+        return llama_engine.detokenize(tokens)
 
     short, _mode = completer.prompt(typed_on)
     assert short.shortened and "other_0" not in text(short.tokens)
     completer.complete(typed_on)
     grown = completer.warm(typed_on, threading.Event())
-    typed_tokens = len(engine.encoder.encode_infilling(typed))
+    typed_tokens = len(llama_engine.encoder.encode_infilling(typed))
     assert grown.stop_reason == "warmed" and grown.evaluated_tokens <= typed_tokens + 16, grown.summary()
     whole, _mode = completer.prompt(typed_on)
-    assert not whole.shortened and "helper_0" in text(whole.tokens) and uncached(engine, whole.tokens) <= 4
+    assert not whole.shortened and "helper_0" in text(whole.tokens) and uncached(llama_engine, whole.tokens) <= 4
 
 
 def test_the_full_prompt_grows_at_the_latest_keystroke_not_at_the_one_that_started_it(engine):
@@ -219,16 +231,16 @@ def test_the_full_prompt_grows_at_the_latest_keystroke_not_at_the_one_that_start
     assert completer.warm(latest, threading.Event()).stop_reason == "warmed"
     whole, _mode = completer.prompt(latest)
     assert not whole.shortened and uncached(engine, whole.tokens) <= 4
-    assert "helper_0" in b"".join(engine.model.piece(t) for t in whole.tokens).decode()
+    assert "helper_0" in engine.detokenize(whole.tokens)
 
 
-def test_typing_on_keeps_the_window_start_so_the_cached_prompt_is_only_extended(engine):
+def test_typing_on_keeps_the_window_start_so_the_cached_prompt_is_only_extended(llama_engine):
     # Cut to the window budget at each keystroke, the window's start would move on by a block
     # every few lines typed, and the cache would have to shift or evaluate the window again.
-    engine.reset_cache()
-    completer = completer_at(engine, 1e9)  # so fast an engine that no prompt is shortened
+    llama_engine.reset_cache()
+    completer = completer_at(llama_engine, 1e9)  # so fast an llama_engine that no prompt is shortened
     completer.complete(request_at(FILE_BEFORE + TYPED))
     typed = "ues)\n" + "".join(f"    total_{n} = {n}\n" for n in range(24))
     later = completer.complete(request_at(FILE_BEFORE + TYPED + typed))
     assert not later.shortened and later.stats.shifted_tokens == 0
-    assert later.stats.evaluated_tokens <= len(engine.encoder.encode_infilling(typed)) + 8, later.stats.summary()
+    assert later.stats.evaluated_tokens <= len(llama_engine.encoder.encode_infilling(typed)) + 8, later.stats.summary()

@@ -26,8 +26,8 @@ def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "infill_lsp", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_stray_prints_and_native_writes_never_reach_the_protocol_stream(default_model):
-    client = PipeClient(command=[sys.executable, "-c", NOISY_SERVER, "--model", str(default_model), "-vv"])
+def test_stray_prints_and_native_writes_never_reach_the_protocol_stream(fake_model):
+    client = PipeClient(command=[sys.executable, "-c", NOISY_SERVER, "--model", str(fake_model), "-vv"])
     try:
         client.initialize()
         client.open("file:///t.py", "def double(x):\n    return ")
@@ -59,7 +59,7 @@ def test_prompt_json_shows_codellama_tokens(codellama_model, tmp_path):
     assert data["tokens"][1]["piece"].endswith("<PRE>")
 
 
-def test_prompt_text_lists_every_token(default_model):
+def test_prompt_text_lists_every_token(fake_model):
     result = run_cli("prompt", "examples/fibonacci.py", "--line", "5", "--character", "12")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("mode: prefix-only\nreason: ")

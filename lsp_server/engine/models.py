@@ -16,6 +16,7 @@ import platform
 from dataclasses import dataclass, field
 
 from infill_lsp.catalog import ModelNotFound, resolve_model
+from infill_lsp.engine import fake_engine
 from infill_lsp.engine.boundary import Engine
 from infill_lsp.engine.http_client import Connection, HttpClient
 from infill_lsp.engine.llama_engine import LlamaEngine
@@ -104,6 +105,8 @@ class ModelOptions:
         may be a catalog name or ``hf:owner/repo/file``: the file from the download cache."""
         if not self.path and self.remote is None:
             raise ModelLoadError(missing_model_message())
+        if self.path and self.path.startswith(fake_engine.PREFIX):
+            return fake_engine.FakeEngine(self.path)
         if self.path != (resolved := resolve_model(self.path)):
             return dataclasses.replace(self, path=resolved).open()
         if self.remote is not None:
