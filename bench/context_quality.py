@@ -30,15 +30,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.scoring import log_probs
-from bench.stats import bootstrap
-from infill_lsp.context import Repository, CursorSnapshot, Snippet, select
+from infill_lsp.context import CursorSnapshot, Repository, Snippet, select
 from infill_lsp.context.snapshot import split_healing
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
+
+from bench.scoring import log_probs
+from bench.stats import bootstrap
 
 PACKAGES = {"rich": "13.9.4", "click": "8.1.8"}
 CONDITIONS = ("in-file", "repo", "random", "oracle")
@@ -73,7 +74,8 @@ def module_definitions(package: Path) -> dict[str, set[Path]]:
         except (SyntaxError, UnicodeDecodeError):
             continue
         for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                 ast.ClassDef)) and not node.name.startswith("_"):
                 defined.setdefault(node.name, set()).add(path)
     return defined
 
@@ -306,7 +308,8 @@ def main() -> None:
             rows.flush()
             if number % 10 == 0:
                 print(f"{number}/{len(examples)} examples, {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    print(f"model {engine.model_name}; {len(examples)} examples from {', '.join(f'{k}=={v}' for k, v in PACKAGES.items())}; "
+    print(f"model {engine.model_name}; {len(examples)} examples from "
+          f"{', '.join(f'{k}=={v}' for k, v in PACKAGES.items())}; "
           f"context budget {args.context_tokens} tokens; {time.perf_counter() - started:.0f} s")
     report(results, rng)
     engine.close()

@@ -20,12 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.stats import percentile
-from infill_lsp.context import Repository, CursorSnapshot, select
+from infill_lsp.context import CursorSnapshot, Repository, select
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
 from infill_lsp.fim.formats import CompletionMode
 from infill_lsp.fim.prompt import render_snippet
+
+from bench.stats import percentile
 
 BUDGETS = (2_000, 8_000, 32_000, 100_000)
 
@@ -103,7 +104,8 @@ def measure_gather(engine: Repository, tree: Path, queries: int) -> None:
         for path, prefix, suffix, line in positions:
             for samples in (cold, warm):
                 started = time.perf_counter()
-                snippets = select(engine.gather(CursorSnapshot.of(prefix, suffix, path), (max(0, line - 60), line + 20)),
+                window = (max(0, line - 60), line + 20)
+                snippets = select(engine.gather(CursorSnapshot.of(prefix, suffix, path), window),
                                   budget, cost)
                 samples.append((time.perf_counter() - started) * 1000)
             sizes.append(len(snippets))

@@ -18,15 +18,16 @@ import statistics
 import time
 from pathlib import Path
 
-from bench.stats import percentile
-from bench.typing_user import places
-from bench.usefulness import MAX_TOKENS, PACKAGE_FILES, WINDOW_TOKENS
 from infill_lsp import gate
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
+
+from bench.stats import percentile
+from bench.typing_user import places
+from bench.usefulness import MAX_TOKENS, PACKAGE_FILES, WINDOW_TOKENS
 
 
 def main() -> None:
@@ -72,7 +73,8 @@ def main() -> None:
     logprob, judging, total, tokens = (list(column) for column in zip(*rows))
     added = [a + b for a, b in zip(logprob, judging)]
     print(f"{len(rows)} suggestions, median {statistics.median(tokens):.0f} tokens generated")
-    print(f"log-probabilities per suggestion: median {statistics.median(logprob):.2f} ms, p95 {percentile(logprob, 0.95):.2f} ms")
+    print(f"log-probabilities per suggestion: median {statistics.median(logprob):.2f} ms, p95 "
+          f"{percentile(logprob, 0.95):.2f} ms")
     print(f"gate.judge: median {statistics.median(judging):.3f} ms, p95 {percentile(judging, 0.95):.3f} ms")
     print(f"added per keystroke: median {statistics.median(added):.2f} ms, p95 {percentile(added, 0.95):.2f} ms, max "
           f"{max(added):.2f} ms; the suggestion itself: median {statistics.median(total):.0f} ms")

@@ -23,14 +23,15 @@ import re
 import statistics
 import time
 
-from bench.context_quality import Found, PackageIndexes
-from bench.partial_names import Example, fetch_packages, find_examples
-from bench.stats import bootstrap
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
+
+from bench.context_quality import Found, PackageIndexes
+from bench.partial_names import Example, fetch_packages, find_examples
+from bench.stats import bootstrap
 
 SYSTEMS = ("unhealed", "healed")
 _IDENTIFIER = re.compile(r"[\w$]*")
@@ -101,7 +102,8 @@ def report(rows: list[dict], rng: random.Random) -> None:
         healed = statistics.mean(r["healed"] for r in chosen)
         mean, low, high = bootstrap([r["healed"] - r["unhealed"] for r in chosen], rng)
         ratio = f"{healed / unhealed:6.2f}" if unhealed else "   inf"
-        print(f"{label:10} {len(chosen):5d} {unhealed:9.3f} {healed:7.3f} {ratio}  {mean:+.3f} [{low:+.3f}, {high:+.3f}]")
+        print(f"{label:10} {len(chosen):5d} {unhealed:9.3f} {healed:7.3f} {ratio}  {mean:+.3f} [{low:+.3f}, "
+              f"{high:+.3f}]")
 
 
 if __name__ == "__main__":

@@ -35,12 +35,13 @@ import threading
 import time
 from pathlib import Path
 
-from bench.load import rss_kib
 from infill_lsp.context import Repository
 from infill_lsp.context.ignore import WorkspaceFilter
 from infill_lsp.context.index import fingerprint_of
 from infill_lsp.engine.models import default_model_path
+
 from bench.fuzz_client import FuzzClient
+from bench.load import rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -178,7 +179,8 @@ def make_vendored(root: Path) -> None:
         folder = root / "node_modules" / f"pkg-{package}" / "lib"
         folder.mkdir(parents=True)
         for index in range(10):
-            (folder / f"m{index}.js").write_text(f"module.exports = function f{package}_{index}() {{ return {index}; }};\n")
+            (folder / f"m{index}.js").write_text(f"module.exports = function f{package}_{index}() {{ return {index}; "
+                                                 f"}};\n")
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     (root / ".gitignore").write_text(".venv/\nnode_modules/\n")
     git(root, "add", "src", ".gitignore")

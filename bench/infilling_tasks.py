@@ -90,7 +90,10 @@ def load_tasks(data: Path, benchmark: str, limit: int | None, language: str = "p
     return tasks[:limit]
 
 
-def passes(task: Task, middle: str, isolation: list[str], limits: Limits = Limits()) -> bool:
+DEFAULT_LIMITS = Limits()
+
+
+def passes(task: Task, middle: str, isolation: list[str], limits: Limits = DEFAULT_LIMITS) -> bool:
     """Whether ``middle`` fills the task's hole correctly (see the module's docstring)."""
     program = task.prefix + middle + task.suffix
     if task.scoring == "syntax":
@@ -102,7 +105,8 @@ def passes(task: Task, middle: str, isolation: list[str], limits: Limits = Limit
         command = [sys.executable, "-I", str(source)]
         if task.scoring == "tests":
             token = secrets.token_hex(8)
-            source.write_text(f"{program}\n{task.test}\ncheck({task.entry_point})\nprint({token!r})\n", encoding="utf-8")
+            source.write_text(f"{program}\n{task.test}\ncheck({task.entry_point})\nprint({token!r})\n",
+                              encoding="utf-8")
             status, output = run(command, Path(folder), isolation, limits)
             return status == 0 and token.encode() in output
         source.write_text(program, encoding="utf-8")

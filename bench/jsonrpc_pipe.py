@@ -13,7 +13,6 @@ import subprocess
 import sys
 from typing import Any
 
-
 INLINE_CLIENT = {"textDocument": {"inlineCompletion": {}}}
 PROVIDERS = {"textDocument/completion", "textDocument/inlineCompletion"}
 
@@ -48,7 +47,8 @@ class PipeClient:
     def __init__(self, *args: str, command: list[str] | None = None, address_space: int | None = None) -> None:
         """``address_space`` caps the server's virtual memory in bytes, to make the machine small."""
         command = command or [sys.executable, "-m", "infill_lsp", *args]
-        limit = None if address_space is None else (lambda: resource.setrlimit(resource.RLIMIT_AS, (address_space,) * 2))
+        limit = None if address_space is None else (
+            lambda: resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space)))
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, preexec_fn=limit)
         self.seen: list[dict] = []
@@ -83,7 +83,8 @@ class PipeClient:
         """``capabilities``: the client's (default: an editor that shows inline completions)."""
         capabilities = INLINE_CLIENT if capabilities is None else capabilities
         self.send({"id": "init", "method": "initialize",
-                   "params": {"capabilities": capabilities, "processId": os.getpid(), "initializationOptions": options}})
+                   "params": {"capabilities": capabilities, "processId": os.getpid(),
+                              "initializationOptions": options}})
         result = self.response("init")
         self.send({"method": "initialized", "params": {}})
         return result

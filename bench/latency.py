@@ -40,11 +40,12 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+from infill_lsp.engine.models import default_model_path
+from infill_lsp.engine.native_backend import FLASH_ATTENTION_SETTINGS, default_gpu_layers, flash_attention_for
+
 from bench.llama_server import LlamaServer
 from bench.replay import InfillClient, LlamaServerClient, Record, make_session, server_args
 from bench.stats import percentile
-from infill_lsp.engine.models import default_model_path
-from infill_lsp.engine.native_backend import FLASH_ATTENTION_SETTINGS, default_gpu_layers, flash_attention_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TOKENS = 24
@@ -147,7 +148,8 @@ def run_one(system: str, mode: str, budget: int, args, models: dict[bool, Path],
     waited = [(r.done - r.sent) * 1000 for r in records if r.done is not None and not r.cancelled]
     row["session_mean"] = (sum(waited) + cold * 1000) / (len(waited) + 1)
     full_context_ms = client.full_context_ms if client.full_context_ms is not None else cold * 1000
-    return {"system": system, "mode": mode, "budget": budget, "cold_ms": cold * 1000, "full_context_ms": full_context_ms,
+    return {"system": system, "mode": mode, "budget": budget, "cold_ms": cold * 1000,
+            "full_context_ms": full_context_ms,
             "keystrokes": len(session.keystrokes), "background": getattr(client, "background_evaluated", 0), **row}
 
 
@@ -162,9 +164,11 @@ def main() -> None:
                         default=flash_attention_for("auto", default_gpu_layers()),
                         help="flash attention for both systems (default: Infill's own choice, off on the CPU)")
     parser.add_argument("--model", type=Path, default=Path(default_model_path()))
-    parser.add_argument("--trained-context", type=int, default=8192, help="the model's training context (RoPE scaling past it)")
+    parser.add_argument("--trained-context", type=int, default=8192,
+                        help="the model's training context (RoPE scaling past it)")
     parser.add_argument("--tiny", action="store_true",
-                        help="use the tests' random-weight FIM model (SmolLM2's vocabulary, 2 small layers) for every mode")
+                        help="use the tests' random-weight FIM model (SmolLM2's vocabulary, 2 small layers) for every "
+                             "mode")
     parser.add_argument("--session-files", type=lambda text: [Path(p) for p in text.split(",")], default=[SESSION_FILE],
                         help="source files, joined into one document to type in (comma-separated)")
     parser.add_argument("--session-line", type=int, default=SESSION_LINE, help="retype lines from about here")
@@ -175,7 +179,8 @@ def main() -> None:
     parser.add_argument("--wait-for-answers", action="store_true",
                         help="each keystroke waits for the previous answer (no cancellation), then its delay")
     parser.add_argument("--systems", default="infill,llama-server",
-                        help="infill (in-process), infill-remote (Infill on llama-server), llama-server (as llama.vscode calls it)")
+                        help="infill (in-process), infill-remote (Infill on llama-server), llama-server (as "
+                             "llama.vscode calls it)")
     parser.add_argument("--workspace", type=Path,
                         help="Infill indexes this folder (from the first keystroke on) and types in the first session "
                              "file inside it; default: an untitled document and no repository context")
@@ -191,13 +196,16 @@ def main() -> None:
             write_starcoder_style(args.model, tiny)
         models = {False: tiny, True: tiny}
     else:
-        models = {False: args.model, True: fim_shaped_model(args.model, ROOT / ".cache" / "models" / "smollm2-fim-shaped.gguf")}
+        models = {False: args.model, True: fim_shaped_model(args.model,
+                                                            ROOT / ".cache" / "models" / "smollm2-fim-shaped.gguf")}
     logs = Path(tempfile.mkdtemp(prefix="infill-latency-"))
     print(f"session: {', '.join(p.name for p in args.session_files)} from line {args.session_line}; model "
           f"{models[True].name if args.tiny else args.model.name}; {args.threads} threads; {MAX_TOKENS} tokens max, "
           f"single-line; logs in {logs}")
-    header = (f"{'budget':>6} {'mode':11} {'system':12} {'cold ms':>8} {'full ms':>8} {'1st/done/req':>12} {'first p50':>9} {'p95':>6} "
-              f"{'max':>6} {'full p50':>8} {'p95':>6} {'max':>6} {'eval med':>8} {'max':>5} {'bg eval':>7} {'short':>5} {'mean+cold':>9} {'context':>8} {'whole at':>8}")
+    header = (f"{'budget':>6} {'mode':11} {'system':12} {'cold ms':>8} {'full ms':>8} {'1st/done/req':>12} "
+              f"{'first p50':>9} {'p95':>6} "
+              f"{'max':>6} {'full p50':>8} {'p95':>6} {'max':>6} {'eval med':>8} {'max':>5} {'bg eval':>7} "
+              f"{'short':>5} {'mean+cold':>9} {'context':>8} {'whole at':>8}")
     print(header)
     for budget in (int(b) for b in args.budgets.split(",")):
         for mode in args.modes.split(","):
@@ -206,10 +214,12 @@ def main() -> None:
                 counts = f"{row['with_first']}/{row['finished']}/{row['requests']}"
                 if row["failed"]:
                     counts += f" ({row['failed']} errors)"
-                print(f"{budget:>6} {mode:11} {system:12} {row['cold_ms']:8.0f} {row['full_context_ms']:8.0f} {counts:>12} "
+                print(f"{budget:>6} {mode:11} {system:12} {row['cold_ms']:8.0f} {row['full_context_ms']:8.0f} "
+                      f"{counts:>12} "
                       f"{row.get('first_p50', 0):9.0f} {row.get('first_p95', 0):6.0f} {row.get('first_max', 0):6.0f} "
                       f"{row.get('full_p50', 0):8.0f} {row.get('full_p95', 0):6.0f} {row.get('full_max', 0):6.0f} "
-                      f"{row.get('evaluated_median', 0):8.0f} {row.get('evaluated_max', 0):5.0f} {row['background']:7d} "
+                      f"{row.get('evaluated_median', 0):8.0f} {row.get('evaluated_max', 0):5.0f} "
+                      f"{row['background']:7d} "
                       f"{row['shortened']:5d} {row['session_mean']:9.0f} {row['with_context']:>8} "
                       f"{row['whole_prompt_at_s']:>8}", flush=True)
 

@@ -26,10 +26,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-
-from bench.latency import SESSION_FILE, SESSION_LINE, fim_shaped_model, session_start
-from bench.replay import make_session
-from bench.stats import percentile
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.generation import GenerationStats
 from infill_lsp.engine.kv_cache import STALE_LIMIT
@@ -37,6 +33,10 @@ from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
+
+from bench.latency import SESSION_FILE, SESSION_LINE, fim_shaped_model, session_start
+from bench.replay import make_session
+from bench.stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,10 +62,13 @@ def main() -> None:
     parser.add_argument("--no-refresh", action="store_true", help="never refresh: staleness bounded by the limit alone")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--floor", action="store_true",
-                        help="the first engine never moves the suffix either: how far the two layouts' arithmetic alone parts")
-    parser.add_argument("--model", type=Path, help="a FIM model's GGUF (default: the FIM-shaped copy of the bundled model)")
+                        help="the first engine never moves the suffix either: how far the two layouts' arithmetic "
+                             "alone parts")
+    parser.add_argument("--model", type=Path,
+                        help="a FIM model's GGUF (default: the FIM-shaped copy of the bundled model)")
     args = parser.parse_args()
-    model = args.model or fim_shaped_model(Path(default_model_path()), ROOT / ".cache" / "models" / "smollm2-fim-shaped.gguf")
+    model = args.model or fim_shaped_model(Path(default_model_path()),
+                                           ROOT / ".cache" / "models" / "smollm2-fim-shaped.gguf")
     document = SESSION_FILE.read_text(encoding="utf-8")
     session = make_session(document, session_start(document, args.session_line, args.lines), args.lines,
                            random.Random(args.seed))
@@ -102,7 +105,8 @@ def main() -> None:
     stale = [r for r in rows if r["stale"]]
     divergences = [r["kl"] for r in rows]
     print(f"{len(rows)} keystrokes ({len(stale)} over a shifted suffix); window {args.window_tokens} tokens; "
-          f"staleness limit {STALE_LIMIT} tokens; refresh {'never' if args.no_refresh else f'after {args.refresh_after} s pauses'}")
+          f"staleness limit {STALE_LIMIT} tokens; refresh "
+          f"{'never' if args.no_refresh else f'after {args.refresh_after} s pauses'}")
     print(f"KL(exact || shifted) at <MID>: median {statistics.median(divergences):.4f}, p95 "
           f"{percentile(divergences, 0.95):.4f}, max {max(divergences):.4f} nats")
     if stale:

@@ -182,7 +182,8 @@ class InfillClient(Replayer):
         self.initialized = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
         folders = {"rootUri": workspace.resolve().as_uri(),
-                   "workspaceFolders": [{"uri": workspace.resolve().as_uri(), "name": workspace.name}]} if workspace else {}
+                   "workspaceFolders": [{"uri": workspace.resolve().as_uri(),
+                                         "name": workspace.name}]} if workspace else {}
         self._send({"id": "init", "method": "initialize",
                     "params": {"processId": None, "initializationOptions": settings, **folders,
                                "capabilities": {"experimental": {"infill": {"partialCompletion": True}}}}})
@@ -272,7 +273,8 @@ class InfillClient(Replayer):
         if record.suggestion_id:
             self.next_id += 1
             self._send({"id": f"accept-{self.next_id}", "method": "workspace/executeCommand", "params": {
-                "command": "infill.accepted", "arguments": [{"id": record.suggestion_id, "chars": chars, "part": part}]}})
+                "command": "infill.accepted", "arguments": [{"id": record.suggestion_id, "chars": chars,
+                                                             "part": part}]}})
 
     def close(self) -> None:
         self._send({"id": "bye", "method": "shutdown"})
@@ -283,9 +285,11 @@ class InfillClient(Replayer):
         except subprocess.TimeoutExpired:
             self.pipe.process.kill()
         log = self.log.read_text(encoding="utf-8")
-        evaluated = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"completion id=(\d+) .*? evaluated=(\d+)", log)}
+        evaluated = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"completion id=(\d+) .*? evaluated=(\d+)",
+                                                                           log)}
         shortened = {int(m.group(1)) for m in re.finditer(r"completion id=(\d+) [^\n]* shortened ", log)}
-        context = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"completion id=(\d+) [^\n]* context=(\d+)", log)}
+        context = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"completion id=(\d+) [^\n]* context=(\d+)",
+                                                                         log)}
         for request_id, record in self.by_id.items():
             record.evaluated = evaluated.get(request_id)
             record.shortened = request_id in shortened

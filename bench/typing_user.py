@@ -83,7 +83,8 @@ def places(path: Path, count: int, lines: int, rng: random.Random, *, skip_to: f
     for index in range(int(len(source) * skip_to), span):
         block = source[index:index + lines]
         if (block[0].strip() and not block[0].lstrip().startswith(("#", '"""', "'''"))
-                and all(len(line) <= LONGEST_LINE for line in block) and sum(bool(x.strip()) for x in block) >= lines // 2):
+                and all(len(line) <= LONGEST_LINE for line in block)
+                and sum(bool(x.strip()) for x in block) >= lines // 2):
             starts.append(index)
     chosen: list[int] = []
     for index in rng.sample(starts, len(starts)):

@@ -15,14 +15,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 from infill_lsp.context.chunking import Chunk
+from infill_lsp.context.cursor import Binding, import_bindings
 from infill_lsp.context.ignore import FileRules, WorkspaceFilter, is_secret
 from infill_lsp.context.index import RepoIndex
 from infill_lsp.context.ranking import Query, candidates, near_cursor_text, put_first
-from infill_lsp.context.cursor import Binding, import_bindings
 from infill_lsp.context.resolve import definitions_at_cursor
 from infill_lsp.context.snapshot import CursorSnapshot
 from infill_lsp.context.upkeep import Upkeep
@@ -121,7 +121,8 @@ class Repository:
         if on_progress:
             on_progress(len(paths), len(paths))
         self.indexing_done.set()
-        logger.info("indexed %d files (%d chunks) in %d folder(s)", indexed, self.index.chunk_count(), len(self._filters))
+        logger.info("indexed %d files (%d chunks) in %d folder(s)", indexed, self.index.chunk_count(),
+                    len(self._filters))
         return indexed
 
     def refresh(self, path: Path) -> bool:

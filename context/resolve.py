@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 
 from infill_lsp.context.chunking import Chunk
-from infill_lsp.context.languages import family_of, is_rust_path
 from infill_lsp.context.cursor import AtCursor, Binding, at_cursor, constructed_class, import_bindings
 from infill_lsp.context.index import RepoIndex
+from infill_lsp.context.languages import family_of, is_rust_path
 from infill_lsp.context.symbols import Symbol
 
 MOST_DEFINITIONS = 3

@@ -1,8 +1,9 @@
 """Background inference: the speculative next suggestion, idle cache warming, growing a shortened prompt.
 
 :meth:`BackgroundWork.after_answer` and :meth:`BackgroundWork.after_edit` plan it; the
-completion service calls them with values (the request, its result) and goes on. All run at the inference queue's background priority (see ``infill_lsp.inference``): only when
-no user request waits, and preempted by every one. What a preempted job already evaluated stays
+completion service calls them with values (the request, its result) and goes on. All run at
+the inference queue's background priority (see ``infill_lsp.inference``): only when no user
+request waits, and preempted by every one. What a preempted job already evaluated stays
 in the KV cache, so a warm-up cut short still shortens the next prompt.
 
 Most jobs start after the user has been idle for a moment (a document's idle timer, see
@@ -65,7 +66,8 @@ class BackgroundWork:
             self.stop_growing(uri)  # this prompt was whole: nothing left to grow
         stale = bool(result.stats and result.stats.extra.get("stale"))
         speculate = bool(shown) and request.settings.speculate
-        if result.reason not in ("cancelled", "content_modified") and (speculate or stale):  # else a newer request follows up
+        # (a cancelled or outdated answer: the newer request that replaced it follows up)
+        if result.reason not in ("cancelled", "content_modified") and (speculate or stale):
             self.follow_up(uri, request.at(request.prefix + shown, after_accept=True, label="speculation"),
                            threshold, speculate=speculate, refresh=stale)
 
@@ -171,7 +173,7 @@ class BackgroundWork:
         while True:
             await self._quiet(GROWTH_GAP_SECONDS if beside else GROWTH_PAUSE_SECONDS)
             job = growth.job
-            stats = await self.run(lambda cancel: job(cancel, beside))
+            stats = await self.run(lambda cancel, job=job, beside=beside: job(cancel, beside))
             if stats is None:  # a request came first, or no model: not a reason to spin
                 await asyncio.sleep(GROWTH_GAP_SECONDS)
                 continue

@@ -74,7 +74,8 @@ def pull_model(name: str) -> int:
         entry = CatalogEntry(name=name, repo=repo, file=file, quantization="", parameters_b=0.0, context=0, fim=None,
                              license="", hardware="", sha256=None, size_bytes=None, verified=False)
     if entry is None:
-        raise ModelNotFound(f"no catalog model named {name!r}: see `infill-lsp models`, or pass hf:owner/repo/file.gguf")
+        raise ModelNotFound(f"no catalog model named {name!r}: see `infill-lsp models`, "
+                            "or pass hf:owner/repo/file.gguf")
     pulled = pull(entry)
     state = "downloaded" if pulled.downloaded else "already downloaded"
     print(f"{entry.name}: {state}, SHA-256 {pulled.sha256} verified\n{pulled.path}")

@@ -20,8 +20,8 @@ from pathlib import Path
 from infill_lsp import __version__
 from infill_lsp.engine.http_client import is_loopback
 from infill_lsp.engine.models import ENGINE_CA_ENV, ENGINE_URL_ENV, ModelOptions, RemoteOptions, choose_model_path
-from infill_lsp.engine.server_apis import API_CHOICES
 from infill_lsp.engine.native_backend import FLASH_ATTENTION_SETTINGS
+from infill_lsp.engine.server_apis import API_CHOICES
 from infill_lsp.logs import claim_stdout, setup_logging
 from infill_lsp.settings import CompletionSettings, ContextSettings
 
@@ -32,12 +32,16 @@ def _model_flags(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
     # Subcommands repeat the global flags; SUPPRESS keeps a subcommand from resetting a value
     # given before it (``infill-lsp --model X check``).
     default = (lambda value: argparse.SUPPRESS) if inherited else (lambda value: value)
-    parser.add_argument("--model", default=default(None), help="GGUF file, catalog name (`infill-lsp models`) or hf:owner/repo/file.gguf, downloaded with "
+    parser.add_argument("--model", default=default(None),
+                        help="GGUF file, catalog name (`infill-lsp models`) or hf:owner/repo/file.gguf, downloaded "
+                             "with "
                              "`infill-lsp pull` (env INFILL_MODEL; default: bundled SmolLM2-135M)")
-    parser.add_argument("--n-ctx", type=int, default=default(0), help="context size in tokens (default: the model's, at most 8192)")
+    parser.add_argument("--n-ctx", type=int, default=default(0),
+                        help="context size in tokens (default: the model's, at most 8192)")
     parser.add_argument("--n-gpu-layers", type=int, default=default(None),
                         help="layers to offload to the GPU (default: all when built with CUDA/Metal, else 0)")
-    parser.add_argument("--threads", type=int, default=default(0), help="CPU threads (default: one per core, at most 8)")
+    parser.add_argument("--threads", type=int, default=default(0),
+                        help="CPU threads (default: one per core, at most 8)")
     parser.add_argument("--rope-scale", type=_at_least_one, default=default(1.0),
                         help="linear RoPE scaling: 4 gives a model trained on 8K tokens a 32K context (with --n-ctx)")
     parser.add_argument("--flash-attn", choices=FLASH_ATTENTION_SETTINGS, default=default("auto"),
@@ -56,11 +60,13 @@ def _model_flags(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
     parser.add_argument("--engine-header", action="append", default=default([]), metavar="'NAME: VALUE'",
                         help="extra header for a proxy in front of the server (repeatable)")
     parser.add_argument("--engine-slot", type=int, default=default(None),
-                        help="first of the two llama-server slots reserved for this user, N and N+1 (default: the server picks)")
+                        help="first of the two llama-server slots reserved for this user, N and N+1 (default: the "
+                             "server picks)")
     parser.add_argument("--engine-timeout", type=float, default=default(30.0),
                         help="seconds of silence from the server before a request fails")
     parser.add_argument("--log-file", default=default(None), help="write logs here instead of stderr")
-    parser.add_argument("-v", "--verbose", action="count", default=default(0), help="-v: debug logs; -vv: also llama.cpp and pygls")
+    parser.add_argument("-v", "--verbose", action="count", default=default(0),
+                        help="-v: debug logs; -vv: also llama.cpp and pygls")
 
 
 def _at_least_one(text: str) -> float:

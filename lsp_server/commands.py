@@ -14,17 +14,17 @@ import threading
 import time
 from pathlib import Path
 
-from infill_lsp.context import Repository
-from infill_lsp.documents import lsp_lines
 from infill_lsp.catalog import ModelNotFound, entry_for_file, fim_mismatch, recommend
 from infill_lsp.catalog_commands import memory_bytes
+from infill_lsp.context import Repository
+from infill_lsp.documents import lsp_lines
+from infill_lsp.engine.boundary import Engine, run_to_end
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.generation import GenerationParams, GenerationStats
-from infill_lsp.engine.boundary import Engine, run_to_end
-from infill_lsp.engine.remote_engine import RemoteEngine
 from infill_lsp.engine.models import ModelOptions, default_model_path, load_error_message
-from infill_lsp.engine.request import CompletionRequest, CompletionResult
 from infill_lsp.engine.native_backend import gpu_memory, supports_gpu_offload
+from infill_lsp.engine.remote_engine import RemoteEngine
+from infill_lsp.engine.request import CompletionRequest, CompletionResult
 from infill_lsp.settings import CompletionSettings
 
 MAX_FILE_BYTES = 10 * 1024 * 1024

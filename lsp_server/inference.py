@@ -22,8 +22,8 @@ from contextlib import closing
 from typing import Any, TypeVar
 
 from infill_lsp.catalog import ModelNotFound, entry_for_file, fim_mismatch, resolve_model
-from infill_lsp.engine.completer import CompletionBackend, LlamaCompleter
 from infill_lsp.engine.boundary import Engine
+from infill_lsp.engine.completer import CompletionBackend, LlamaCompleter
 from infill_lsp.engine.models import ModelOptions, load_error_message
 from infill_lsp.engine.native import ModelLoadError
 from infill_lsp.engine.prompt_planner import Retriever

@@ -29,7 +29,8 @@ def claim_stdout() -> BinaryIO:
 
 def setup_logging(verbosity: int, log_file: str | None) -> None:
     """INFO for Infill by default, DEBUG with -v, everything (llama.cpp, pygls) with -vv."""
-    handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = logging.FileHandler(log_file,
+                                                   encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -14,9 +14,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from lsprotocol import types
-
 from infill_lsp.popup import Offer
+from lsprotocol import types
 
 logger = logging.getLogger(__name__)
 

@@ -11,15 +11,21 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
-from pygls.lsp.server import LanguageServer
-
 from infill_lsp import __version__
 from infill_lsp.acceptance import AcceptanceStats, default_stats_file
 from infill_lsp.completion_service import CompletionService
-from infill_lsp.conversions import (acceptance_params, cursor_after, cursor_at, item_shape_of, path_of, popup_list,
-                                    position_params, refusal, spot_at, suggestion)
+from infill_lsp.conversions import (
+    acceptance_params,
+    cursor_after,
+    cursor_at,
+    item_shape_of,
+    path_of,
+    popup_list,
+    position_params,
+    refusal,
+    spot_at,
+    suggestion,
+)
 from infill_lsp.engine.models import ModelOptions
 from infill_lsp.extensions import ACCEPTED, EXPLAIN, PARTIAL_COMPLETION, STATUS, WARM, client_wants_partials
 from infill_lsp.inference import InferenceQueue
@@ -37,6 +43,9 @@ from infill_lsp.workspace_context import (
     rules_from,
     workspace_roots,
 )
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +120,8 @@ class InfillServer(LanguageServer):
 
     async def restart_context(self) -> None:
         """(Re)build the repository index with the current rules; open documents go into it."""
-        await self.workspace_context.restart(self, self.roots, self.service.settings.context, editor_watches=self.editor_watches)
+        await self.workspace_context.restart(self, self.roots, self.service.settings.context,
+                                             editor_watches=self.editor_watches)
         for document in list(self.workspace.text_documents.values()):
             self.workspace_context.note_document(path_of(document.uri), document.source, edited=False)
 
@@ -209,7 +219,8 @@ def create_server(model: ModelOptions, *, stats_file: Path | None = None) -> Inf
         document = ls.workspace.text_documents.get(found[0]) if found else None
         if document is None or refusal(document, found[1], service.settings.completion.enabled, workspace_context):
             return
-        service.warm_after_edit(document.uri, document.version, cursor_at(document, document.offset_at_position(found[1])),
+        service.warm_after_edit(document.uri, document.version, cursor_at(document,
+                                                                          document.offset_at_position(found[1])),
                                 idle_s=WARM_AT_REST_SECONDS)
 
     @server.feature(EXPLAIN)
@@ -236,7 +247,8 @@ def create_server(model: ModelOptions, *, stats_file: Path | None = None) -> Inf
         answer, _spot = await ls.suggest(params.text_document.uri, params.position)
         return suggestion(answer, params.position)
 
-    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=POPUP_TRIGGER_CHARACTERS))
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION,
+                    types.CompletionOptions(trigger_characters=POPUP_TRIGGER_CHARACTERS))
     async def popup_completion(ls: InfillServer, params: types.CompletionParams):
         invoked = params.context is None or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
         if not ls.offer.popup or (ls.offer.popup_on_request_only and not invoked):

@@ -154,7 +154,8 @@ def _check(value: Any, spec: dataclasses.Field) -> str | None:
 
 def _resolve_section(section: Any, data: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(data, dict):
-        errors.append(f"{path.rstrip('.') or 'settings'}: expected an object, got {type(data).__name__}; using defaults")
+        where = path.rstrip(".") or "settings"
+        errors.append(f"{where}: expected an object, got {type(data).__name__}; using defaults")
         return section
     changes: dict[str, Any] = {}
     for spec in dataclasses.fields(section):
@@ -171,7 +172,8 @@ def _resolve_section(section: Any, data: Any, path: str, errors: list[str]) -> A
         else:
             value = data[key]
             converters = {"int": int, "float": float}
-            changes[spec.name] = tuple(value) if isinstance(value, list) else converters.get(spec.type, lambda v: v)(value)
+            changes[spec.name] = tuple(value) if isinstance(value, list) else converters.get(spec.type,
+                                                                                             lambda v: v)(value)
     return dataclasses.replace(section, **changes)
 
 

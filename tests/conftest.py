@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from infill_lsp.engine.models import default_model_path
 
 from bench.tiny_models import write_codellama_style, write_starcoder_style
-from infill_lsp.engine.models import default_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB_JS = Path(os.environ.get("INFILL_LLAMA_VOCAB_JS", ROOT / ".cache/llama-tokenizer-js/llama-tokenizer.js"))
@@ -72,8 +72,10 @@ REAL_FIXTURES = {"default_model", "starcoder_model", "codellama_model", "codella
 """Fixtures that load a GGUF or start a llama-server: their tests are not in the fast tier."""
 REAL_MODULES = {"test_emacs", "test_neovim", "test_vscode_e2e", "test_install", "test_editor_recipes"}
 """Modules that drive real editors or install the wheel."""
-REAL_TESTS = {"test_extension_unit_tests_pass", "test_readme_demo_completes_with_a_function_from_another_file", "test_tasks_go_through_the_real_server_and_a_rule_can_be_switched_off",
-              "test_one_run_compares_infill_with_llama_server_task_by_task", "test_the_peer_answers_as_llama_vim_shows_it"}
+REAL_TESTS = {"test_extension_unit_tests_pass", "test_readme_demo_completes_with_a_function_from_another_file",
+              "test_tasks_go_through_the_real_server_and_a_rule_can_be_switched_off",
+              "test_one_run_compares_infill_with_llama_server_task_by_task",
+              "test_the_peer_answers_as_llama_vim_shows_it"}
 """Tests that run npm's TypeScript build, or the bundled model and llama-server by themselves.
 (A fixture that picks a real model by parameter marks that parameter ``real`` itself.)"""
 

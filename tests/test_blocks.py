@@ -6,7 +6,6 @@ import functools
 from pathlib import Path
 
 import pytest
-
 from infill_lsp.engine.fake_engine import FakeEngine
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.fim.blocks import LINE_QUANTUM, PromptMemo, block_starts, tail_blocks
@@ -55,7 +54,8 @@ class CountingEncoder:
 def test_blocks_start_at_the_newline_before_every_sixteenth_line():
     text = "".join(f"line {i}\n" for i in range(40))
     starts = block_starts(text)
-    assert [text[start + 1:].split("\n")[0] for start in starts[1:]] == [f"line {LINE_QUANTUM}", f"line {2 * LINE_QUANTUM}"]
+    assert [text[start + 1:].split("\n")[0] for start in starts[1:]] == [f"line {LINE_QUANTUM}",
+                                                                         f"line {2 * LINE_QUANTUM}"]
 
 
 def test_joined_block_tokens_are_the_tokens_of_the_whole_text(engine):
@@ -74,7 +74,8 @@ def test_a_keystroke_reencodes_only_the_block_being_typed_in(engine):
     typed = fit_window(document + "def tot", "\n", mode, counting, budget=tokens_for(engine, 300), memo=memo)
     last_block = len(document) - block_starts(document)[-1] + len("def tot")
     assert counting.characters <= last_block + 2
-    assert typed.prefix_tokens == fit_window(document + "def tot", "\n", mode, engine.encoder, budget=tokens_for(engine, 300)).prefix_tokens
+    assert typed.prefix_tokens == fit_window(document + "def tot", "\n", mode, engine.encoder,
+                                             budget=tokens_for(engine, 300)).prefix_tokens
 
 
 def test_a_long_prefix_is_cut_to_whole_blocks_within_the_budget(engine):

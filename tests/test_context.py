@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from infill_lsp.context import CursorSnapshot, FileRules, Repository
 from infill_lsp.context import repository as repository_module
-from infill_lsp.context import Repository, CursorSnapshot, FileRules
 from infill_lsp.context.chunking import chunk_text
 from infill_lsp.context.ignore import WorkspaceFilter, is_secret
 from infill_lsp.context.index import RepoIndex, imported_modules
@@ -177,7 +177,8 @@ def test_typing_in_a_line_ranks_once_even_as_the_document_is_rechunked(tmp_path,
     repository.index_all()
     rankings = []
     real = repository_module.candidates
-    monkeypatch.setattr(repository_module, "candidates", lambda index, query: rankings.append(query) or real(index, query))
+    monkeypatch.setattr(repository_module, "candidates", lambda index, query: rankings.append(query) or real(index,
+                                                                                                             query))
     app = tmp_path / "app.py"
     before = "import helpers\n\nvalue = helpers.parse"
     for typed in ("", "_re", "_remote"):

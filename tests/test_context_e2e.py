@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from lsprotocol import types
+
 from bench.lsp_client import complete, indexed, open_document, session
 
 CASES = [

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 DRIVER = Path(__file__).resolve().parent / "emacs" / "eglot_complete.el"
-SOURCE = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return fib\n'
+SOURCE = ('def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n'
+          '    return fib\n')
 
 
 def test_completion_at_point_in_emacs_inserts_the_suggestion_at_the_cursor(default_model, tmp_path):

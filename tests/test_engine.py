@@ -8,17 +8,17 @@ import threading
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from bench.scoring import log_probs
 from infill_lsp.engine.boundary import run_to_end
 from infill_lsp.engine.completer import GROWTH_CHUNK, CompletionRequest, LlamaCompleter
-from infill_lsp.engine.kv_reuse import common_prefix_length
 from infill_lsp.engine.fake_engine import FakeEngine
 from infill_lsp.engine.generation import Cancelled, GenerationParams, GenerationStats
+from infill_lsp.engine.kv_reuse import common_prefix_length
 from infill_lsp.engine.llama_engine import PROMPT_CHUNK, LlamaEngine
 from infill_lsp.engine.native import ModelLoadError, NativeModel
 from infill_lsp.engine.native_backend import flash_attention_for
 from infill_lsp.settings import CompletionSettings
+
+from bench.scoring import log_probs
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,8 @@ def test_a_prompt_cancelled_before_it_starts_leaves_the_cache_as_it_was(engine):
 def test_closing_the_stream_stops_generation_immediately(any_engine):
     engine = any_engine
     stats = GenerationStats()
-    stream = engine.generate(engine.encoder.encode(REPEATING), GenerationParams(max_tokens=50), threading.Event(), stats)
+    stream = engine.generate(engine.encoder.encode(REPEATING), GenerationParams(max_tokens=50), threading.Event(),
+                             stats)
     next(stream)
     stream.close()
     assert (stats.generated_tokens, stats.stop_reason) == (1, "complete")
@@ -298,7 +299,8 @@ def test_background_chunks_grow_with_the_time_a_gap_lasts_and_never_risk_more_th
     sizes: list[int] = []
     decode = engine.context.decode
     monkeypatch.setattr(engine.context, "decode",
-                        lambda sequence, tokens, abort=None: sizes.append(len(tokens)) or decode(sequence, tokens, abort))
+                        lambda sequence, tokens, abort=None: sizes.append(len(tokens)) or decode(sequence, tokens,
+                                                                                                 abort))
     engine.reset_cache()
     engine.evaluate_prompt(prompt, threading.Event(), GenerationStats(), GROWTH_CHUNK, background=True)
     assert sizes[0] == GROWTH_CHUNK and max(sizes) == PROMPT_CHUNK and sum(sizes) == len(prompt)
@@ -308,7 +310,8 @@ def test_background_chunks_grow_with_the_time_a_gap_lasts_and_never_risk_more_th
     sizes.clear()
     engine.reset_cache()
     engine.evaluate_prompt(prompt, threading.Event(), GenerationStats(), GROWTH_CHUNK)
-    assert set(sizes[:-1]) == {GROWTH_CHUNK}, "a real request's chunks keep their size: cancellation is checked between them"
+    assert set(sizes[:-1]) == {GROWTH_CHUNK}, ("a real request's chunks keep their size: cancellation is checked "
+                                               "between them")
 
 
 def test_flash_attention_is_off_on_the_cpu_unless_asked_for():

@@ -14,9 +14,10 @@ import os
 import time
 
 import pytest
-from bench.fuzz_client import FuzzClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+
+from bench.fuzz_client import FuzzClient
 
 MESSAGES_PER_EXAMPLE = 25
 EXAMPLES = int(os.environ.get("INFILL_FUZZ_EXAMPLES", "400"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from infill_lsp import gate
 from infill_lsp.acceptance import ADAPT_AFTER, GAIN, MOST_MOVE, TARGET_SHARE, AcceptanceStats
 
@@ -68,7 +67,8 @@ def test_a_part_then_the_rest_is_one_whole_acceptance_and_counts_survive_a_resta
     stats.save()
     again, = AcceptanceStats(path).snapshot()
     assert (again["language"], again["model"]) == ("python", "m.gguf")
-    assert (again["shown"], again["accepted"], again["partly"], again["acceptedChars"], again["heldBack"]) == (1, 1, 0, 20, 1)
+    assert (again["shown"], again["accepted"], again["partly"], again["acceptedChars"], again["heldBack"]) == (1, 1, 0,
+                                                                                                               20, 1)
     # Counts only, never text: the file holds numbers under a language and a model name.
     stored = json.loads(path.read_text())["counts"]["python"]["m.gguf"]
     assert all(isinstance(value, int) for value in stored.values()), stored

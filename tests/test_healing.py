@@ -7,8 +7,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-from bench.lsp_client import URI, change, complete, indexed, open_document, session
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.native import NativeModel
@@ -16,6 +14,8 @@ from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.engine.vocabulary import Vocabulary
 from infill_lsp.fim.healing import PieceTable, heal
 from infill_lsp.settings import CompletionSettings
+
+from bench.lsp_client import URI, change, complete, indexed, open_document, session
 
 LINES = [
     # (what the line reads once finished, where the word being typed starts)
@@ -85,7 +85,8 @@ def test_the_constrained_tokens_spell_what_was_taken_off(default_model):
     engine = LlamaEngine(str(default_model), n_ctx=1024, n_threads=2)
     completer = LlamaCompleter(engine)
     settings = CompletionSettings(max_tokens=12, prompt_budget_ms=0, multiline="never")
-    prefix = "def rectangle_perimeter_in_metres(width, height):\n    return 2 * (width + height)\n\n\nprint(rectangle_peri"
+    prefix = ("def rectangle_perimeter_in_metres(width, height):\n    return 2 * (width + height)\n\n\n"
+              "print(rectangle_peri")
     request = CompletionRequest(prefix, ")\n", settings, path="shapes.py")
     prompt, _mode = completer.prompt(request)
     assert prompt.forced and "rectangle_peri".endswith(prompt.forced)
@@ -97,7 +98,8 @@ def test_the_constrained_tokens_spell_what_was_taken_off(default_model):
     assert not unhealed.text.startswith("meter_in_metres"), "the case must fail without healing"
 
 
-SHAPES = 'def rectangle_perimeter_in_metres(width, height):\n    """The perimeter of a rectangle, in metres."""\n    return 2 * (width + height)\n'
+SHAPES = ('def rectangle_perimeter_in_metres(width, height):\n    """The perimeter of a rectangle, in metres."""\n'
+          '    return 2 * (width + height)\n')
 GARDEN = "from shapes import rectangle_perimeter_in_metres\n\n\ndef fence_length():\n    return \n"
 
 
@@ -127,7 +129,8 @@ async def test_typing_a_name_defined_in_another_file_completes_it_at_every_keyst
 
 async def test_healing_in_a_crlf_document_keeps_its_line_ends(fake_model):
     """CRLF text is healed as LF text; the suggestion has no stray carriage return."""
-    text = "def rectangle_perimeter_in_metres(width, height):\r\n    return 2 * (width + height)\r\n\r\nrectangle_peri\r\n"
+    text = ("def rectangle_perimeter_in_metres(width, height):\r\n    return 2 * (width + height)\r\n\r\n"
+            "rectangle_peri\r\n")
     async with session(fake_model) as client:
         open_document(client, text)
         items = await complete(client, URI, 3, len("rectangle_peri"))

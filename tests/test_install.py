@@ -13,8 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from bench.installs import (TOOLS, copy_checkout, direct_dependencies, distributions, run, site_packages, timed,
-                            tool_environment, top_level_names)
+from bench.installs import (
+    TOOLS,
+    copy_checkout,
+    direct_dependencies,
+    distributions,
+    run,
+    site_packages,
+    timed,
+    tool_environment,
+    top_level_names,
+)
 
 MOST_BEYOND_DIRECT = 15  # packages a plain install may bring beyond Infill's direct dependencies
 

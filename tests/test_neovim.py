@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "clients" / "neovim"
 DRIVER = Path(__file__).resolve().parent / "neovim" / "drive.lua"
 NEOVIMS = {"0.11": ROOT / ".cache" / "nvim11" / "bin" / "nvim", "0.12": ROOT / ".cache" / "nvim12" / "bin" / "nvim"}
-SOURCE = 'import os\n\n\ndef list_python_files(folder):\n    names = os.listdir(folder)\n    return [n for n in names if n.endswith(".py")]\n\n\ndef main():\n    print(\n'
+SOURCE = ('import os\n\n\ndef list_python_files(folder):\n    names = os.listdir(folder)\n'
+          '    return [n for n in names if n.endswith(".py")]\n\n\ndef main():\n    print(\n')
 
 
 def drive(version: str, tmp_path: Path, default_model: Path, *, builtin: bool, scenario: str = "accept",
@@ -30,7 +31,8 @@ def drive(version: str, tmp_path: Path, default_model: Path, *, builtin: bool, s
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_text(SOURCE)
     log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "infill_lsp", "--model", str(default_model), "--threads", "1", "--log-file", str(log)]
+    command = [sys.executable, "-m", "infill_lsp", "--model", str(default_model), "--threads", "1", "--log-file",
+               str(log)]
     out = tmp_path / "out.json"
     env = {**os.environ, "INFILL_RTP": str(PLUGIN), "INFILL_CMD": json.dumps(command), "INFILL_FILE": str(source),
            "INFILL_LINE": "10", "INFILL_BUILTIN": "1" if builtin else "0", "INFILL_SCENARIO": scenario,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 
-from bench.jsonrpc_pipe import PipeClient
 from infill_lsp.popup import ItemShape, item_shape, offer_for, popup_item, typed_word
 
-FIB = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n    return fib\n'
+from bench.jsonrpc_pipe import PipeClient
+
+FIB = ('def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n'
+       '    return fib\n')
 URI = "file:///popup/fib.py"
 UNGATED = {"completion": {"confidence": "off"}}
 """The fake engine's copy of `fib` from `fibonacci` is a guess: these tests are about the item, not the gate."""
@@ -83,7 +85,8 @@ def test_an_editor_without_inline_completion_gets_the_suggestion_as_one_item(fak
 def test_with_both_the_item_comes_only_when_completion_is_invoked(fake_model):
     client = PipeClient("--model", fake_model, "--threads", "2")
     try:
-        capabilities = client.initialize({"completion": {"style": "both", **UNGATED["completion"]}})["result"]["capabilities"]
+        capabilities = client.initialize({"completion": {"style": "both",
+                                                         **UNGATED["completion"]}})["result"]["capabilities"]
         client.open(URI, FIB)
         typed = ask(client, "typed", "textDocument/completion", 4, 14, trigger=2)
         invoked = ask(client, "invoked", "textDocument/completion", 4, 14, trigger=1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from infill_lsp.context import CursorSnapshot, Snippet
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.fake_engine import FakeEngine

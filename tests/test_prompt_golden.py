@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
 from infill_lsp.context import CursorSnapshot, Snippet
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.llama_engine import LlamaEngine
@@ -164,10 +163,12 @@ def test_repository_context_uses_repo_and_file_separator_tokens(starcoder):
     special = starcoder.model.special
     enc = starcoder.encoder.encode_infilling
     prompt = _with_context(starcoder, [("lib/tax.py", "def vat(x):\n    return x * 0.2\n")])
-    expected_context = ([special.fim_rep] + enc("shop\n") + [special.fim_sep] + enc("lib/tax.py\ndef vat(x):\n    return x * 0.2\n")
+    expected_context = ([special.fim_rep] + enc("shop\n") + [special.fim_sep] + enc("lib/tax.py\ndef vat(x):\n"
+                                                                                    "    return x * 0.2\n")
                         + [special.fim_sep] + enc("app.py\n"))
     # "x = " is healed to "x =": the model generates the space itself.
-    assert prompt.tokens == expected_context + [special.fim_pre] + enc("x =") + [special.fim_suf] + enc("\n") + [special.fim_mid]
+    expected_hole = [special.fim_pre] + enc("x =") + [special.fim_suf] + enc("\n") + [special.fim_mid]
+    assert prompt.tokens == expected_context + expected_hole
 
 
 def test_repository_context_without_repo_tokens_uses_path_comments(codellama):

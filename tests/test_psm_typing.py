@@ -1,7 +1,8 @@
 """Typing in a PSM prompt (``<PRE> prefix <SUF> suffix <MID>``): each keystroke evaluates only the
 tokens it typed, the first tokens of the suffix and the middle marker, in their place before
-the cached suffix, whose rest moves to follow them; a pause evaluates the suffix exactly again. On the tests' FIM-layout model (random
-weights: the mechanics, not the text), in the unified KV layout a PSM model takes."""
+the cached suffix, whose rest moves to follow them; a pause evaluates the suffix exactly again.
+On the tests' FIM-layout model (random weights: the mechanics, not the text), in the unified KV
+layout a PSM model takes."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import threading
 
 import numpy as np
 import pytest
-
-from bench.lsp_client import URI, change, complete, eventually, log_lines, open_document, session
 from infill_lsp.engine.generation import GenerationStats
 from infill_lsp.engine.kv_cache import STALE_LIMIT
 from infill_lsp.engine.kv_reuse import FRESH_BLOCK_START
 from infill_lsp.engine.llama_engine import LlamaEngine
 
-PREFIX = "import os\nimport sys\n\n\ndef total(values):\n    total = 0\n    for v in values:\n        total += v.count\n"
+from bench.lsp_client import URI, change, complete, eventually, log_lines, open_document, session
+
+PREFIX = ("import os\nimport sys\n\n\ndef total(values):\n    total = 0\n    for v in values:\n"
+          "        total += v.count\n")
 SUFFIX = "\n    return total\n\n\ndef other(values):\n    return [v * 2 for v in values]\n"
 
 

@@ -16,9 +16,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from bench.llama_server import LlamaServer
-from bench.lsp_client import URI, change, complete, eventually, open_document, session
 from infill_lsp.engine.boundary import run_to_end
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.generation import GenerationParams, GenerationStats
@@ -26,6 +23,9 @@ from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import ModelOptions, RemoteOptions
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
+
+from bench.llama_server import LlamaServer
+from bench.lsp_client import URI, change, complete, eventually, open_document, session
 
 N_CTX = 4096
 SERVER_ARGS = ["-c", str(N_CTX), "-np", "1", "-t", "2", "--cache-reuse", "256",
@@ -47,7 +47,8 @@ def cursor_cases() -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def smollm_server(default_model, tmp_path_factory):
-    with LlamaServer(default_model, args=SERVER_ARGS, log=tmp_path_factory.mktemp("llama-server") / "smollm.log") as server:
+    with LlamaServer(default_model, args=SERVER_ARGS,
+                     log=tmp_path_factory.mktemp("llama-server") / "smollm.log") as server:
         yield server
 
 
@@ -101,7 +102,8 @@ def test_fim_model_on_llama_server_gets_the_same_fim_prompt_and_suggestion(starc
     # Healing off: after "(" the server's grammar lets any "(…" token win, while in process the
     # prompt's own "(" is preferred (HEALING_ORIGINAL_BIAS), and this model's random weights
     # part there; the bundled model's test above agrees with healing on.
-    settings = CompletionSettings(max_tokens=16, prompt_budget_ms=0, time_budget_ms=60_000, multiline="always", fim="on",
+    settings = CompletionSettings(max_tokens=16, prompt_budget_ms=0, time_budget_ms=60_000, multiline="always",
+                                  fim="on",
                                   token_healing=False)
     with LlamaServer(starcoder_model, args=SERVER_ARGS, log=tmp_path / "server.log") as server:
         far = remote_completer(server.url, starcoder_model)
@@ -192,7 +194,8 @@ def test_a_server_that_dies_gives_one_clear_message_and_is_used_again_once_back(
 
 
 def test_a_wrong_key_is_named_and_never_shown(default_model, tmp_path, monkeypatch):
-    with LlamaServer(default_model, args=[*SERVER_ARGS, "--api-key", "right-key-123"], log=tmp_path / "server.log") as server:
+    with LlamaServer(default_model, args=[*SERVER_ARGS, "--api-key", "right-key-123"],
+                     log=tmp_path / "server.log") as server:
         monkeypatch.setenv("INFILL_ENGINE_KEY", "wrong-key-456")
         wrong = remote_completer(server.url, default_model)
         request = CompletionRequest("x = ", "\n", CompletionSettings(max_tokens=4, prompt_budget_ms=0))
@@ -211,7 +214,8 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
 
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
             "-subj", "/CN=Infill Test CA")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj",
+            "/CN=127.0.0.1")
     (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
             "-out", "server.pem", "-days", "1", "-extfile", "ext.cnf")
@@ -266,7 +270,8 @@ def test_https_is_verified_and_a_ca_bundle_adds_the_companys_ca(smollm_server, d
     proxy = TlsProxy(smollm_server.port, certificate, key)
     try:
         url = f"https://127.0.0.1:{proxy.port}"
-        request = CompletionRequest("def add(a, b):\n    return", "\n", CompletionSettings(max_tokens=4, prompt_budget_ms=0))
+        request = CompletionRequest("def add(a, b):\n    return", "\n", CompletionSettings(max_tokens=4,
+                                                                                           prompt_budget_ms=0))
         untrusted = remote_completer(url, default_model)
         assert untrusted.complete(request).reason == "engine_unavailable"
         assert "not trusted" in untrusted.engine.problem and "--engine-ca" in untrusted.engine.problem

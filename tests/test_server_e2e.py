@@ -7,9 +7,9 @@ import re
 import time
 from pathlib import Path
 
-from bench.jsonrpc_pipe import PipeClient
 from lsprotocol import types
 
+from bench.jsonrpc_pipe import PipeClient
 from bench.lsp_client import (
     URI,
     change,
@@ -169,7 +169,8 @@ async def test_streaming_partials_are_cumulative_and_end_with_the_result(fake_mo
 
 async def test_fim_model_completes_through_the_server(starcoder_model, tmp_path):
     log = tmp_path / "server.log"
-    async with session(starcoder_model, options={"completion": {"maxTokens": 16}}, args=("--log-file", str(log))) as client:
+    async with session(starcoder_model, options={"completion": {"maxTokens": 16}}, args=("--log-file",
+                                                                                         str(log))) as client:
         open_document(client, FIB)
         await complete(client, URI, 4, 11)
     fim_lines = [line for line in log.read_text().splitlines() if "completion id=" in line and "mode=fim-psm" in line]
@@ -229,7 +230,8 @@ async def test_a_document_coming_to_rest_is_warmed_and_a_secret_one_is_not(fake_
     async with session(fake_model, args=("--log-file", str(log))) as client:
         open_document(client, FIB)
         open_document(client, "API_KEY=abc\nOTHER=", uri=secret)
-        client.protocol.notify("infill/warm", {"textDocument": {"uri": secret}, "position": {"line": 1, "character": 6}})
+        client.protocol.notify("infill/warm", {"textDocument": {"uri": secret}, "position": {"line": 1,
+                                                                                             "character": 6}})
         # The editor shows the document with the cursor at the end of line 4: nothing typed yet.
         client.protocol.notify("infill/warm", {"textDocument": {"uri": URI}, "position": {"line": 4, "character": 11}})
         await eventually(lambda: log_lines(log, "warm uri="))
@@ -248,7 +250,8 @@ def test_a_client_shaped_like_lsp4ij_gets_plain_text_at_the_cursor_and_a_status(
     client = PipeClient("--model", fake_model, "--threads", "2")
     try:
         lsp4ij = {"textDocument": {"completion": {"completionItem": {"snippetSupport": True}}}}
-        capabilities = client.initialize({"completion": {"style": "inline", "confidence": "off"}}, lsp4ij)["result"]["capabilities"]
+        capabilities = client.initialize({"completion": {"style": "inline", "confidence": "off"}},
+                                         lsp4ij)["result"]["capabilities"]
         assert capabilities["inlineCompletionProvider"] is not None and capabilities["experimental"]["infill"]["status"]
         assert capabilities.get("completionProvider") is None  # never a popup item beside the ghost text
         client.open(URI, FIB)

@@ -23,7 +23,8 @@ def test_camel_case_values_are_applied_bare_or_under_infill():
 
 
 def test_bad_values_fall_back_per_field_with_one_message_each():
-    data = {"completion": {"maxTokens": "lots", "temperature": 9, "fim": "maybe", "multiline": "always"}, "streaming": 1}
+    data = {"completion": {"maxTokens": "lots", "temperature": 9, "fim": "maybe", "multiline": "always"},
+            "streaming": 1}
     settings, errors = resolve_settings(data)
     assert settings.completion.max_tokens == 128
     assert settings.completion.temperature == 0.0

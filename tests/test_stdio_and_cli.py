@@ -75,7 +75,8 @@ def test_check_reports_model_facts_and_speed(starcoder_model):
 
 
 def test_bad_model_and_bad_position_give_clear_errors(tmp_path):
-    missing = run_cli("complete", "examples/fibonacci.py", "--line", "1", "--character", "1", "--model", str(tmp_path / "no.gguf"))
+    missing = run_cli("complete", "examples/fibonacci.py", "--line", "1", "--character", "1", "--model",
+                      str(tmp_path / "no.gguf"))
     assert missing.returncode == 2 and "could not load the model" in missing.stderr and "--model" in missing.stderr
     outside = run_cli("complete", "examples/fibonacci.py", "--line", "99", "--character", "1")
     assert outside.returncode == 2 and "outside the file" in outside.stderr

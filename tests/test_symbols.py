@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from infill_lsp.context.chunking import syntax_tree
 from infill_lsp.context.cursor import AtCursor, Binding, at_cursor, constructed_class, import_bindings
 from infill_lsp.context.index import RepoIndex
@@ -43,7 +42,8 @@ def test_typescript_and_go_symbols_include_exports_and_types():
 
 
 def test_rust_impl_members_and_commonjs_exports_are_symbols():
-    rust = ("pub struct Client<T> { url: String }\nimpl<T> Client<T> {\n    pub fn new(url: &str) -> Self { todo!() }\n}\n"
+    rust = ("pub struct Client<T> { url: String }\nimpl<T> Client<T> {\n    pub fn new(url: &str) -> Self { todo!() "
+            "}\n}\n"
             "impl Display for Client { fn fmt(&self) {} }\npub fn parse_remote(p: &str) {}\n")
     assert names("src/lib.rs", rust) == [("Client", "class"), ("Client.url", "member"), ("Client.new", "member"),
                                          ("Client.fmt", "member"), ("parse_remote", "function")]
@@ -126,7 +126,8 @@ def test_a_receiver_of_unknown_type_offers_matching_members_the_file_already_cal
     found = [chunk.text for chunk in definitions_at_cursor(index, "app.py", text, text)]
     assert found and "def add_row" in found[0]  # one chunk holds the whole small class
     index.update_file("pkg/table.py", "class Table:\n" + "".join(
-        f"    def add_{n}(self):\n        pass\n\n" for n in range(40)) + "    def add_row(self, *cells):\n        pass\n")
+        f"    def add_{n}(self):\n        pass\n\n" for n in range(40)) + "    def add_row(self, *cells):\n"
+                                                                          "        pass\n")
     found = [chunk.text for chunk in definitions_at_cursor(index, "app.py", text, text)]
     assert found[0].lstrip().startswith("def add_row")
 
@@ -141,7 +142,8 @@ def test_go_and_java_imports_resolve_to_their_package_and_class():
     found = [chunk.text.split("\n")[0] for chunk in definitions_at_cursor(index, "cmd/main.go", go, go)]
     assert found == ["func ParseRemoteConfig(path string) error {"]
     go_type = go.replace("cfg.ParseRe", "cfg.RemoteSe")
-    assert [c.path for c in definitions_at_cursor(index, "cmd/main.go", go_type, go_type)] == ["internal/config/types.go"]
+    assert [c.path for c in definitions_at_cursor(index, "cmd/main.go", go_type,
+                                                  go_type)] == ["internal/config/types.go"]
 
     index.update_file("src/main/java/com/acme/config/ConfigLoader.java",
                       "package com.acme.config;\n\npublic class ConfigLoader {\n"

@@ -40,7 +40,8 @@ def padded(definition: str, extension: str) -> str:
         ".py": ("def load_remote_section_{n}(location, section):\n"
                 "    \"\"\"Load section {n} of the remote configuration.\"\"\"\n"
                 "    return fetch(location + '/{n}', section)\n\n\n"),
-        ".ts": "export function loadRemoteSection{n}(location: string): string {{\n  return fetch(location + '/{n}');\n}}\n\n",
+        ".ts": "export function loadRemoteSection{n}(location: string): string {{\n"
+               "  return fetch(location + '/{n}');\n}}\n\n",
         ".rs": ("/// Load section {n} of the remote configuration.\n"
                 "pub fn load_remote_section_{n}(location: &str, section: u32) -> String {{\n"
                 "    fetch(location, section + {n})\n}}\n\n"),
@@ -99,11 +100,14 @@ CASES = {
                         "export function parseRemoteConfigFile("),
     "ts namespace import": ("web/app.ts", "import * as cfg from './config';\n\nconst settings = cfg.parseRem",
                             "export function parseRemoteConfigFile("),
-    "rust use of a module": ("src/main.rs", "use crate::config::helpers;\n\nfn run() {\n    let settings = helpers::parse_re",
+    "rust use of a module": ("src/main.rs",
+                             "use crate::config::helpers;\n\nfn run() {\n    let settings = helpers::parse_re",
                              "pub fn parse_remote_config_file("),
     "rust associated function of a used type": ("src/main.rs", "use crate::net::client::Client;\n\nfn run() {\n"
-                                                "    let client = Client::connect_with_r", "pub fn connect_with_retries("),
-    "commonjs require of exports": ("web/app.js", "const cfg = require('./settings');\n\nconst settings = cfg.loadRemoteCo",
+                                                "    let client = Client::connect_with_r",
+                                                "pub fn connect_with_retries("),
+    "commonjs require of exports": ("web/app.js",
+                                    "const cfg = require('./settings');\n\nconst settings = cfg.loadRemoteCo",
                                     "exports.loadRemoteConfigFile = function ("),
 }
 
@@ -160,7 +164,8 @@ async def test_the_definition_of_the_half_typed_name_is_in_the_first_prompt(fake
     # do (about 4 characters each). At 32,000 a second these prompts (about 3,000 bytes) take
     # 0.1 s, and a budget of 50 ms shortens them.
     options = {"context": {"maxTokens": 1280}, "completion": {"promptBudgetMs": budget_ms // 8, "maxTokens": 8}}
-    async with session(fake_model + "?prefill=32000", root=root, options=options, args=("--log-file", str(log), "-v")) as client:
+    async with session(fake_model + "?prefill=32000", root=root, options=options, args=("--log-file", str(log),
+                                                                                        "-v")) as client:
         await indexed(client)
         open_document(client, text + "\n", uri=document.as_uri())
         lines = text.split("\n")

@@ -22,7 +22,8 @@ def contributed() -> dict:
 
 
 def test_contributed_settings_are_generated_from_the_server_schema():
-    check = subprocess.run([sys.executable, str(EXTENSION / "settings_sync.py"), "--check"], capture_output=True, text=True)
+    check = subprocess.run([sys.executable, str(EXTENSION / "settings_sync.py"), "--check"], capture_output=True,
+                           text=True)
     assert check.returncode == 0, check.stderr
     properties = contributed()
     for key, entry in settings_schema().items():
@@ -40,7 +41,8 @@ def test_launch_and_server_settings_users_look_for_are_there():
 
 
 def test_extension_unit_tests_pass():
-    assert (EXTENSION / "node_modules" / "typescript").is_dir(), "run `make test`, which installs the extension's npm packages"
+    assert (EXTENSION / "node_modules" / "typescript").is_dir(), ("run `make test`, which installs the extension's npm "
+                                                                  "packages")
     npm = shutil.which("npm")
     assert npm, "Node.js 20+ with npm is needed for the VS Code extension's tests"
     run = subprocess.run([npm, "test", "--silent"], cwd=EXTENSION, capture_output=True, text=True, timeout=300)

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from infill_lsp.context import Repository
 from infill_lsp.context.upkeep import INDEXER_NICENESS, RescanPacer
 
@@ -98,7 +97,8 @@ def repository(tmp_path):
 
 
 def defined(repository: Repository) -> set[str]:
-    return {name for key in repository.index.paths() for chunk in repository.index.file(key).chunks for name in chunk.defines}
+    index = repository.index
+    return {name for key in index.paths() for chunk in index.file(key).chunks for name in chunk.defines}
 
 
 @linux_only

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from typing import Protocol
 
-from infill_lsp.engine.generation import Cancelled, EngineUnavailable, GenerationParams, GenerationStats
 from infill_lsp.engine.boundary import Engine
+from infill_lsp.engine.generation import Cancelled, EngineUnavailable, GenerationParams, GenerationStats
 from infill_lsp.engine.prompt_planner import PromptPlanner, Retriever
 from infill_lsp.engine.request import CompletionRequest, CompletionResult
 from infill_lsp.fim.formats import CompletionMode
@@ -113,9 +113,8 @@ class LlamaCompleter:
 
     def complete(self, request: CompletionRequest, cancel: threading.Event | None = None) -> CompletionResult:
         """The finished suggestion of :meth:`stream` (for callers that show nothing before it)."""
-        for item in self.stream(request, cancel or threading.Event()):
-            pass
-        return item
+        *_partials, result = self.stream(request, cancel or threading.Event())
+        return result
 
     def stream(self, request: CompletionRequest, cancel: threading.Event) -> Iterator[Shaped | CompletionResult]:
         """Run the whole pipeline for one request: prompt, generation, shaping (see the protocol)."""

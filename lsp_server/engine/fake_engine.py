@@ -10,8 +10,8 @@ their own. Its KV cache is simulated honestly: two sequences (the keystrokes' an
 background's), each the token list it holds; a prompt reuses the longest common prefix and
 evaluates the rest, at a simulated speed. Every prompt is recorded (:attr:`FakeEngine.prompts`).
 
-Options (``&``-separated): ``fim=none|psm|spm`` (default none: prefix-only, as the bundled model), ``token_ms=N`` (time per
-generated piece, default 1), ``prefill=N`` (prompt tokens per second, default 50000),
+Options (``&``-separated): ``fim=none|psm|spm`` (default none: prefix-only, as the bundled
+model), ``token_ms=N`` (time per generated piece, default 1), ``prefill=N`` (prompt tokens per second, default 50000),
 ``n_ctx=N`` (default 8192).
 """
 

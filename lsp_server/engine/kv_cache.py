@@ -84,7 +84,8 @@ class KvCache:
         evaluates it again exactly (``stale_from``), as does a request once ``STALE_LIMIT``
         tokens before it have changed.
         """
-        sequence = choose(self.sequences, lambda candidate: self.reusable_in(candidate, tokens, inserting=not background),
+        sequence = choose(self.sequences, lambda candidate: self.reusable_in(candidate, tokens,
+                                                                             inserting=not background),
                           keep_whole=self.foreground if background else None)
         sequence.last_used = next(self._uses)
         self.current = sequence

@@ -34,7 +34,8 @@ class Move:
     length: int
 
 
-def plan_moves(cached: list[int], prompt: list[int], keep: int, min_run: int = MIN_REUSED_RUN) -> tuple[list[Move], int]:
+def plan_moves(cached: list[int], prompt: list[int], keep: int, min_run: int = MIN_REUSED_RUN) -> tuple[list[Move],
+                                                                                                        int]:
     """Moves that bring cached runs, in order, right after the ``keep`` common tokens.
 
     Returns the moves and how many prompt tokens the cache holds once they are applied. The last

@@ -1,7 +1,8 @@
 """Thin, owned wrapper over llama.cpp's C API (through llama-cpp-python's ctypes bindings).
 
-This module owns the native model, its vocabulary and contexts (samplers: ``sampling``). It deliberately avoids llama-cpp-python's high-level ``Llama`` class: that class
-redirects fd 1 and fd 2 to /dev/null while loading when not verbose (fatal for JSON-RPC on
+This module owns the native model, its vocabulary and contexts (samplers: ``sampling``). It
+deliberately avoids llama-cpp-python's high-level ``Llama`` class: that class redirects fd 1 and
+fd 2 to /dev/null while loading when not verbose (fatal for JSON-RPC on
 stdio) and its ``suffix=`` FIM path inserts token id 0 instead of the FIM sentinels.
 """
 
@@ -13,7 +14,6 @@ import os
 from collections.abc import Callable
 
 import llama_cpp
-
 from infill_lsp.engine.native_backend import (
     DECODE_ABORTING,
     FLASH_ATTENTION_TYPES,

@@ -174,7 +174,8 @@ class RemoteEngine(VocabularyFacts):
                 if not stats.generated_tokens:
                     stats.first_token_ms = (time.perf_counter() - started) * 1000
                 stats.generated_tokens += 1
-                if token is not None and (self.vocabulary.model.is_end_of_generation(token) or token in params.stop_tokens):
+                model = self.vocabulary.model
+                if token is not None and (model.is_end_of_generation(token) or token in params.stop_tokens):
                     stats.stop_reason = "end_of_text"
                     break
                 if token is not None:

@@ -99,7 +99,8 @@ class LlamaServerApi:
 
     def completion(self, tokens: list[int], params: RemoteParams, model: str) -> tuple[str, dict]:
         body = {"prompt": tokens, "n_predict": params.max_tokens, "temperature": params.temperature,
-                "samplers": ["top_k", "top_p", "temperature"], "top_k": 40, "top_p": 0.95, "stream": True, "cache_prompt": True,
+                "samplers": ["top_k", "top_p",
+                             "temperature"], "top_k": 40, "top_p": 0.95, "stream": True, "cache_prompt": True,
                 "return_tokens": True, "timings_per_token": True}
         if params.time_limit_ms > 0:
             body["t_max_predict_ms"] = params.time_limit_ms

@@ -58,7 +58,8 @@ class Vocabulary:
         """The completion mode under the given settings (decided once per setting pair)."""
         key = (fim, order)
         if key not in self._modes:
-            self._modes[key] = detect_mode(self.model.special, self._special_text, self.model_name, fim=fim, order=order)
+            self._modes[key] = detect_mode(self.model.special, self._special_text, self.model_name, fim=fim,
+                                           order=order)
         return self._modes[key]
 
     def bos_for_prefix_only(self) -> int | None:

@@ -8,7 +8,8 @@ only changes the end of the prefix, so:
   ends the line before it: tokenizers merge a newline with the indentation after it (``"\\n   "``)
   but start a new token at a newline that follows code, so the tokens of the blocks joined are
   the tokens of the text joined. (A block starts before any blank lines or trailing spaces
-  that precede its first line, as the whole whitespace run is one token.) Blocks are remembered by their text; a keystroke re-encodes the last block.
+  that precede its first line, as the whole whitespace run is one token.) Blocks are
+  remembered by their text; a keystroke re-encodes the last block.
 - The prompt's prefix is the longest run of whole blocks, counted from the cursor, that fits
   the budget, so it starts on an aligned line and stays put while the user types.
 - The suffix rarely changes while typing: its trimmed head is remembered by its text.
@@ -113,7 +114,7 @@ def tail_blocks(text: str, encoder: TextEncoder, budget: int, memo: TokenMemo, *
         if index == len(starts) - 1:
             tokens = encode(block)  # the block being typed in: new every keystroke, not worth keeping
         else:
-            tokens = memo.get((block, index == 0), lambda: encode(block))
+            tokens = memo.get((block, index == 0), lambda encode=encode, block=block: encode(block))
         if used + len(tokens) > budget and not (whole and not blocks and len(tokens) <= LONGEST_KEPT_BLOCK):
             break
         blocks.append(tokens)

@@ -101,4 +101,5 @@ def detect_mode(
     names = "/".join(token_text.get(t, "?") for t in ids)
     source = "completion.fim is 'on'" if fim == "on" else "the vocabulary declares FIM tokens"
     order_why = {"auto": " (Code Llama was trained on SPM)" if codellama else " (PSM: the common training order)"}
-    return CompletionMode(layout, f"{source} {names}; order {chosen.upper()}{order_why.get(order, ' (completion.fimOrder)')}")
+    return CompletionMode(layout,
+                          f"{source} {names}; order {chosen.upper()}{order_why.get(order, ' (completion.fimOrder)')}")

@@ -22,6 +22,7 @@ from infill_lsp.fim.blocks import LINE_QUANTUM as LINE_QUANTUM
 from infill_lsp.fim.blocks import PromptMemo, TextEncoder, head_lines, tail_blocks
 from infill_lsp.fim.formats import CompletionMode
 
+
 @dataclass(frozen=True)
 class Prompt:
     """The token sequence sent to the model and the text it stands for."""
@@ -160,7 +161,8 @@ def render_snippet(path: str, text: str, mode: CompletionMode, encoder: TextEnco
     return encoder.encode_infilling(file_header(path) + body + "\n")
 
 
-def render_context_frame(repo: str, current_path: str, mode: CompletionMode, encoder: TextEncoder) -> tuple[list[int], list[int]]:
+def render_context_frame(repo: str, current_path: str, mode: CompletionMode, encoder: TextEncoder) -> tuple[list[int],
+                                                                                                            list[int]]:
     """Tokens before the chunks (``<repo_name>repo``) and after them (the current file's header)."""
     fim = mode.fim
     opening = [fim.rep] + encoder.encode_infilling(f"{repo}\n") if fim is not None and fim.rep is not None else []
