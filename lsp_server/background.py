@@ -68,11 +68,11 @@ class BackgroundWork:
         speculate = bool(shown) and request.settings.speculate
         # (a cancelled or outdated answer: the newer request that replaced it follows up)
         if result.reason not in ("cancelled", "content_modified") and (speculate or stale):
-            self.follow_up(uri, request.at(request.prefix + shown, after_accept=True, label="speculation"),
+            self.speculate_after_pause(uri, request.at(request.prefix + shown, speculative=True, label="speculation"),
                            threshold, speculate=speculate, refresh=stale)
 
-    def follow_up(self, uri: str, ahead: CompletionRequest, threshold: float | None, *, speculate: bool = True,
-                  refresh: bool = False) -> None:
+    def speculate_after_pause(self, uri: str, ahead: CompletionRequest, threshold: float | None, *,
+                              speculate: bool = True, refresh: bool = False) -> None:
         """Once the user pauses: make the cached prompt exact where typing shifted it into place
         (``refresh``), then compute the suggestion ``ahead`` asks for (the text after an acceptance).
 
@@ -84,15 +84,15 @@ class BackgroundWork:
         if not (speculate or refresh):
             return
 
-        async def follow_up() -> None:
-            backend = self._queue.backend
+        async def speculate_after_pause() -> None:
+            completer = self._queue.completer
             if refresh:
-                stats = await self.run(backend.refresh)
+                stats = await self.run(completer.refresh)
                 if stats is not None:
                     logger.info("refresh uri=%s %s", uri, stats.summary())
             if not speculate or self.growing(uri):
                 return
-            result = await self.run(lambda cancel: backend.complete(ahead, cancel))
+            result = await self.run(lambda cancel: completer.complete(ahead, cancel))
             if result is None:
                 return
             verdict = gate.judge(result.text, result.logprobs, ahead.prefix, threshold)
@@ -102,7 +102,7 @@ class BackgroundWork:
             stats = result.stats.summary() if result.stats else f"skipped: {result.reason}"
             logger.info("speculation uri=%s chars=%d %s", uri, len(result.text), stats)
 
-        state.after_idle(SPECULATION_IDLE_SECONDS, lambda: self.start(follow_up))
+        state.after_idle(SPECULATION_IDLE_SECONDS, lambda: self.start(speculate_after_pause))
 
     def after_edit(self, uri: str, version: int | None, request: CompletionRequest, idle_s: float) -> None:
         """Once the user pauses ``idle_s`` without asking for a suggestion, evaluate the prompt of
@@ -111,10 +111,10 @@ class BackgroundWork:
 
         async def warm() -> None:
             await self._queue.wait_loaded()
-            if state.version != version or self._documents.get(uri) is not state or self._queue.backend is None:
+            if state.version != version or self._documents.get(uri) is not state or self._queue.completer is None:
                 return  # edited or closed since
-            backend = self._queue.backend
-            stats = await self.run(lambda cancel: backend.warm(request, cancel))
+            completer = self._queue.completer
+            stats = await self.run(lambda cancel: completer.warm(request, cancel))
             if stats is not None:
                 logger.info("warm uri=%s version=%s %s", uri, version, stats.summary())
                 self._context_is_in(uri, stats)
@@ -125,14 +125,14 @@ class BackgroundWork:
         """The prompt of ``request`` was shortened: its full prompt grows between the keystrokes
         that follow, and once it is whole the next keystroke gets all of its context. A growth
         already under way goes on with this newer keystroke's prompt."""
-        backend = self._queue.backend
+        completer = self._queue.completer
         started = time.perf_counter()
 
         def grown(stats) -> None:
             logger.info("grown uri=%s ms=%.0f stop=%s", uri, (time.perf_counter() - started) * 1000, stats.stop_reason)
             self._context_is_in(uri, stats)
 
-        self.grow(uri, lambda cancel, beside: backend.warm(request, cancel, beside=beside), grown)
+        self.grow(uri, lambda cancel, beside: completer.warm(request, cancel, beside=beside), grown)
 
     def _context_is_in(self, uri: str, stats) -> None:
         """After a warm-up: once the full prompt is cached, suggestions made without its context go."""

@@ -58,13 +58,13 @@ class CompletionService:
                         "speculative" if entry.speculative else "type_through", len(rest))
             self._shown(spot, state, rest, entry.suggestion_id)
             if self.settings.completion.speculate:  # the suggestion after this one, once the user pauses
-                ahead = self.request(spot.cursor).at(spot.cursor.prefix + rest, after_accept=True, label="speculation")
-                self.background.follow_up(spot.uri, ahead, threshold)
+                ahead = self.request(spot.cursor).at(spot.cursor.prefix + rest, speculative=True, label="speculation")
+                self.background.speculate_after_pause(spot.uri, ahead, threshold)
             return Answer(rest, entry.suggestion_id)
         suggestion_id = next(self._suggestion_ids)
         request = self.request(spot.cursor, label=str(suggestion_id))
         await self.queue.wait_loaded()
-        if self.queue.backend is None:
+        if self.queue.completer is None:
             logger.info("completion id=%d skipped: no_model", suggestion_id)
             state.note(spot.place, "no_model_at_request")
             return Answer("")
@@ -100,9 +100,9 @@ class CompletionService:
         cancel = state.begin_request()
         streams = (self.client_streams or self.settings.streaming) and not gated
         result, sent = CompletionResult("", "", reason="engine_error"), ""
-        backend = self.queue.backend
+        completer = self.queue.completer
         try:
-            async with aclosing(self.queue.stream(lambda: backend.stream(request, cancel), cancel)) as items:
+            async with aclosing(self.queue.stream(lambda: completer.stream(request, cancel), cancel)) as items:
                 async for item in items:
                     if isinstance(item, CompletionResult):
                         result = item

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from infill_lsp.catalog import ModelNotFound, entry_for_file, fim_mismatch, resolve_model
 from infill_lsp.engine.boundary import Engine
-from infill_lsp.engine.completer import CompletionBackend, LlamaCompleter
+from infill_lsp.engine.completer import Completer, LlamaCompleter
 from infill_lsp.engine.models import ModelOptions, load_error_message
 from infill_lsp.engine.native import ModelLoadError
 from infill_lsp.engine.prompt_planner import Retriever
@@ -50,7 +50,7 @@ class InferenceQueue:
         # default 5 ms, prefill beside a busy Python thread ran at 3/4 of its speed alone
         # (bench/switch_interval.py, docs/benchmarks.md).
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        self.backend: CompletionBackend | None = None
+        self.completer: Completer | None = None
         self.engine: Engine | None = None
         self.error: str | None = None
         self.last_foreground = 0.0
@@ -124,7 +124,7 @@ class InferenceQueue:
     async def background(self, job: Callable[[threading.Event], T]) -> T | None:
         """Run ``job(cancel)`` when nothing in the foreground waits; None if something does, or
         if no model is loaded. A newer background job or any foreground job sets ``cancel``."""
-        if self.busy() or self.backend is None:
+        if self.busy() or self.completer is None:
             return None
         self._background_cancel.set()  # the newest background job replaces an older one
         cancel = self._background_cancel = threading.Event()
@@ -191,7 +191,7 @@ class InferenceQueue:
         try:
             self.engine = options.open()
             self.engine.ready()
-            self.backend = LlamaCompleter(self.engine, retriever)
+            self.completer = LlamaCompleter(self.engine, retriever)
             mode = self.engine.mode()
             logger.info("model loaded: %s, mode=%s: %s", self.engine.describe(), mode.name, mode.reason)
             entry = entry_for_file(resolve_model(options.path))

@@ -112,7 +112,7 @@ class InfillServer(LanguageServer):
             return Answer(""), None
         spot = spot_at(document, position)
         answer = await service.complete(spot)
-        if service.queue.backend is None:
+        if service.queue.completer is None:
             self.tell_user_once("model", service.queue.error or "Infill: no model is loaded.")
         elif problem := engine_problem(service):
             self.tell_user_once(f"engine:{problem}", f"Infill: {problem}")

@@ -9,6 +9,7 @@ dataclasses into a JSON schema, the single source for editor clients' settings.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,3 +215,31 @@ def settings_schema() -> dict[str, Any]:
 
     walk(Settings(), "")
     return schema
+
+
+SETTINGS_BEGIN, SETTINGS_END = "<!-- settings: generated from lsp_server/settings.py -->", "<!-- settings: end -->"
+
+
+def settings_table() -> str:
+    """The README's settings table, from :func:`settings_schema` (``python -m infill_lsp.settings``
+    writes it into README.md; a test checks that it is there)."""
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    for key, entry in settings_schema().items():
+        bounds = f" ({entry['minimum']}–{entry['maximum']})" if "maximum" in entry else ""
+        description = entry["description"].replace("|", "\\|")
+        rows.append(f"| `{key}` | `{json.dumps(entry['default'])}` | {description}{bounds} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    before, _, rest = text.partition(SETTINGS_BEGIN + "\n")
+    _, _, after = rest.partition(SETTINGS_END)
+    updated = before + SETTINGS_BEGIN + "\n" + settings_table() + "\n" + SETTINGS_END + after
+    if "--check" in sys.argv:
+        sys.exit(0 if updated == text else "README.md's settings table is stale: run python -m infill_lsp.settings")
+    readme.write_text(updated, encoding="utf-8")

@@ -17,7 +17,7 @@ def engine_problem(service: CompletionService) -> str | None:
 def status(service: CompletionService, model_path: str | None, expecting_roots: bool) -> dict:
     """The ``infill/status`` answer."""
     queue, settings = service.queue, service.settings.completion
-    loaded = queue.backend is not None
+    loaded = queue.completer is not None
     # Not through the inference queue: a status must not wait behind a generation. The mode
     # only reads the vocabulary, which is fixed once the model is loaded.
     mode = queue.engine.mode(settings.fim, settings.fim_order) if loaded else None
@@ -34,5 +34,5 @@ def explain_spot(service: CompletionService, uri: str, refused: str, version: in
                  character: int) -> dict:
     """The ``infill/explain`` answer: ``refused`` is the edge's reason to refuse the spot, or ''."""
     state = service.documents.get(uri)
-    return explain(refused, service.queue.backend is not None, service.queue.error, state.outcome if state else None,
+    return explain(refused, service.queue.completer is not None, service.queue.error, state.outcome if state else None,
                    version, line, character, engine_problem(service))

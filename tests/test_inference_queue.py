@@ -17,7 +17,7 @@ async def loaded_queue(model) -> InferenceQueue:
     queue = InferenceQueue()
     queue.start_loading(ModelOptions(str(model), n_ctx=256, threads=1), None)
     await queue.wait_loaded()
-    assert queue.backend is not None, queue.error
+    assert queue.completer is not None, queue.error
     return queue
 
 

@@ -65,7 +65,7 @@ async def test_a_reader_that_stops_early_stops_the_generation(fake_model):
     request = service.request(CursorSnapshot.of(STEPS, ""))
     cancel = threading.Event()
     seen = 0
-    async with aclosing(service.queue.stream(lambda: service.queue.backend.stream(request, cancel), cancel)) as items:
+    async with aclosing(service.queue.stream(lambda: service.queue.completer.stream(request, cancel), cancel)) as items:
         async for item in items:
             assert not isinstance(item, CompletionResult)
             seen += 1

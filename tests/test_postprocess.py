@@ -9,10 +9,10 @@ from infill_lsp.context import CursorSnapshot
 from infill_lsp.fim.postprocess import cursor_line, shape
 
 
-def run(document: str, raw: str, multiline: str = "auto", after_accept: bool = False, rules_off: tuple = ()):
+def run(document: str, raw: str, multiline: str = "auto", speculative: bool = False, rules_off: tuple = ()):
     """Feed ``raw`` one character at a time, as the engine would; return (shown, consumed)."""
     prefix, suffix = document.split("║")
-    ctx = cursor_line(CursorSnapshot.of(prefix, suffix), multiline, after_accept=after_accept, rules_off=rules_off)
+    ctx = cursor_line(CursorSnapshot.of(prefix, suffix), multiline, speculative=speculative, rules_off=rules_off)
     for end in range(1, len(raw) + 1):
         shaped = shape(raw[:end], ctx)
         if shaped.done:
@@ -140,9 +140,9 @@ def test_settled_text_never_exceeds_what_is_shown_and_holds_back_possible_overla
 
 
 def test_after_an_accepted_line_the_suggestion_computed_ahead_may_be_the_next_line():
-    shown, consumed = run("import os║\n", "\nimport sys\nimport re\n", after_accept=True)
+    shown, consumed = run("import os║\n", "\nimport sys\nimport re\n", speculative=True)
     assert shown == "\nimport sys"
     assert consumed == len("\nimport sys\n")
-    assert run("import os║\nimport sys\n", "\nimport sys\n", after_accept=True)[0] == ""  # already there
-    assert run("call(a║)\n", "\nb)\n", after_accept=True)[0] == ""  # code after the cursor
+    assert run("import os║\nimport sys\n", "\nimport sys\n", speculative=True)[0] == ""  # already there
+    assert run("call(a║)\n", "\nb)\n", speculative=True)[0] == ""  # code after the cursor
     assert run("import os║\n", "\nimport sys\n") == ("", 1)  # while typing: nothing, at once

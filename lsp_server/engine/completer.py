@@ -3,8 +3,8 @@
 request → prompt (``prompt_planner``) → the engine's stream of pieces → shaped, token by token
 (``postprocess.shaping``) → suggestion. :meth:`LlamaCompleter.stream` yields each value as it
 is made; nothing calls back up.
-``CompletionBackend`` is the seam: the server and the CLI only know this protocol, so a test
-can drive them with any model file or backend without patching internals.
+``Completer`` is the seam: the server and the CLI only know this protocol, so a test
+can drive them with any model file or engine without patching internals.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ bias 0.667; mid-token cuts 0.135 against 0.256 without it (docs/benchmarks.md, "
 character at a time")."""
 
 
-class CompletionBackend(Protocol):
+class Completer(Protocol):
     """What the server and CLI need from a model. Methods run on the inference thread."""
 
     def stream(self, request: CompletionRequest, cancel: threading.Event) -> Iterator[Shaped | CompletionResult]:
@@ -68,7 +68,7 @@ class CompletionBackend(Protocol):
 
 
 class LlamaCompleter:
-    """``CompletionBackend`` over a llama.cpp engine, with repository context from ``retriever``."""
+    """``Completer`` over a llama.cpp engine, with repository context from ``retriever``."""
 
     def __init__(self, engine: Engine, retriever: Retriever | None = None, *,
                  prefill_speed: Callable[[], float] | None = None) -> None:
@@ -127,7 +127,7 @@ class LlamaCompleter:
         if logger.isEnabledFor(logging.DEBUG):  # prompts hold the user's code: debug level only
             logger.debug("prompt id=%s tokens=%d text=%r", request.label, len(prompt.tokens),
                          self.engine.detokenize(prompt.tokens))
-        if request.after_accept and self.engine.cached_prefix(prompt.tokens) < self._foreground_prompt - 1:
+        if request.speculative and self.engine.cached_prefix(prompt.tokens) < self._foreground_prompt - 1:
             yield CompletionResult("", mode.name, reason="would_rearrange_cache")
             return
         stats = GenerationStats(prompt_tokens=len(prompt.tokens))
@@ -136,7 +136,7 @@ class LlamaCompleter:
             logger.info("generation cancelled before it started: %s", stats.summary())
             yield CompletionResult("", mode.name, stats, reason="cancelled", shortened=prompt.shortened)
             return
-        line = cursor_line(request.cursor, settings.multiline, after_accept=request.after_accept,
+        line = cursor_line(request.cursor, settings.multiline, speculative=request.speculative,
                            rules_off=settings.rules_off)
         params = GenerationParams(
             max_tokens=settings.max_tokens,
@@ -148,7 +148,7 @@ class LlamaCompleter:
             original_bias=HEALING_ORIGINAL_BIAS,
             keep_scores=settings.confidence != "off",
         )
-        if not request.after_accept:
+        if not request.speculative:
             self._foreground_prompt = len(prompt.tokens)
         shaped = Shaped("", True, 0)
         try:

@@ -29,7 +29,7 @@ class CompletionRequest:
     """Most tokens of repository context (``infill_lsp.context.maxTokens``; 0 for none)."""
     label: str = ""
     """Names the request in debug logs (the server's request id)."""
-    after_accept: bool = False
+    speculative: bool = False
     """Computed ahead for the text after an acceptance: the next line is a fine suggestion, and
     the prompt must extend the one the user's last request left in the cache (a speculation that
     rearranged the cache would make the user's next keystroke re-evaluate it)."""

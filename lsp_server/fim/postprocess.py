@@ -35,7 +35,7 @@ class CursorLine:
     """The first non-blank line after the cursor's line ('' if none)."""
     multiline: bool
     """Whether the suggestion may span several lines."""
-    after_accept: bool = False
+    speculative: bool = False
     """Whether a single-line suggestion at the end of a line of code may be the next line instead."""
     rules_off: frozenset[str] = frozenset()
     """Names of rules (:data:`RULE_NAMES`) not applied: to measure what each one earns."""
@@ -52,10 +52,10 @@ class CursorLine:
 
 
 def cursor_line(cursor: CursorSnapshot, multiline: MultilineSetting = "auto", *,
-                after_accept: bool = False, rules_off: tuple[str, ...] = ()) -> CursorLine:
+                speculative: bool = False, rules_off: tuple[str, ...] = ()) -> CursorLine:
     """What the rules need from the cursor snapshot, under the multiline setting.
 
-    ``after_accept`` is for the suggestion computed ahead for the text after an acceptance: there
+    ``speculative`` is for the suggestion computed ahead for the text after an acceptance: there
     the cursor ends a line the user just took, and the next line is the useful suggestion.
     While typing, a model that wants a newline gets no suggestion at once instead.
     """
@@ -67,7 +67,7 @@ def cursor_line(cursor: CursorSnapshot, multiline: MultilineSetting = "auto", *,
         wants_many = blank_line or (not line_suffix.strip() and line_prefix.rstrip().endswith(_BLOCK_OPENERS))
     else:
         wants_many = multiline == "always"
-    return CursorLine(line_prefix, line_suffix, cursor.next_line, wants_many, after_accept, frozenset(rules_off))
+    return CursorLine(line_prefix, line_suffix, cursor.next_line, wants_many, speculative, frozenset(rules_off))
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def stop_single_line(text: str, ctx: CursorLine) -> int | None:
     if ctx.multiline:
         return None
     newline = text.find("\n")
-    if newline == 0 and ctx.after_accept and ctx.line_prefix.strip() and not ctx.line_suffix.strip():
+    if newline == 0 and ctx.speculative and ctx.line_prefix.strip() and not ctx.line_suffix.strip():
         newline = text.find("\n", 1)
     return None if newline == -1 else newline
 

@@ -74,6 +74,10 @@ INFILL_E2E_URL="http://127.0.0.1:$PORT/?folder=$D/ws" INFILL_E2E_FILE="$D/ws/dem
   INFILL_E2E_SECRET="$D/ws/.env" INFILL_E2E_LOGS="$D/user/logs" \
   INFILL_E2E_ARTIFACTS="$D/artifacts" INFILL_E2E_CHROMIUM="$CHROMIUM" NODE_PATH="$MODULES" \
   node "$HERE/ghost.e2e.js" || status=$?
+# INFILL_E2E_SCREENSHOT=FILE keeps the ghost-text screenshot (the README's picture comes from here).
+if [ $status -eq 0 ] && [ -n "${INFILL_E2E_SCREENSHOT:-}" ]; then
+  cp "$D/artifacts/1-ghost-text.png" "$INFILL_E2E_SCREENSHOT"
+fi
 if [ $status -ne 0 ]; then
   echo "artifacts (screenshots, logs): $D" >&2
   find "$D/user/logs" -name '*Infill*' -exec tail -30 {} \; 2>/dev/null >&2 || true
