@@ -59,7 +59,8 @@ class BackgroundWork:
     def after_answer(self, uri: str, request: CompletionRequest, result: CompletionResult, shown: str,
                      threshold: float | None) -> None:
         """Plan what follows the answer ``result`` to ``request`` (``shown``: what the user sees):
-        grow a shortened prompt; once the user pauses, the suggestion after ``shown`` is accepted."""
+        grow a shortened prompt; once the user pauses, the speculation (the suggestion that follows
+        accepting ``shown``) and the refresh of a prompt typing shifted into place."""
         if result.shortened:
             self._grow(uri, request)
         elif result.stats is not None and result.reason != "cancelled":
@@ -68,8 +69,8 @@ class BackgroundWork:
         speculate = bool(shown) and request.settings.speculate
         # (a cancelled or outdated answer: the newer request that replaced it follows up)
         if result.reason not in ("cancelled", "content_modified") and (speculate or stale):
-            self.speculate_after_pause(uri, request.at(request.prefix + shown, speculative=True, label="speculation"),
-                           threshold, speculate=speculate, refresh=stale)
+            ahead = request.at(request.prefix + shown, speculative=True, label="speculation")
+            self.speculate_after_pause(uri, ahead, threshold, speculate=speculate, refresh=stale)
 
     def speculate_after_pause(self, uri: str, ahead: CompletionRequest, threshold: float | None, *,
                               speculate: bool = True, refresh: bool = False) -> None:
@@ -84,7 +85,7 @@ class BackgroundWork:
         if not (speculate or refresh):
             return
 
-        async def speculate_after_pause() -> None:
+        async def work() -> None:
             completer = self._queue.completer
             if refresh:
                 stats = await self.run(completer.refresh)
@@ -102,7 +103,7 @@ class BackgroundWork:
             stats = result.stats.summary() if result.stats else f"skipped: {result.reason}"
             logger.info("speculation uri=%s chars=%d %s", uri, len(result.text), stats)
 
-        state.after_idle(SPECULATION_IDLE_SECONDS, lambda: self.start(speculate_after_pause))
+        state.after_idle(SPECULATION_IDLE_SECONDS, lambda: self.start(work))
 
     def after_edit(self, uri: str, version: int | None, request: CompletionRequest, idle_s: float) -> None:
         """Once the user pauses ``idle_s`` without asking for a suggestion, evaluate the prompt of

@@ -72,18 +72,23 @@ async def test_an_editor_that_watches_files_is_asked_to_and_the_server_places_no
         await until(status, lambda s: s["pendingChanges"] == 0)
         assert ((await status())["watches"], (await status())["indexedFiles"]) == (0, 1)
         (tmp_path / "pkg/new.py").write_text("def new_function():\n    pass\n")
-        await asyncio.sleep(1)
-        assert (await status())["indexedFiles"] == 1, "only the editor's events may reach the index"
+        # A file the editor reports, written after that one: once it is in, a watch of the
+        # server's own would have brought new.py in before it.
+        (tmp_path / "pkg/told.py").write_text("def told():\n    pass\n")
+        client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(
+            changes=[types.FileEvent(uri=(tmp_path / "pkg/told.py").as_uri(), type=types.FileChangeType.Created)]))
+        await until(status, lambda s: s["indexedFiles"] == 2 and s["pendingChanges"] == 0)
+        assert (await status())["indexedFiles"] == 2, "only the editor's events may reach the index"
 
         def changed(name: str, kind: types.FileChangeType) -> None:
             client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(
                 changes=[types.FileEvent(uri=(tmp_path / name).as_uri(), type=kind)]))
 
         changed("pkg/new.py", types.FileChangeType.Created)
-        await until(status, lambda s: s["indexedFiles"] == 2)
+        await until(status, lambda s: s["indexedFiles"] == 3)
         (tmp_path / "pkg/old.py").unlink()
         changed("pkg/old.py", types.FileChangeType.Deleted)
-        await until(status, lambda s: s["indexedFiles"] == 1)
+        await until(status, lambda s: s["indexedFiles"] == 2)
 
 
 async def until(ask, condition, timeout: float = 30) -> None:
