@@ -4,8 +4,6 @@ and the text taken off is what the model is made to write first."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.llama_engine import LlamaEngine
@@ -93,8 +91,7 @@ def test_the_constrained_tokens_spell_what_was_taken_off(default_model):
     result = completer.complete(request)
     assert result.text.startswith("meter_in_metres"), result.text
     unhealed = completer.complete(CompletionRequest(prefix, ")\n", CompletionSettings(
-        max_tokens=12, prompt_budget_ms=0, multiline="never", token_healing=False), path="shapes.py"),
-        threading.Event(), lambda _shaped: None)
+        max_tokens=12, prompt_budget_ms=0, multiline="never", token_healing=False), path="shapes.py"))
     assert not unhealed.text.startswith("meter_in_metres"), "the case must fail without healing"
 
 
