@@ -69,7 +69,7 @@ class CompletionService:
             state.note(spot.place, "no_model_at_request")
             return Answer("")
         started = time.perf_counter()
-        result = await self._generate(request, spot, state, gated=threshold is not None)
+        result = await self._generate(request, spot, state, suggestion_id, gated=threshold is not None)
         verdict = gate.judge(result.text, result.logprobs, spot.cursor.prefix, threshold)
         log_completion(suggestion_id, spot.uri, spot.version, result, (time.perf_counter() - started) * 1000, verdict)
         shown = result.text if verdict is None or verdict.show else ""
@@ -93,7 +93,7 @@ class CompletionService:
         return CompletionRequest.of(cursor, self.settings.completion, path=relative, repo=repo,
                                     context_tokens=self.settings.context.max_tokens, **fields)
 
-    async def _generate(self, request: CompletionRequest, spot: Spot, state: DocumentState, *,
+    async def _generate(self, request: CompletionRequest, spot: Spot, state: DocumentState, suggestion_id: int, *,
                         gated: bool) -> CompletionResult:
         """The result of ``request``; its settled text streams to the client as it comes, unless
         the gate is on (it judges the whole first line: nothing shows before its verdict)."""
@@ -106,9 +106,9 @@ class CompletionService:
                 async for item in items:
                     if isinstance(item, CompletionResult):
                         result = item
-                    elif streams and not cancel.is_set() and item.text[: item.settled] != sent:
-                        sent = item.text[: item.settled]
-                        self._send(spot, sent, int(request.label), done=False)
+                    elif streams and not cancel.is_set() and (settled := item.text[: item.settled]) != sent:
+                        sent = settled
+                        self._send(spot, sent, suggestion_id, done=False)
         except asyncio.CancelledError:
             logger.info("completion uri=%s cancelled by the client", spot.uri)
             raise

@@ -12,8 +12,8 @@ import os
 import sys
 from typing import BinaryIO
 
-completions = logging.getLogger("infill_lsp.completion_service")
-"""The logger of the keystroke path (its name predates this module)."""
+completions = logging.getLogger("infill_lsp.completions")
+"""The logger of the line each completion request ends with."""
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
