@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import llama_cpp
+
 from infill_lsp.engine.models import default_model_path
 
 SETTINGS = [

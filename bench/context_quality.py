@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.scoring import log_probs
+from bench.stats import bootstrap
 from infill_lsp.context import CursorSnapshot, Repository, Snippet, select
 from infill_lsp.context.snapshot import split_healing
 from infill_lsp.engine.completer import LlamaCompleter
@@ -37,9 +39,6 @@ from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
-
-from bench.scoring import log_probs
-from bench.stats import bootstrap
 
 PACKAGES = {"rich": "13.9.4", "click": "8.1.8"}
 CONDITIONS = ("in-file", "repo", "random", "oracle")

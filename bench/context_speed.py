@@ -20,13 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.stats import percentile
 from infill_lsp.context import CursorSnapshot, Repository, select
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
 from infill_lsp.fim.formats import CompletionMode
 from infill_lsp.fim.prompt import render_snippet
-
-from bench.stats import percentile
 
 BUDGETS = (2_000, 8_000, 32_000, 100_000)
 

@@ -18,16 +18,15 @@ import statistics
 import time
 from pathlib import Path
 
+from bench.stats import percentile
+from bench.typing_user import places
+from bench.usefulness import MAX_TOKENS, PACKAGE_FILES, WINDOW_TOKENS
 from infill_lsp import gate
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
-
-from bench.stats import percentile
-from bench.typing_user import places
-from bench.usefulness import MAX_TOKENS, PACKAGE_FILES, WINDOW_TOKENS
 
 
 def main() -> None:

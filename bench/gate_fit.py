@@ -22,14 +22,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.typing_user import places, take
 from infill_lsp import gate
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
-
-from bench.typing_user import places, take
 
 ROOT = Path(__file__).resolve().parent.parent
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

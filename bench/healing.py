@@ -23,15 +23,14 @@ import re
 import statistics
 import time
 
+from bench.context_quality import Found, PackageIndexes
+from bench.partial_names import Example, fetch_packages, find_examples
+from bench.stats import bootstrap
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
-
-from bench.context_quality import Found, PackageIndexes
-from bench.partial_names import Example, fetch_packages, find_examples
-from bench.stats import bootstrap
 
 SYSTEMS = ("unhealed", "healed")
 _IDENTIFIER = re.compile(r"[\w$]*")

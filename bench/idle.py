@@ -35,13 +35,12 @@ import threading
 import time
 from pathlib import Path
 
+from bench.fuzz_client import FuzzClient
+from bench.load import rss_kib
 from infill_lsp.context import Repository
 from infill_lsp.context.ignore import WorkspaceFilter
 from infill_lsp.context.index import fingerprint_of
 from infill_lsp.engine.models import default_model_path
-
-from bench.fuzz_client import FuzzClient
-from bench.load import rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")

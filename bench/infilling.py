@@ -31,12 +31,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from infill_lsp.fim.postprocess import RULE_NAMES
-
 from bench.infilling_tasks import BENCHMARKS, EXECUTABLE, EXTENSIONS, Task, first_line, load_tasks, passes
 from bench.jsonrpc_pipe import PipeClient, end_position
 from bench.sandbox import network_isolation
 from bench.stats import bootstrap
+from infill_lsp.fim.postprocess import RULE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -117,10 +116,9 @@ def infill_answers(tasks: list[Task], args: argparse.Namespace, settings: dict |
 
 def llama_vim_answers(tasks: list[Task], args: argparse.Namespace) -> tuple[list[Answer], str]:
     """The peer's answers, and the endpoint it used (``/infill``, or ``/completion`` without FIM)."""
+    from bench.llama_vim import LlamaVimPeer
     from infill_lsp.catalog import resolve_model
     from infill_lsp.engine.models import default_model_path
-
-    from bench.llama_vim import LlamaVimPeer
 
     model = resolve_model(args.model) or default_model_path()
     with tempfile.TemporaryDirectory(prefix="infilling-peer-") as folder:

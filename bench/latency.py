@@ -40,12 +40,11 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from infill_lsp.engine.models import default_model_path
-from infill_lsp.engine.native_backend import FLASH_ATTENTION_SETTINGS, default_gpu_layers, flash_attention_for
-
 from bench.llama_server import LlamaServer
 from bench.replay import InfillClient, LlamaServerClient, Record, make_session, server_args
 from bench.stats import percentile
+from infill_lsp.engine.models import default_model_path
+from infill_lsp.engine.native_backend import FLASH_ATTENTION_SETTINGS, default_gpu_layers, flash_attention_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TOKENS = 24

@@ -24,11 +24,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infill_lsp.engine.models import default_model_path
-
 from bench.fuzz_client import FuzzClient
 from bench.jsonrpc_pipe import end_position
 from bench.stats import percentile
+from infill_lsp.engine.models import default_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = Path(sysconfig.get_paths()["stdlib"]) / "_pydecimal.py"

@@ -13,9 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-from infill_lsp.extensions import PARTIAL_COMPLETION
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
+
+from infill_lsp.extensions import PARTIAL_COMPLETION
 
 URI = "file:///work/fib.py"
 

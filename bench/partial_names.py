@@ -34,6 +34,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.context_quality import Found, PackageIndexes, install_packages
+from bench.scoring import log_probs
+from bench.stats import bootstrap, percentile
 from infill_lsp.context import CursorSnapshot, Snippet, select
 from infill_lsp.context.symbols import SUBWORD, subwords
 from infill_lsp.engine.completer import LlamaCompleter
@@ -41,10 +44,6 @@ from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
-
-from bench.context_quality import Found, PackageIndexes, install_packages
-from bench.scoring import log_probs
-from bench.stats import bootstrap, percentile
 
 PYTHON_PACKAGES = {"rich": "13.9.4", "click": "8.1.8", "attrs": "24.2.0", "httpx": "0.27.2"}
 NPM_PACKAGES = {"commander": "12.1.0", "express": "4.21.2"}

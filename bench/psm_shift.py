@@ -26,6 +26,10 @@ import threading
 from pathlib import Path
 
 import numpy as np
+
+from bench.latency import SESSION_FILE, SESSION_LINE, fim_shaped_model, session_start
+from bench.replay import make_session
+from bench.stats import percentile
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.generation import GenerationStats
 from infill_lsp.engine.kv_cache import STALE_LIMIT
@@ -33,10 +37,6 @@ from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
-
-from bench.latency import SESSION_FILE, SESSION_LINE, fim_shaped_model, session_start
-from bench.replay import make_session
-from bench.stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 

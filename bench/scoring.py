@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+
 from infill_lsp.engine.generation import GenerationStats
 from infill_lsp.engine.llama_engine import LlamaEngine
 

@@ -22,12 +22,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from infill_lsp.engine.models import default_model_path
-
 from bench.latency import MAX_TOKENS, SESSION_FILE, session_start, summarize
 from bench.llama_server import LlamaServer
 from bench.replay import InfillClient, Record, make_session, server_args
 from bench.stats import percentile
+from infill_lsp.engine.models import default_model_path
 
 SLOT_CONTEXT = 4096
 FIRST_LINE = 1200

@@ -31,12 +31,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infill_lsp.engine.models import default_model_path
-
 from bench.latency import fim_shaped_model
 from bench.replay import InfillClient, LlamaServerClient, Record, Session
 from bench.stats import percentile
 from bench.typing_user import Place, Typist, places, take
+from infill_lsp.engine.models import default_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_FILES = ("jinja2/compiler.py", "requests/sessions.py", "click/core.py")

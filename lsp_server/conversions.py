@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
 from infill_lsp.context import CursorSnapshot
 from infill_lsp.extensions import ACCEPTED
 from infill_lsp.keystroke import Answer, Spot
 from infill_lsp.popup import ItemShape, item_shape, popup_item
 from infill_lsp.workspace_context import WorkspaceContext
-from lsprotocol import types
-from pygls.uris import to_fs_path
 
 
 def path_of(uri: str) -> Path:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from infill_lsp.documents import LspWorkspace
-from infill_lsp.extensions import server_experimental_capabilities
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from infill_lsp.documents import LspWorkspace
+from infill_lsp.extensions import server_experimental_capabilities
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from infill_lsp.popup import Offer
 from lsprotocol import types
+
+from infill_lsp.popup import Offer
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+
 from infill_lsp import __version__
 from infill_lsp.acceptance import AcceptanceStats, default_stats_file
 from infill_lsp.completion_service import CompletionService
@@ -43,9 +47,6 @@ from infill_lsp.workspace_context import (
     rules_from,
     workspace_roots,
 )
-from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
-from pygls.lsp.server import LanguageServer
 
 logger = logging.getLogger(__name__)
 

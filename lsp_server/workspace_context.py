@@ -12,10 +12,11 @@ import itertools
 import logging
 from pathlib import Path
 
-from infill_lsp.context import CursorSnapshot, FileRules, Repository, Snippet, is_secret
-from infill_lsp.settings import ContextSettings
 from lsprotocol import types
 from pygls.uris import to_fs_path
+
+from infill_lsp.context import CursorSnapshot, FileRules, Repository, Snippet, is_secret
+from infill_lsp.settings import ContextSettings
 
 logger = logging.getLogger(__name__)
 

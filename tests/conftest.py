@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from infill_lsp.engine.models import default_model_path
 
 from bench.tiny_models import write_codellama_style, write_starcoder_style
+from infill_lsp.engine.models import default_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB_JS = Path(os.environ.get("INFILL_LLAMA_VOCAB_JS", ROOT / ".cache/llama-tokenizer-js/llama-tokenizer.js"))

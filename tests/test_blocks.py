@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 
 import pytest
+
 from infill_lsp.engine.fake_engine import FakeEngine
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.fim.blocks import LINE_QUANTUM, PromptMemo, block_starts, tail_blocks

@@ -8,6 +8,8 @@ import threading
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from bench.scoring import log_probs
 from infill_lsp.engine.boundary import run_to_end
 from infill_lsp.engine.completer import GROWTH_CHUNK, CompletionRequest, LlamaCompleter
 from infill_lsp.engine.fake_engine import FakeEngine
@@ -17,8 +19,6 @@ from infill_lsp.engine.llama_engine import PROMPT_CHUNK, LlamaEngine
 from infill_lsp.engine.native import ModelLoadError, NativeModel
 from infill_lsp.engine.native_backend import flash_attention_for
 from infill_lsp.settings import CompletionSettings
-
-from bench.scoring import log_probs
 
 
 @pytest.fixture(scope="module")

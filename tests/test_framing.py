@@ -9,9 +9,8 @@ import sys
 import threading
 import time
 
-from infill_lsp.framing import MOST_FRAME_BYTES, MOST_LOST_BYTES
-
 from bench.jsonrpc_pipe import PipeClient, frame
+from infill_lsp.framing import MOST_FRAME_BYTES, MOST_LOST_BYTES
 
 
 def answered_within(client: PipeClient, request_id: str, seconds: float) -> dict:

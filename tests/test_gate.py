@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from infill_lsp import gate
 from infill_lsp.acceptance import ADAPT_AFTER, GAIN, MOST_MOVE, TARGET_SHARE, AcceptanceStats
 

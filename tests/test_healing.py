@@ -5,6 +5,8 @@ and the text taken off is what the model is made to write first."""
 from __future__ import annotations
 
 import pytest
+
+from bench.lsp_client import URI, change, complete, indexed, open_document, session
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.native import NativeModel
@@ -12,8 +14,6 @@ from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.engine.vocabulary import Vocabulary
 from infill_lsp.fim.healing import PieceTable, heal
 from infill_lsp.settings import CompletionSettings
-
-from bench.lsp_client import URI, change, complete, indexed, open_document, session
 
 LINES = [
     # (what the line reads once finished, where the word being typed starts)

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from infill_lsp.engine.generation import EngineUnavailable
 from infill_lsp.engine.http_client import Connection, HttpClient
 from infill_lsp.engine.sse import SseParser

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from infill_lsp.documents import LspWorkspace, lsp_lines
 from lsprotocol import types
 
 from bench.jsonrpc_pipe import utf16_length
+from infill_lsp.documents import LspWorkspace, lsp_lines
 
 URI = "file:///w/edited.py"
 PIECES = ["a", "b", " ", "\t", "é", "中", "😀", "\U0001d11e", "\n", "\r\n", "\r", "\x0c", "\u2028", "\x85"]

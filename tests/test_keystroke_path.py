@@ -8,6 +8,9 @@ import asyncio
 import threading
 from contextlib import aclosing
 
+from lsprotocol import types
+from pygls.workspace import TextDocument
+
 from infill_lsp.acceptance import AcceptanceStats
 from infill_lsp.completion_service import CompletionService
 from infill_lsp.context import CursorSnapshot
@@ -17,8 +20,6 @@ from infill_lsp.engine.request import CompletionResult
 from infill_lsp.inference import InferenceQueue
 from infill_lsp.settings import resolve_settings
 from infill_lsp.workspace_context import WorkspaceContext
-from lsprotocol import types
-from pygls.workspace import TextDocument
 
 URI = "file:///work/steps.py"
 STEPS = "".join(f"print('step {n}')\n" for n in range(1, 9)) + "print('st"

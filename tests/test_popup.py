@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import time
 
-from infill_lsp.popup import ItemShape, item_shape, offer_for, popup_item, typed_word
-
 from bench.jsonrpc_pipe import PipeClient
+from infill_lsp.popup import ItemShape, item_shape, offer_for, popup_item, typed_word
 
 FIB = ('def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n'
        '    return fib\n')

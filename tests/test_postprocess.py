@@ -5,6 +5,7 @@ what the user is shown and that generation stopped at the right moment.
 """
 
 import pytest
+
 from infill_lsp.context import CursorSnapshot
 from infill_lsp.fim.postprocess import cursor_line, shape
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from infill_lsp.context import CursorSnapshot, Snippet
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.fake_engine import FakeEngine

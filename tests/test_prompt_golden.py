@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+
 from infill_lsp.context import CursorSnapshot, Snippet
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.llama_engine import LlamaEngine

@@ -11,12 +11,12 @@ import threading
 
 import numpy as np
 import pytest
+
+from bench.lsp_client import URI, change, complete, eventually, log_lines, open_document, session
 from infill_lsp.engine.generation import GenerationStats
 from infill_lsp.engine.kv_cache import STALE_LIMIT
 from infill_lsp.engine.kv_reuse import FRESH_BLOCK_START
 from infill_lsp.engine.llama_engine import LlamaEngine
-
-from bench.lsp_client import URI, change, complete, eventually, log_lines, open_document, session
 
 PREFIX = ("import os\nimport sys\n\n\ndef total(values):\n    total = 0\n    for v in values:\n"
           "        total += v.count\n")

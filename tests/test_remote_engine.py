@@ -16,6 +16,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from bench.llama_server import LlamaServer
+from bench.lsp_client import URI, change, complete, eventually, open_document, session
 from infill_lsp.engine.boundary import run_to_end
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.generation import GenerationParams, GenerationStats
@@ -23,9 +26,6 @@ from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import ModelOptions, RemoteOptions
 from infill_lsp.engine.request import CompletionRequest
 from infill_lsp.settings import CompletionSettings
-
-from bench.llama_server import LlamaServer
-from bench.lsp_client import URI, change, complete, eventually, open_document, session
 
 N_CTX = 4096
 SERVER_ARGS = ["-c", str(N_CTX), "-np", "1", "-t", "2", "--cache-reuse", "256",

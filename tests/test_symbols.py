@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from infill_lsp.context.chunking import syntax_tree
 from infill_lsp.context.cursor import AtCursor, Binding, at_cursor, constructed_class, import_bindings
 from infill_lsp.context.index import RepoIndex

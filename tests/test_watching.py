@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from infill_lsp.context import Repository
 from infill_lsp.context.upkeep import INDEXER_NICENESS, RescanPacer
 

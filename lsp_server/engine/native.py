@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 
 import llama_cpp
+
 from infill_lsp.engine.native_backend import (
     DECODE_ABORTING,
     FLASH_ATTENTION_TYPES,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import llama_cpp
+
 from infill_lsp.engine.native import NativeContext
 
 
