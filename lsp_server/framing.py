@@ -124,22 +124,27 @@ class _Held:
     async def read_body(self, length: int) -> tuple[bytes, bool]:
         """The ``length`` bytes of a body as they arrive, or fewer: up to the end of stdin, or up
         to a header inside them (then True: the rest stays to be read as the next frame)."""
-        body = b""
+        body = bytearray()
         while True:
-            body, self._held = body + self._held[:length - len(body)], self._held[length - len(body):]
-            following = _NEXT_HEADER.search(body)
+            # Only the bytes just added, and a header's length before them, are searched: a large
+            # body is scanned once, not once per piece.
+            searched_from = max(0, len(body) - 64)
+            wanted = length - len(body)
+            body += self._held[:wanted]
+            self._held = self._held[wanted:]
+            following = _NEXT_HEADER.search(body, searched_from)
             if following is not None:
-                self._held = body[following.start():] + self._held
-                return body[:following.start()], True
+                self._held = bytes(body[following.start():]) + self._held
+                return bytes(body[:following.start()]), True
             if len(body) >= length:
                 start = _header_start_at_end(body)
                 if start is not None:  # ran into the first bytes of the next header
-                    self._held = body[start:] + self._held
-                    return body[:start], True
-                return body, False
+                    self._held = bytes(body[start:]) + self._held
+                    return bytes(body[:start]), True
+                return bytes(body), False
             self._held = await self._some()
             if not self._held:
-                return body, False
+                return bytes(body), False
 
     async def skip_to_header(self) -> int:
         """Drop bytes until a header line starts (kept to be read); returns how many were dropped."""

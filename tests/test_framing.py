@@ -6,26 +6,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 
-from bench.jsonrpc_pipe import PipeClient, frame
+from bench.jsonrpc_pipe import PipeClient
+from bench.lying_headers import (
+    BIG_URI,
+    LYING_HEADERS,
+    answered_within,
+    legal_open,
+    rss_kib,
+    send_refused_with_bytes,
+    status_request,
+)
 from infill_lsp.framing import MOST_FRAME_BYTES, MOST_LOST_BYTES
-
-
-def answered_within(client: PipeClient, request_id: str, seconds: float) -> dict:
-    answers: list[dict] = []
-    reader = threading.Thread(target=lambda: answers.append(client.response(request_id)), daemon=True)
-    reader.start()
-    reader.join(seconds)
-    if not answers:
-        client.process.kill()  # a stuck server would never answer the shutdown either
-        raise AssertionError(f"no answer to {request_id!r} within {seconds} s")
-    return answers[0]
-
-
-def status_request(request_id: str) -> bytes:
-    return frame({"jsonrpc": "2.0", "id": request_id, "method": "infill/status", "params": {}})
 
 
 def test_a_frame_shorter_or_longer_than_its_length_loses_only_itself(fake_model, tmp_path):
@@ -63,21 +56,6 @@ def test_a_stream_without_headers_ends_the_server_with_a_message(fake_model):
     assert b"no LSP header in the last" in err and b"restart the server" in err
 
 
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-
-
-LYING_HEADERS = [
-    ("huge", b"Content-Length: 999999999999\r\n\r\n{}"),
-    ("over the cap but allocatable", b"Content-Length: 2000000000\r\n\r\n{}"),
-    ("negative", b"Content-Length: -5\r\n\r\n{}"),
-    ("not a number", b"Content-Length: lots\r\n\r\n{}"),
-    ("two lengths", b"Content-Length: 2\r\nContent-Length: 9999\r\n\r\n{}"),
-    ("longer than what follows", b"Content-Length: 4000\r\n\r\n{}"),
-]
-
-
 def test_lying_headers_lose_only_their_frame_and_memory_stays_bounded(fake_model, tmp_path):
     """After each lying header the next request is answered within a second, the server never
     dies, and a length of a terabyte allocates nothing."""
@@ -92,6 +70,12 @@ def test_lying_headers_lose_only_their_frame_and_memory_stays_bounded(fake_model
             assert "result" in answered_within(client, f"after-{number}", 1.0), name
             assert client.process.poll() is None, name
             assert rss_kib(client.process.pid) - before < 200 * 1024, name
+        # A refused length whose bytes do come: 256 MiB of them are dropped as they arrive.
+        send_refused_with_bytes(client, 256)
+        client.process.stdin.write(status_request("after-its-bytes"))
+        client.process.stdin.flush()
+        assert "result" in answered_within(client, "after-its-bytes", 1.0)
+        assert rss_kib(client.process.pid) - before < 200 * 1024
     finally:
         if client.process.poll() is None:
             client.close()
@@ -100,18 +84,47 @@ def test_lying_headers_lose_only_their_frame_and_memory_stays_bounded(fake_model
     assert "no length" in text and "two Content-Length headers" in text and "runs into the next frame" in text
 
 
+def test_headers_split_across_reads_are_read_whole(fake_model, tmp_path):
+    """A pipe delivers what the client wrote in pieces of its own: a header cut inside its name,
+    its number or its line end is still one header, and a huge length cut in two is still
+    refused."""
+    log = tmp_path / "server.log"
+    client = PipeClient("--model", str(fake_model), "--threads", "1", "--log-file", str(log))
+    try:
+        client.initialize()
+        request = status_request("split")
+        body_at = request.index(b"{")
+        huge = b"Content-Length: 9999" + b"99999999\r\n\r\n{}"
+        cuts = (len(b"Content-Le"), len(b"Content-Length: "), request.index(b"\r\n") + 1, body_at + 7)
+        pieces = [huge[:20], huge[20:]] + [request[start:end] for start, end in zip((0, *cuts), (*cuts, None))]
+        for piece in pieces:
+            client.process.stdin.write(piece)
+            client.process.stdin.flush()
+            time.sleep(0.05)  # each piece its own read
+        assert "result" in answered_within(client, "split", 1.0)
+        assert client.process.poll() is None
+    finally:
+        if client.process.poll() is None:
+            client.close()
+    assert "refused a frame of 999999999999 bytes" in log.read_text(encoding="utf-8")
+
+
 def test_a_large_legal_frame_arrives_in_pieces_and_is_read(fake_model):
-    """A 20 MiB didOpen (under the cap) is read as it arrives; the request after it is answered."""
-    assert 20 << 20 < MOST_FRAME_BYTES
+    """A 20 MiB didOpen (under the cap) is read as it arrives, whole: its last line is known."""
+    opened, lines = legal_open(20)
+    assert 20 << 20 <= len(opened) < MOST_FRAME_BYTES
     client = PipeClient("--model", str(fake_model), "--threads", "1")
     try:
         client.initialize()
-        text = "x = 1\n" * ((20 << 20) // 6)
-        client.process.stdin.write(frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
-            "textDocument": {"uri": "file:///work/big.py", "languageId": "python", "version": 1, "text": text}}}))
-        client.process.stdin.write(status_request("after-large"))
-        client.process.stdin.flush()
-        assert "result" in answered_within(client, "after-large", 30.0)
+        client.process.stdin.write(opened)
+
+        def reason_at(line: int) -> str:
+            client.send({"id": line, "method": "infill/explain",
+                         "params": {"textDocument": {"uri": BIG_URI}, "position": {"line": line, "character": 0}}})
+            return answered_within(client, line, 30.0)["result"]["reason"]
+
+        assert reason_at(lines - 1) == "never_asked"
+        assert reason_at(lines + 1) == "bad_position"
     finally:
         if client.process.poll() is None:
             client.close()
