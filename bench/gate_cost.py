@@ -4,7 +4,9 @@ and the verdict.
 Types the places of ``bench.usefulness`` (every third cursor position of their lines) through the
 pipeline the server runs (``LlamaCompleter``, the bundled model, the replay's settings) and
 times, per suggestion, the ``NativeContext.last_logprob`` calls its generation made (timed by
-wrapping the method) and ``gate.judge``; the whole suggestion's time is printed beside them.
+wrapping the method) and the gate's verdicts (``gate.streamed_part`` on each partial suggestion,
+as the service judges them while streaming, and ``gate.judge`` on the finished one); the whole
+suggestion's time is printed beside them.
 
     python -m bench.gate_cost [--suggestions 150]
 """
@@ -15,6 +17,7 @@ import argparse
 import importlib
 import random
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from infill_lsp import gate
 from infill_lsp.engine.completer import LlamaCompleter
 from infill_lsp.engine.llama_engine import LlamaEngine
 from infill_lsp.engine.models import default_model_path
-from infill_lsp.engine.request import CompletionRequest
+from infill_lsp.engine.request import CompletionRequest, CompletionResult
 from infill_lsp.settings import CompletionSettings
 
 
@@ -59,13 +62,18 @@ def main() -> None:
                     if len(rows) >= args.suggestions:
                         break
                     prefix = typed + line[:position]
-                    spent[0] = 0.0
+                    spent[0] = judging = 0.0
                     started = time.perf_counter()
-                    result = completer.complete(CompletionRequest(prefix, "\n" + place.after, settings))
+                    request = CompletionRequest(prefix, "\n" + place.after, settings)
+                    for item in completer.stream(request, threading.Event()):
+                        judged = time.perf_counter()
+                        if isinstance(item, CompletionResult):
+                            result = item
+                            gate.judge(result.text, result.scores, prefix, gate.THRESHOLD)
+                        else:  # what the service does with each partial while the gate is on
+                            gate.streamed_part(item.text[: item.settled], item.scores, prefix, gate.THRESHOLD)
+                        judging += time.perf_counter() - judged
                     total = time.perf_counter() - started
-                    judged = time.perf_counter()
-                    gate.judge(result.text, result.logprobs, prefix, gate.THRESHOLD)
-                    judging = time.perf_counter() - judged
                     tokens = result.stats.generated_tokens if result.stats else 0
                     rows.append((spent[0] * 1000, judging * 1000, total * 1000, tokens))
                 typed += line + "\n"
@@ -74,7 +82,8 @@ def main() -> None:
     print(f"{len(rows)} suggestions, median {statistics.median(tokens):.0f} tokens generated")
     print(f"log-probabilities per suggestion: median {statistics.median(logprob):.2f} ms, p95 "
           f"{percentile(logprob, 0.95):.2f} ms")
-    print(f"gate.judge: median {statistics.median(judging):.3f} ms, p95 {percentile(judging, 0.95):.3f} ms")
+    print(f"gate verdicts per suggestion: median {statistics.median(judging):.3f} ms, p95 "
+          f"{percentile(judging, 0.95):.3f} ms")
     print(f"added per keystroke: median {statistics.median(added):.2f} ms, p95 {percentile(added, 0.95):.2f} ms, max "
           f"{max(added):.2f} ms; the suggestion itself: median {statistics.median(total):.0f} ms")
 

@@ -3,19 +3,21 @@
 The data: places in files of CPython's standard library (``--files``; never the packages
 ``bench.usefulness`` reports on), retyped by the user of ``bench/typing_user.py`` at every
 cursor position of every line, each position answered by the very pipeline the server runs
-(``LlamaCompleter``, the bundled model, the replay's settings). A suggestion's label is whether
-the user would accept at least a word of it. The fit is L2-regularised logistic regression by
+(``LlamaCompleter``, the bundled model, the replay's settings). Each suggestion is cut where the
+gate cuts it (before its first token below ``--unsure``) and labelled by whether the user would
+accept at least a word of that part. The fit is L2-regularised logistic regression by
 Newton's method; then the threshold that keeps at least ``--keep`` of the characters the user
 would accept, and the share of wrong suggestions it holds back, are printed, on this data and on
 a held-out half.
 
-    python -m bench.gate_fit [--files argparse.py,textwrap.py,...] [--places 6] [--lines 6]
+    python -m bench.gate_fit [--files argparse.py,textwrap.py,...] [--places 6] [--lines 6] [--unsure -1.5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sysconfig
 import time
@@ -39,8 +41,10 @@ SETTINGS = CompletionSettings(max_tokens=24, multiline="never", prompt_budget_ms
 (the completer itself never holds a suggestion back)."""
 
 
-def collect(completer: LlamaCompleter, files: list[Path], count: int, lines: int, rng: random.Random):
-    """Rows of (features, accepted characters) for every cursor position of the places."""
+def collect(completer: LlamaCompleter, files: list[Path], count: int, lines: int, rng: random.Random) -> list[dict]:
+    """Every suggestion at every cursor position of the places, as rows :func:`labelled` reads:
+    the end of the prefix (as far up as the gate looks), the suggestion, its token scores, and
+    what the user was about to type."""
     rows = []
     for path in files:
         for place in places(path, count, lines, rng):
@@ -53,12 +57,27 @@ def collect(completer: LlamaCompleter, files: list[Path], count: int, lines: int
                     prefix = typed + typed_line
                     request = CompletionRequest(prefix, "\n" + place.after, SETTINGS, path=path.name)
                     result = completer.complete(request)
-                    if result.text.strip() and result.logprobs:
-                        found = gate.features(result.text, result.logprobs, prefix)
-                        rows.append((found.vector(), take(result.text, line[position:]).chars))
+                    if result.text.strip() and result.scores:
+                        tail = "\n".join(prefix.rsplit("\n", gate.NEARBY_LINES + 1)[-gate.NEARBY_LINES - 1:])
+                        rows.append({"file": path.name, "tail": tail, "text": result.text,
+                                     "scores": result.scores, "coming": line[position:]})
                     typed_line += line[position:position + 1]
                 typed += line + "\n"
     return rows
+
+
+def labelled(rows: list[dict], unsure: float) -> tuple[np.ndarray, np.ndarray]:
+    """The gate's inputs of each row's part it would show (``gate.sure_end`` at ``unsure``), and
+    the characters the user would accept of that part."""
+    x, chars = [], []
+    for row in rows:
+        scores = tuple(map(tuple, row["scores"]))
+        part = row["text"][: gate.sure_end(row["text"], scores, unsure)]
+        if not part.strip():
+            continue  # the gate never shows it
+        x.append(gate.features(part, gate.logprobs_until(scores, gate.first_line_end(part)), row["tail"]).vector())
+        chars.append(take(part, row["coming"]).chars)
+    return np.array(x), np.array(chars, dtype=float)
 
 
 def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50) -> np.ndarray:
@@ -107,7 +126,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=6, help="lines per place")
     parser.add_argument("--keep", type=float, default=0.9, help="share of accepted characters the threshold keeps")
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--rows", type=Path, default=ROOT / ".cache" / "gate-rows.json",
+    parser.add_argument("--unsure", default=str(gate.UNSURE_TOKEN),
+                        help="log-probability that ends the shown part of a suggestion, or 'none' (shown whole)")
+    parser.add_argument("--rows", type=Path, default=ROOT / ".cache" / "gate-suggestions.json",
                         help="the collected data: read from here if it exists (else collected and written here)")
     args = parser.parse_args()
     if args.rows.exists():
@@ -120,11 +141,11 @@ def main() -> None:
         print(f"collected {len(rows)} suggestions in {time.perf_counter() - started:.0f} s")
         args.rows.parent.mkdir(parents=True, exist_ok=True)
         args.rows.write_text(json.dumps(rows))
-    x = np.array([row[0] for row in rows])
-    chars = np.array([row[1] for row in rows], dtype=float)
+    x, chars = labelled(rows, -math.inf if args.unsure == "none" else float(args.unsure))
     y = (chars > 0).astype(float)
-    order = np.random.default_rng(args.seed).permutation(len(rows))
-    train, held = order[: len(rows) // 2], order[len(rows) // 2:]
+    print(f"{len(x)} suggestions, {chars.sum():.0f} characters of them the user would accept")
+    order = np.random.default_rng(args.seed).permutation(len(x))
+    train, held = order[: len(x) // 2], order[len(x) // 2:]
     weights = fit(x[train], y[train])
     threshold = operating_point(scores(x[train], weights), chars[train], args.keep)
     report("fitted half", scores(x[train], weights), chars[train], threshold)

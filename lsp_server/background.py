@@ -96,9 +96,10 @@ class BackgroundWork:
             result = await self.run(lambda cancel: completer.complete(ahead, cancel))
             if result is None:
                 return
-            verdict = gate.judge(result.text, result.logprobs, ahead.prefix, threshold)
+            verdict = gate.judge(result.text, result.scores, ahead.prefix, threshold)
             if result.text and (verdict is None or verdict.show):
-                state.type_through.remember(ahead.prefix, ahead.suffix, result.text, speculative=True,
+                shown = result.text if verdict is None else verdict.shown
+                state.type_through.remember(ahead.prefix, ahead.suffix, shown, speculative=True,
                                             shortened=result.shortened, suggestion_id=next(self._suggestion_ids))
             stats = result.stats.summary() if result.stats else f"skipped: {result.reason}"
             logger.info("speculation uri=%s chars=%d %s", uri, len(result.text), stats)

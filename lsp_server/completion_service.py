@@ -2,9 +2,10 @@
 
 :meth:`CompletionService.complete` reads top to bottom: type-through first (no model call), else
 a :class:`CompletionRequest` made from the spot's cursor snapshot goes to the inference queue,
-whose stream of values comes back here: the partial text is published to clients that stream,
-the finished result is judged by the confidence gate, kept for type-through and counted. The
-work that follows an answer or an edit is planned by :class:`BackgroundWork`. No LSP types here.
+whose stream of values comes back here: the partial text is published to clients that stream
+(with the confidence gate on, once the gate would show it), the finished result is judged by the
+gate, kept for type-through and counted. The work that follows an answer or an edit is planned
+by :class:`BackgroundWork`. No LSP types here.
 """
 
 from __future__ import annotations
@@ -69,12 +70,14 @@ class CompletionService:
             state.note(spot.place, "no_model_at_request")
             return Answer("")
         started = time.perf_counter()
-        result = await self._generate(request, spot, state, suggestion_id, gated=threshold is not None)
-        verdict = gate.judge(result.text, result.logprobs, spot.cursor.prefix, threshold)
+        result, streamed = await self._generate(request, spot, state, suggestion_id, threshold)
+        verdict = gate.judge(result.text, result.scores, spot.cursor.prefix, threshold)
         log_completion(suggestion_id, spot.uri, spot.version, result, (time.perf_counter() - started) * 1000, verdict)
-        shown = result.text if verdict is None or verdict.show else ""
-        if result.text:  # a held-back suggestion too: it shows once the user types into it
-            state.type_through.remember(spot.cursor.prefix, spot.cursor.suffix, result.text, held=not shown,
+        shown = result.text if verdict is None else verdict.shown
+        if len(streamed) > len(shown) and result.text.startswith(streamed):
+            shown = streamed  # text already on screen stays there, whatever the whole suggestion's verdict
+        if result.text:  # a held-back suggestion too (whole): it shows once the user types into it
+            state.type_through.remember(spot.cursor.prefix, spot.cursor.suffix, shown or result.text, held=not shown,
                                         shortened=result.shortened, suggestion_id=suggestion_id)
         if shown:
             self._shown(spot, state, shown, suggestion_id)
@@ -93,12 +96,13 @@ class CompletionService:
         return CompletionRequest.of(cursor, self.settings.completion, path=relative, repo=repo,
                                     context_tokens=self.settings.context.max_tokens, **fields)
 
-    async def _generate(self, request: CompletionRequest, spot: Spot, state: DocumentState, suggestion_id: int, *,
-                        gated: bool) -> CompletionResult:
-        """The result of ``request``; its settled text streams to the client as it comes, unless
-        the gate is on (it judges the whole first line: nothing shows before its verdict)."""
+    async def _generate(self, request: CompletionRequest, spot: Spot, state: DocumentState, suggestion_id: int,
+                        threshold: float | None) -> tuple[CompletionResult, str]:
+        """The result of ``request``, and what of it was streamed to the client as it came: its
+        settled text, or with the gate on (``threshold``), the part the gate shows of it, only
+        ever growing."""
         cancel = state.begin_request()
-        streams = (self.client_streams or self.settings.streaming) and not gated
+        streams = self.client_streams or self.settings.streaming
         result, sent = CompletionResult("", "", reason="engine_error"), ""
         completer = self.queue.completer
         try:
@@ -106,7 +110,17 @@ class CompletionService:
                 async for item in items:
                     if isinstance(item, CompletionResult):
                         result = item
-                    elif streams and not cancel.is_set() and (settled := item.text[: item.settled]) != sent:
+                        continue
+                    if not streams or cancel.is_set():
+                        continue
+                    settled = item.text[: item.settled]
+                    if threshold is not None:
+                        settled = gate.streamed_part(settled, item.scores, spot.cursor.prefix, threshold)
+                        if len(settled) <= len(sent) or not settled.startswith(sent):
+                            continue
+                    if settled != sent:
+                        if not sent:  # on screen from now: the user may accept it before it is finished
+                            self.acceptance.shown(suggestion_id, spot.language, self.model_name)
                         sent = settled
                         self._send(spot, sent, suggestion_id, done=False)
         except asyncio.CancelledError:
@@ -119,7 +133,7 @@ class CompletionService:
             state.end_request(cancel)
         if result.text and (state.version != spot.version or self.documents.get(spot.uri) is not state):
             result = CompletionResult("", result.mode, result.stats, reason="content_modified")
-        return result
+        return result, sent
 
     def _shown(self, spot: Spot, state: DocumentState, text: str, suggestion_id: int) -> None:
         state.note(spot.place, "shown", len(text))

@@ -13,9 +13,13 @@ from infill_lsp.acceptance import ADAPT_AFTER, GAIN, MOST_MOVE, TARGET_SHARE, Ac
 def test_only_the_tokens_that_wrote_the_first_line_are_judged():
     # "peri" was healed off the prompt: the engine re-spelled it ("per", "imeter") and went on.
     scores = [(3, -0.1), (10, -0.5), (11, -2.0), (20, -3.0)]  # "per" "imeter_" "(" "\n    pass"
-    assert gate.first_line_logprobs(scores, 4, "meter_(\n    pass") == (-0.5, -2.0)
+    assert first_line_logprobs(scores, 4, "meter_(\n    pass") == (-0.5, -2.0)
     # A suggestion that starts on the next line is judged by that line.
-    assert gate.first_line_logprobs([(1, -0.2), (9, -0.4), (12, -5.0)], 0, "\nreturn x\n") == (-0.2, -0.4)
+    assert first_line_logprobs([(1, -0.2), (9, -0.4), (12, -5.0)], 0, "\nreturn x\n") == (-0.2, -0.4)
+
+
+def first_line_logprobs(scores: list[tuple[int, float]], skip: int, text: str) -> tuple[float, ...]:
+    return gate.logprobs_until(gate.token_scores(scores, skip, text), gate.first_line_end(text))
 
 
 def test_features_say_where_the_cursor_is_and_what_the_line_repeats():
@@ -32,13 +36,22 @@ def test_features_say_where_the_cursor_is_and_what_the_line_repeats():
 
 
 def test_likelier_suggestions_score_higher_and_nothing_to_judge_is_shown():
-    sure = gate.judge("return total", (-0.05, -0.1, -0.02), "def f():\n    ", threshold=0.0)
-    unsure = gate.judge("return total", (-4.0, -6.0, -5.0), "def f():\n    ", threshold=0.0)
+    sure = gate.judge("return total", ((6, -0.05), (12, -0.1)), "def f():\n    ", threshold=0.0)
+    unsure = gate.judge("return total", ((6, -4.0), (12, -1.9)), "def f():\n    ", threshold=0.0)
     assert sure.confidence > unsure.confidence
-    assert gate.judge("", (-0.1,), "x", threshold=0.5) is None
+    assert gate.judge("", ((1, -0.1),), "x", threshold=0.5) is None
     assert gate.judge("return total", (), "x", threshold=0.5) is None  # an engine without probabilities
-    held = gate.judge("return total", (-4.0, -6.0, -5.0), "def f():\n    ", threshold=unsure.confidence + 0.01)
+    held = gate.judge("return total", ((6, -4.0), (12, -1.9)), "def f():\n    ", threshold=unsure.confidence + 0.01)
     assert not held.show and "below the threshold" in held.explained()
+
+
+def test_a_shown_suggestion_ends_before_the_first_token_the_model_was_unsure_of():
+    scores = ((6, -0.1), (12, -0.2), (14, -4.0), (16, -0.1))  # "return", " total", " +", " 1"
+    verdict = gate.judge("return total + 1", scores, "def f():\n    ", threshold=0.0)
+    assert verdict.show and verdict.shown == "return total"
+    # The first token is kept whatever its score: the whole is judged by it instead.
+    assert gate.judge("return", ((6, -4.0),), "def f():\n    ", threshold=0.0).shown == "return"
+    assert gate.judge("return total + 1", scores, "def f():\n    ", threshold=1.0).shown == ""
 
 
 def test_the_users_acceptances_move_the_threshold_within_bounds(tmp_path):

@@ -81,3 +81,22 @@ async def test_a_reader_that_stops_early_stops_the_generation(fake_model):
     assert await service.queue.foreground(lambda: "next") == "next"
     assert asyncio.get_running_loop().time() - started < 0.5
     service.shutdown()
+
+
+async def test_with_the_gate_on_a_sure_suggestion_streams_and_a_guess_shows_nothing(fake_model):
+    """The gate judges the text written so far: a sure copy is on screen before it is finished,
+    a guess (a short copy) never is."""
+    published = []
+    service = await service_on(fake_model + "?token_ms=5", published, multiline="always")
+    assert service.settings.completion.confidence == "auto"
+    service.client_streams = True
+    document = TextDocument(URI, STEPS, version=1, language_id="python")
+    answer = await service.complete(spot_at(document, types.Position(8, 9)))
+    texts = [partial.text for partial in published]
+    assert len(texts) >= 2 and not published[0].done and texts[-1] == answer.text, texts
+    assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))
+    published.clear()
+    guess = TextDocument(URI, "value = compute(1)\nresult = comp", version=2, language_id="python")
+    assert (await service.complete(spot_at(guess, types.Position(1, 13)))).text == ""
+    assert [(partial.text, partial.done) for partial in published] == [("", True)]
+    service.shutdown()

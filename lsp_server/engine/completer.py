@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from dataclasses import replace
 from typing import Protocol
 
 from infill_lsp.engine.boundary import Engine
@@ -23,7 +24,7 @@ from infill_lsp.engine.request import CompletionRequest, CompletionResult
 from infill_lsp.fim.formats import CompletionMode
 from infill_lsp.fim.postprocess import Shaped, cursor_line, shaping
 from infill_lsp.fim.prompt import Prompt
-from infill_lsp.gate import first_line_logprobs
+from infill_lsp.gate import token_scores
 from infill_lsp.settings import CompletionSettings
 
 logger = logging.getLogger(__name__)
@@ -155,7 +156,8 @@ class LlamaCompleter:
             with closing(self.engine.generate(prompt.tokens, params, cancel, stats)) as pieces:
                 for shaped in shaping(pieces, line, prompt.forced):
                     if not shaped.done:
-                        yield shaped
+                        yield replace(shaped, scores=token_scores(stats.scores, len(prompt.forced), shaped.text)) \
+                            if params.keep_scores else shaped
         except Cancelled as stopped:
             stats = stopped.stats
         except EngineUnavailable:
@@ -169,4 +171,4 @@ class LlamaCompleter:
         text = shaped.text
         yield CompletionResult(text, mode.name, stats, reason="" if text.strip() else "empty_suggestion",
                                shortened=prompt.shortened,
-                               logprobs=first_line_logprobs(stats.scores, len(prompt.forced), text))
+                               scores=token_scores(stats.scores, len(prompt.forced), text))

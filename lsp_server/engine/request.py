@@ -62,6 +62,6 @@ class CompletionResult:
     reason: str = ""
     shortened: bool = False
     """The prompt was cut to the time budget (see ``PromptPlanner``): the full one is still to warm."""
-    logprobs: tuple[float, ...] = ()
-    """Log-probabilities of the tokens that wrote the first line of ``text`` (empty when the
-    engine sends none): what the confidence gate judges."""
+    scores: tuple[tuple[int, float], ...] = ()
+    """Per token that wrote ``text``: where in ``text`` it ends, and its log-probability (empty
+    when the engine sends none). What the confidence gate judges (``gate.token_scores``)."""

@@ -78,6 +78,9 @@ class Shaped:
     done: bool
     settled: int
     """Length of ``text`` no later token can take back (what a terminal may print)."""
+    scores: tuple[tuple[int, float], ...] = ()
+    """The tokens that wrote ``text`` (``gate.token_scores``), when the gate reads them: the
+    completer adds them, shaping knows only text."""
 
 
 def _width(line: str) -> int:
