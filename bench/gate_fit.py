@@ -58,8 +58,7 @@ def collect(completer: LlamaCompleter, files: list[Path], count: int, lines: int
                     request = CompletionRequest(prefix, "\n" + place.after, SETTINGS, path=path.name)
                     result = completer.complete(request)
                     if result.text.strip() and result.scores:
-                        tail = "\n".join(prefix.rsplit("\n", gate.NEARBY_LINES + 1)[-gate.NEARBY_LINES - 1:])
-                        rows.append({"file": path.name, "tail": tail, "text": result.text,
+                        rows.append({"file": path.name, "tail": gate.tail(prefix), "text": result.text,
                                      "scores": result.scores, "coming": line[position:]})
                     typed_line += line[position:position + 1]
                 typed += line + "\n"

@@ -39,6 +39,9 @@ MOST_FRAME_BYTES = 64 << 20
 a header above this is a framing bug or hostile, and allocating for it could take the server down."""
 BODY_CHUNK = 1 << 20
 """Bytes read at a time while a body arrives."""
+HEADER_SPAN = 64
+"""Bytes of a header a read may have cut off, searched again with the next piece: a header line
+(the name, a blank, a number of at most 20 digits, the line end) is shorter."""
 _NEXT_HEADER = re.compile(rb"Content-Length:[ \t]*\d+[ \t]*\r?\n")
 _HEADER_NAME = b"Content-Length:"
 _HEADER_TAIL = re.compile(rb"Content-Length:[ \t]*\d*[ \t]*\r?\Z")
@@ -126,9 +129,9 @@ class _Held:
         to a header inside them (then True: the rest stays to be read as the next frame)."""
         body = bytearray()
         while True:
-            # Only the bytes just added, and a header's length before them, are searched: a large
+            # Only the bytes just added, and a header's span before them, are searched: a large
             # body is scanned once, not once per piece.
-            searched_from = max(0, len(body) - 64)
+            searched_from = max(0, len(body) - HEADER_SPAN)
             wanted = length - len(body)
             body += self._held[:wanted]
             self._held = self._held[wanted:]
@@ -155,7 +158,7 @@ class _Held:
                 dropped += following.start()
                 self._held = self._held[following.start():]
                 return dropped
-            keep = min(len(self._held), 64)  # a header split across two reads
+            keep = min(len(self._held), HEADER_SPAN)  # a header split across two reads
             dropped += len(self._held) - keep
             self._held = self._held[len(self._held) - keep:]
             chunk = await self._some()

@@ -17,6 +17,7 @@ has both.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -131,19 +132,45 @@ def first_line_end(text: str) -> int:
     return text.index(line) + len(line) if line else 0
 
 
+def tail(prefix: str) -> str:
+    """The end of ``prefix`` the gate reads: the cursor's line and the :data:`NEARBY_LINES` lines
+    above it. Found from the end: the prefix may be the whole document before the cursor."""
+    start = len(prefix)
+    for _ in range(NEARBY_LINES + 1):
+        start = prefix.rfind("\n", 0, start)
+        if start < 0:
+            break
+    return prefix[start + 1:]
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    before: str
+    """The cursor's line up to the cursor."""
+    nearby: frozenset[str]
+    """The lines just above, stripped."""
+    mid_word: bool
+    line_start: bool
+    line_closed: bool
+
+
+@functools.lru_cache(maxsize=4)
+def _cursor(prefix: str) -> _Cursor:
+    # The same for every partial suggestion of one request: read once per prefix.
+    *above, before = tail(prefix).split("\n")
+    return _Cursor(before, frozenset(line.strip() for line in above), bool(_WORD_END.search(before)),
+                   not before.strip(), _closed(before))
+
+
 def features(text: str, logprobs: tuple[float, ...], prefix: str) -> Features:
     """The gate's view of suggestion ``text`` made after ``prefix``."""
     line = first_line(text)
-    # From the end only: the prefix may be the whole document before the cursor. With a full
-    # split, the first piece is everything further up, not a line.
-    pieces = prefix.rsplit("\n", NEARBY_LINES + 1)
-    before = pieces[-1]
-    nearby = pieces[1:-1] if len(pieces) == NEARBY_LINES + 2 else pieces[:-1]
-    stripped = (before + line).strip()
+    cursor = _cursor(prefix)
+    stripped = (cursor.before + line).strip()
     return Features(
         first=logprobs[0], mean=sum(logprobs) / len(logprobs), minimum=min(logprobs), tokens=len(logprobs),
-        chars=len(line), repeats=len(stripped) >= 4 and any(other.strip() == stripped for other in nearby),
-        mid_word=bool(_WORD_END.search(before)), line_start=not before.strip(), line_closed=_closed(before))
+        chars=len(line), repeats=len(stripped) >= 4 and stripped in cursor.nearby,
+        mid_word=cursor.mid_word, line_start=cursor.line_start, line_closed=cursor.line_closed)
 
 
 def _closed(line: str) -> bool:
